@@ -1,0 +1,19 @@
+//! The `handover` binary: parse the command line, install logging, run, map the outcome to
+//! an exit code. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let opts = handover::cli::Opts::parse();
+    handover::cli::install_logging(&opts.global);
+    let code = match handover::cli::run(opts) {
+        Ok(code) => code,
+        Err(err) => {
+            handover::cli::print_error(&err);
+            handover::exit::code_of(&err)
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

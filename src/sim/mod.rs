@@ -1,0 +1,1 @@
+//! The DataRobot simulator (being written).
