@@ -1,0 +1,48 @@
+//! The plan: for every selected entity, the access list as read, the access list wanted,
+//! and the one share request that gets from the first to the second.
+//!
+//! This module is the pure half of the planner. It owns
+//!
+//! - the request shape handover sends ([`ShareRequest`], [`Change`]); the client (`api`)
+//!   turns one into the wire body of either dialect;
+//! - target building for offboarding ([`offboard_target`]) and the rules a target must
+//!   obey ([`validate`], [`RefusalKind`]);
+//! - the diff from current to target ([`diff`]) and the drift fingerprint
+//!   ([`fingerprint`]);
+//! - the plan file, JSON Lines with a header, one entry per line and a digest trailer
+//!   ([`PlanWriter`], [`PlanReader`]), with its companion CSV for spreadsheets;
+//! - the per-kind [`Summary`] and its table.
+//!
+//! It does no network I/O: the impure planner (reading access lists, looking users up)
+//! calls in here with what the server said.
+//!
+//! # Serialisation
+//!
+//! Everything in a plan file is snake_case JSON (`recipient_type`, `can_share`,
+//! `old_owner_role`), because [`Grant`](crate::model::Grant) already serialises that way
+//! and one file should use one style. Roles are the canonical `OWNER`, `EDITOR`,
+//! `CONSUMER`; a revoke is `"role": null`.
+
+mod diff;
+mod entry;
+mod file;
+mod request;
+mod summary;
+mod target;
+mod time;
+
+pub use diff::{RefusalKind, diff, fingerprint, is_noop, same_principal, validate};
+pub use entry::{ActionKind, FORMAT, PlanEntry, PlanHeader, SourceKind, VERSION};
+pub use file::{Error, PlanReader, PlanWriter, WrittenPlan, companion_csv_path};
+pub use request::{Change, ShareRequest};
+pub use summary::{Counts, Summary, render_table};
+pub use target::{
+    OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, offboard_target, owner_of,
+};
+pub use time::rfc3339_utc;
+
+/// `sha256:<hex>` of `bytes`: how plans name the files they were made from.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}

@@ -1,0 +1,346 @@
+//! Target building for offboarding: who owns the entity after the handover, and what the
+//! old owner keeps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{EntityKind, Grant, Role, is_revoke_name};
+
+use super::diff::same_principal;
+
+/// A user as the planner knows them after looking them up: both id and username.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserIdent {
+    pub id: String,
+    pub username: String,
+}
+
+impl UserIdent {
+    /// The grant this user would hold at `role`.
+    fn grant(&self, role: Role, can_share: Option<bool>) -> Grant {
+        Grant {
+            recipient_type: "user".to_string(),
+            id: Some(self.id.clone()),
+            name: self.username.clone(),
+            role,
+            can_share,
+        }
+    }
+
+    /// Whether `grant` is this user's entry: by id when the entry has one, else by
+    /// username, case-insensitively.
+    pub fn matches(&self, grant: &Grant) -> bool {
+        same_principal(grant, &self.grant(Role::Consumer, None))
+    }
+}
+
+impl fmt::Display for UserIdent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.username)
+    }
+}
+
+/// What the old owner keeps after the handover (`--old-owner-role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum OldOwnerRoleKind {
+    /// Removed from the access list.
+    #[default]
+    None,
+    /// Demoted to read-only.
+    Consumer,
+    /// Demoted to read-write.
+    Editor,
+    /// Stays a co-owner beside the new owner.
+    Owner,
+}
+
+impl OldOwnerRoleKind {
+    /// The level the old owner ends with; `None` when removed.
+    pub fn role(self) -> Option<Role> {
+        match self {
+            OldOwnerRoleKind::None => None,
+            OldOwnerRoleKind::Consumer => Some(Role::Consumer),
+            OldOwnerRoleKind::Editor => Some(Role::Editor),
+            OldOwnerRoleKind::Owner => Some(Role::Owner),
+        }
+    }
+
+    /// The name used in plan headers and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self.role() {
+            Some(role) => role.as_str(),
+            None => "NONE",
+        }
+    }
+}
+
+impl fmt::Display for OldOwnerRoleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An old-owner role name that is none of the four.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown old-owner role {0:?} (expected NONE, CONSUMER, EDITOR or OWNER)")]
+pub struct UnknownOldOwnerRoleError(pub String);
+
+impl FromStr for OldOwnerRoleKind {
+    type Err = UnknownOldOwnerRoleError;
+
+    /// Any role name DataRobot uses ([`Role::from_wire`]), or `NONE`/`NO_ROLE`, any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if is_revoke_name(s) {
+            return Ok(OldOwnerRoleKind::None);
+        }
+        match Role::from_wire(s) {
+            Some(Role::Consumer) => Ok(OldOwnerRoleKind::Consumer),
+            Some(Role::Editor) => Ok(OldOwnerRoleKind::Editor),
+            Some(Role::Owner) => Ok(OldOwnerRoleKind::Owner),
+            None => Err(UnknownOldOwnerRoleError(s.to_string())),
+        }
+    }
+}
+
+/// Whether `user` is an OWNER in `current`. The planner offboards only entities for which
+/// this holds.
+pub fn owner_of(current: &[Grant], user: &UserIdent) -> bool {
+    current
+        .iter()
+        .any(|g| g.role == Role::Owner && user.matches(g))
+}
+
+/// The access list after handing `kind`'s entity over from `from` to `to`:
+///
+/// - `to` is OWNER, with `can_share = Some(true)` where the kind carries it (else `None`);
+///   added at the end when absent, updated in place when present;
+/// - `from` holds `old_owner_role` (removed for [`OldOwnerRoleKind::None`]) and keeps
+///   its `can_share`;
+/// - every other principal is untouched, in the same order.
+///
+/// Pure: it does not check that `from` owns the entity (see [`owner_of`]) nor that the
+/// result is valid (see [`validate`](super::validate)). When `from` and `to` are the same
+/// user the result makes them OWNER.
+pub fn offboard_target(
+    kind: EntityKind,
+    current: &[Grant],
+    from: &UserIdent,
+    to: &UserIdent,
+    old_owner_role: OldOwnerRoleKind,
+) -> Vec<Grant> {
+    let mut target: Vec<Grant> = Vec::with_capacity(current.len() + 1);
+    for grant in current {
+        if !from.matches(grant) {
+            target.push(grant.clone());
+            continue;
+        }
+        if let Some(role) = old_owner_role.role() {
+            target.push(Grant {
+                role,
+                ..grant.clone()
+            });
+        }
+    }
+    let can_share = kind.supports_can_share().then_some(true);
+    match target.iter_mut().find(|g| to.matches(g)) {
+        Some(existing) => {
+            existing.role = Role::Owner;
+            existing.can_share = can_share;
+            if existing.id.is_none() {
+                existing.id = Some(to.id.clone());
+            }
+        }
+        None => {
+            // `from` == `to` and removed above: they come back as the owner.
+            target.push(to.grant(Role::Owner, can_share));
+        }
+    }
+    target
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, name: &str) -> UserIdent {
+        UserIdent {
+            id: id.to_string(),
+            username: name.to_string(),
+        }
+    }
+
+    fn grant(id: Option<&str>, name: &str, role: Role, can_share: Option<bool>) -> Grant {
+        Grant {
+            recipient_type: "user".to_string(),
+            id: id.map(str::to_string),
+            name: name.to_string(),
+            role,
+            can_share,
+        }
+    }
+
+    fn alice() -> UserIdent {
+        user("a1", "alice@x.com")
+    }
+
+    fn bob() -> UserIdent {
+        user("b2", "bob@x.com")
+    }
+
+    #[test]
+    fn new_owner_is_added_and_old_owner_removed_by_default() {
+        let current = vec![
+            grant(Some("a1"), "alice@x.com", Role::Owner, Some(true)),
+            grant(Some("c3"), "carol@x.com", Role::Consumer, Some(false)),
+        ];
+        let target = offboard_target(
+            EntityKind::Dataset,
+            &current,
+            &alice(),
+            &bob(),
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(
+            target,
+            vec![
+                grant(Some("c3"), "carol@x.com", Role::Consumer, Some(false)),
+                grant(Some("b2"), "bob@x.com", Role::Owner, Some(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn can_share_is_left_unset_for_kinds_that_do_not_carry_it() {
+        let current = vec![grant(None, "alice@x.com", Role::Owner, Some(true))];
+        for kind in [
+            EntityKind::Project,
+            EntityKind::Calendar,
+            EntityKind::UserBlueprint,
+        ] {
+            let target = offboard_target(kind, &current, &alice(), &bob(), OldOwnerRoleKind::None);
+            assert_eq!(
+                target,
+                vec![grant(Some("b2"), "bob@x.com", Role::Owner, None)],
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn old_owner_keeps_the_requested_role_and_its_can_share() {
+        let current = vec![grant(Some("a1"), "alice@x.com", Role::Owner, Some(false))];
+        for (kind, role) in [
+            (OldOwnerRoleKind::Consumer, Role::Consumer),
+            (OldOwnerRoleKind::Editor, Role::Editor),
+            (OldOwnerRoleKind::Owner, Role::Owner),
+        ] {
+            let target = offboard_target(EntityKind::UseCase, &current, &alice(), &bob(), kind);
+            assert_eq!(
+                target,
+                vec![
+                    grant(Some("a1"), "alice@x.com", role, Some(false)),
+                    grant(Some("b2"), "bob@x.com", Role::Owner, Some(true)),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn existing_recipient_is_promoted_in_place() {
+        let current = vec![
+            grant(None, "BOB@X.COM", Role::Consumer, Some(false)),
+            grant(None, "Alice@X.com", Role::Owner, Some(true)),
+        ];
+        let target = offboard_target(
+            EntityKind::DataStore,
+            &current,
+            &alice(),
+            &bob(),
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(
+            target,
+            vec![grant(Some("b2"), "BOB@X.COM", Role::Owner, Some(true))]
+        );
+    }
+
+    #[test]
+    fn ids_win_over_usernames_when_both_sides_have_one() {
+        // Same username, different id: a different account (renamed or recycled name).
+        let current = vec![
+            grant(Some("zz"), "alice@x.com", Role::Owner, None),
+            grant(Some("a1"), "old-alias@x.com", Role::Owner, None),
+        ];
+        assert!(owner_of(&current, &alice()));
+        let target = offboard_target(
+            EntityKind::Deployment,
+            &current,
+            &alice(),
+            &bob(),
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(
+            target,
+            vec![
+                grant(Some("zz"), "alice@x.com", Role::Owner, None),
+                grant(Some("b2"), "bob@x.com", Role::Owner, Some(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_with_a_users_name_are_not_the_user() {
+        let mut group = grant(None, "alice@x.com", Role::Owner, None);
+        group.recipient_type = "group".to_string();
+        assert!(!owner_of(std::slice::from_ref(&group), &alice()));
+        let target = offboard_target(
+            EntityKind::UseCase,
+            std::slice::from_ref(&group),
+            &alice(),
+            &bob(),
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(target[0], group);
+    }
+
+    #[test]
+    fn owner_of_needs_the_owner_role() {
+        let current = vec![grant(Some("a1"), "alice@x.com", Role::Editor, None)];
+        assert!(!owner_of(&current, &alice()));
+        assert!(!owner_of(&[], &alice()));
+    }
+
+    #[test]
+    fn handing_over_to_oneself_keeps_one_owner_entry() {
+        let current = vec![grant(Some("a1"), "alice@x.com", Role::Owner, Some(true))];
+        let target = offboard_target(
+            EntityKind::Dataset,
+            &current,
+            &alice(),
+            &alice(),
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(target, current);
+    }
+
+    #[test]
+    fn old_owner_role_parses_every_spelling() {
+        for (s, want) in [
+            ("none", OldOwnerRoleKind::None),
+            ("NO_ROLE", OldOwnerRoleKind::None),
+            ("consumer", OldOwnerRoleKind::Consumer),
+            ("read_only", OldOwnerRoleKind::Consumer),
+            ("User", OldOwnerRoleKind::Editor),
+            ("OWNER", OldOwnerRoleKind::Owner),
+        ] {
+            assert_eq!(s.parse::<OldOwnerRoleKind>().unwrap(), want, "{s}");
+        }
+        assert_eq!(
+            "boss".parse::<OldOwnerRoleKind>().unwrap_err().to_string(),
+            r#"unknown old-owner role "boss" (expected NONE, CONSUMER, EDITOR or OWNER)"#
+        );
+    }
+}
