@@ -1,10 +1,245 @@
-//! `handover sim` (being written).
+//! `handover sim`: run the built-in DataRobot simulator on a local port until Ctrl-C.
+//!
+//! The flags become a [`Seed`] (read from `--seed-file` or generated from `--seed`,
+//! `--users`, `--per-kind`, …) and a [`SimConfig`] (one flag per knob); both are validated
+//! before anything listens.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use crate::exit;
+use crate::model::{EntityKind, RoleVocabKind};
+use crate::sim::{GenSpec, RateLimit, Seed, Sim, SimConfig};
 
 /// Options of `handover sim`.
 #[derive(Debug, clap::Args)]
-pub struct SimOpts {}
+pub struct SimOpts {
+    /// Address to listen on (port 0 picks a free port; the line printed at start names it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
 
-/// Runs the simulator until Ctrl-C.
-pub async fn run(_opts: SimOpts) -> anyhow::Result<i32> {
-    anyhow::bail!("not yet")
+    /// Serve this JSON seed (users and entities with access lists) instead of generating one.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "users", "per_kind", "departing", "admin_token", "kinds", "extra_ratio"])]
+    pub seed_file: Option<PathBuf>,
+
+    /// Generation: seed of the generator; the same flags always give the same data.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Generation: number of accounts, including admin, departing, successor and inactive.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub users: usize,
+
+    /// Generation: entities the departing user owns, per kind.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub per_kind: usize,
+
+    /// Generation: only these kinds (comma-separated; default all 13).
+    #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+    pub kinds: Vec<EntityKind>,
+
+    /// Generation: extra entities per owned one, owned by others (half with the departing
+    /// user as editor or consumer).
+    #[arg(long, value_name = "RATIO", default_value_t = 0.5)]
+    pub extra_ratio: f64,
+
+    /// Generation: username of the departing user.
+    #[arg(long, value_name = "USER", default_value = crate::sim::DEPARTING_USERNAME)]
+    pub departing: String,
+
+    /// Generation: API token of the org admin (admin@acme.test).
+    #[arg(long, value_name = "TOKEN", default_value = crate::sim::DEFAULT_ADMIN_TOKEN)]
+    pub admin_token: String,
+
+    /// Also write the seed being served to this file (to inspect generated data).
+    #[arg(long, value_name = "FILE")]
+    pub dump_seed: Option<PathBuf>,
+
+    /// Role names in access-list reads and list items: each kind's own (USER, EDITOR,
+    /// READ_WRITE…) or the generic READ_WRITE/READ_ONLY (except the sharedRoles reads of
+    /// datasets, files, deployments and user blueprints, whose role sets are closed).
+    #[arg(long, value_enum, default_value_t = VocabOpt::Specific)]
+    pub role_vocab: VocabOpt,
+
+    /// Status for a write that would leave no owner (rule R1): 409 or 422.
+    #[arg(long, value_name = "STATUS", default_value_t = 409)]
+    pub last_owner_status: u16,
+
+    /// Status for a successful calendar share: 204 (empty) or 200 (empty body).
+    #[arg(long, value_name = "STATUS", default_value_t = 204)]
+    pub calendar_share_status: u16,
+
+    /// Page size of paginated entity lists when the request sends no limit.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub list_page_default: usize,
+
+    /// Largest page size of paginated entity lists.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub list_page_max: usize,
+
+    /// Page size of access-list reads when the request sends no limit.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub acl_page_default: usize,
+
+    /// Largest page size of access-list reads.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub acl_page_max: usize,
+
+    /// Rate limit: sustained requests per second per token (a token bucket over all of a
+    /// token's requests); off unless given. Excess requests get 429 with Retry-After.
+    #[arg(long, value_name = "RATE")]
+    pub rate_limit: Option<f64>,
+
+    /// Rate limit: bucket size (requests allowed at once after a quiet spell).
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "rate_limit")]
+    pub rate_limit_burst: u32,
+
+    /// Rate limit: Retry-After seconds on a 429; 0 = time until the bucket refills (≥ 1).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        requires = "rate_limit"
+    )]
+    pub retry_after_secs: u64,
+
+    /// Delay before every API request is handled, in milliseconds (writes apply after it).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Up to this much random extra delay per request, in milliseconds (from --fault-seed).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub jitter_ms: u64,
+
+    /// Probability (0..1) that a request is answered 500/502/503/504 and not applied.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_rate_5xx: f64,
+
+    /// Probability (0..1) that a request's connection is closed with no answer, not applied.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub drop_rate: f64,
+
+    /// Probability (0..1) that a successful write is applied and then answered 502.
+    #[arg(long = "commit-then-502-rate", value_name = "P", default_value_t = 0.0)]
+    pub commit_then_502_rate: f64,
+
+    /// Seed of the RNG behind every fault and jitter decision (reproducible runs).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fault_seed: u64,
+}
+
+/// `--role-vocab` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum VocabOpt {
+    /// Each kind's own role names.
+    Specific,
+    /// READ_WRITE / READ_ONLY for every kind.
+    Generic,
+}
+
+/// What `handover sim` runs with, validated.
+#[derive(Debug)]
+pub struct SimSettings {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The data to serve.
+    pub seed: Seed,
+    /// The knobs.
+    pub config: SimConfig,
+    /// Where to write the seed, if asked.
+    pub dump_seed: Option<PathBuf>,
+}
+
+impl SimOpts {
+    /// Builds the seed and the config, checking both.
+    pub fn settings(&self) -> anyhow::Result<SimSettings> {
+        let seed = match &self.seed_file {
+            Some(path) => Seed::load(path).map_err(|e| exit::with_code(exit::INVALID_INPUT, e))?,
+            None => {
+                let kinds: Vec<EntityKind> = if self.kinds.is_empty() {
+                    EntityKind::ALL.to_vec()
+                } else {
+                    self.kinds.clone()
+                };
+                let mut spec = GenSpec::uniform(self.seed, self.per_kind);
+                spec.per_kind = kinds
+                    .into_iter()
+                    .map(|k| (k, self.per_kind))
+                    .collect::<BTreeMap<_, _>>();
+                spec.users = self.users;
+                spec.departing = self.departing.clone();
+                spec.admin_token = self.admin_token.clone();
+                spec.extra_ratio = self.extra_ratio;
+                Seed::generate(&spec)
+            }
+        };
+        seed.validate()
+            .map_err(|e| exit::with_code(exit::INVALID_INPUT, e))?;
+        let config = SimConfig {
+            role_vocab: match self.role_vocab {
+                VocabOpt::Specific => RoleVocabKind::Specific,
+                VocabOpt::Generic => RoleVocabKind::Generic,
+            },
+            last_owner_status: self.last_owner_status,
+            calendar_share_status: self.calendar_share_status,
+            list_page_default: self.list_page_default,
+            list_page_max: self.list_page_max,
+            acl_page_default: self.acl_page_default,
+            acl_page_max: self.acl_page_max,
+            rate_limit: self.rate_limit.map(|per_second| RateLimit {
+                per_second,
+                burst: self.rate_limit_burst,
+                retry_after_secs: self.retry_after_secs,
+            }),
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            fault_rate_5xx: self.fault_rate_5xx,
+            drop_rate: self.drop_rate,
+            commit_then_502_rate: self.commit_then_502_rate,
+            fault_seed: self.fault_seed,
+        };
+        config
+            .validate()
+            .map_err(|e| exit::with_code(exit::INVALID_INPUT, e))?;
+        Ok(SimSettings {
+            listen: self.listen,
+            seed,
+            config,
+            dump_seed: self.dump_seed.clone(),
+        })
+    }
+}
+
+/// Runs the simulator until Ctrl-C. Prints one line to stdout once it listens:
+/// `handover sim listening: endpoint=http://HOST:PORT/api/v2 admin=USER token=TOKEN`.
+pub async fn run(opts: SimOpts) -> anyhow::Result<i32> {
+    let settings = opts.settings()?;
+    if let Some(path) = &settings.dump_seed {
+        let text = serde_json::to_string_pretty(&settings.seed)?;
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let (admin, token) = match settings.seed.admin() {
+        Some(u) => (u.username.clone(), u.effective_token()),
+        None => ("-".to_string(), "-".to_string()),
+    };
+    let handle = Sim::start(settings.listen, settings.seed, settings.config)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "handover sim listening: endpoint={} admin={admin} token={token}",
+            handle.endpoint()
+        )?;
+        out.flush()?;
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(exit::OK)
 }

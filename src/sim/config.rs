@@ -1,0 +1,164 @@
+//! The simulator's knobs: which variant of the open questions of the contract it plays
+//! (role vocabulary, status codes), page sizes, and the faults it injects (rate limiting,
+//! latency, 5xx answers, dropped connections, writes that land but answer 502).
+//!
+//! A [`SimConfig`] can be changed while the server runs ([`super::SimHandle::set_config`] or
+//! `POST /__sim/config`); every request reads the config that is current when it arrives.
+//! Its JSON form uses the Rust field names (snake_case); every field is optional there.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::RoleVocabKind;
+
+use super::SimError;
+
+/// Everything about the simulator's behaviour that is not the data it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Which role names access-list reads (and the caller's `role` in list items) use: each
+    /// kind's own names (`USER` on projects, `EDITOR` on datasets, `READ_WRITE` on calendars)
+    /// or the generic `READ_WRITE`/`READ_ONLY`. `OWNER` is always `OWNER`. The sharedRoles
+    /// reads of datasets, files, deployments and user blueprints keep their own names either
+    /// way: their role enums are closed and the official client rejects generic names there.
+    pub role_vocab: RoleVocabKind,
+    /// Status of a write refused because it would leave no owner (rule R1): 409 or 422.
+    pub last_owner_status: u16,
+    /// Status of a successful calendar share: 204 (empty body) or 200 (empty JSON object).
+    pub calendar_share_status: u16,
+    /// Page size of paginated entity lists when the request gives no `limit`.
+    pub list_page_default: usize,
+    /// Largest page size of paginated entity lists; a larger `limit` is cut to this.
+    pub list_page_max: usize,
+    /// Page size of access-list reads when the request gives no `limit`.
+    pub acl_page_default: usize,
+    /// Largest page size of access-list reads.
+    pub acl_page_max: usize,
+    /// A token bucket per API token over all of that token's requests; `None` for none.
+    pub rate_limit: Option<RateLimit>,
+    /// Delay before every API request is handled (writes apply after it).
+    pub latency_ms: u64,
+    /// Up to this much extra delay, drawn per request from the fault RNG.
+    pub jitter_ms: u64,
+    /// Probability that a request is answered 500/502/503/504 without being applied.
+    pub fault_rate_5xx: f64,
+    /// Probability that a request's connection is closed with no response, not applied.
+    pub drop_rate: f64,
+    /// Probability that a successful write is applied and then answered 502.
+    pub commit_then_502_rate: f64,
+    /// Seed of the one RNG behind every random decision (faults, jitter). Setting a config
+    /// reseeds it, so the same config and the same request sequence give the same faults.
+    pub fault_seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            role_vocab: RoleVocabKind::Specific,
+            last_owner_status: 409,
+            calendar_share_status: 204,
+            list_page_default: 100,
+            list_page_max: 1000,
+            acl_page_default: 100,
+            acl_page_max: 1000,
+            rate_limit: None,
+            latency_ms: 0,
+            jitter_ms: 0,
+            fault_rate_5xx: 0.0,
+            drop_rate: 0.0,
+            commit_then_502_rate: 0.0,
+            fault_seed: 0,
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second per token.
+    pub per_second: f64,
+    /// Bucket size: how many requests may come at once after a quiet spell.
+    pub burst: u32,
+    /// The `Retry-After` a 429 carries, in whole seconds. 0 means "the time until the
+    /// bucket holds a token again, rounded up" (at least 1).
+    #[serde(default)]
+    pub retry_after_secs: u64,
+}
+
+impl SimConfig {
+    /// Checks that every knob has a value the simulator can play.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |what: &str| Err(SimError::InvalidConfig(what.to_string()));
+        if !matches!(self.last_owner_status, 409 | 422) {
+            return bad("last_owner_status must be 409 or 422");
+        }
+        if !matches!(self.calendar_share_status, 200 | 204) {
+            return bad("calendar_share_status must be 200 or 204");
+        }
+        if self.list_page_default == 0 || self.list_page_default > self.list_page_max {
+            return bad("list_page_default must be between 1 and list_page_max");
+        }
+        if self.acl_page_default == 0 || self.acl_page_default > self.acl_page_max {
+            return bad("acl_page_default must be between 1 and acl_page_max");
+        }
+        for (name, rate) in [
+            ("fault_rate_5xx", self.fault_rate_5xx),
+            ("drop_rate", self.drop_rate),
+            ("commit_then_502_rate", self.commit_then_502_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return bad(&format!("{name} must be between 0 and 1"));
+            }
+        }
+        if self.fault_rate_5xx + self.drop_rate > 1.0 {
+            return bad("fault_rate_5xx + drop_rate must not exceed 1");
+        }
+        if let Some(rl) = &self.rate_limit {
+            if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
+                return bad("rate_limit.per_second must be a positive number");
+            }
+            if rl.burst == 0 {
+                return bad("rate_limit.burst must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any random fault or jitter is on, i.e. whether a request needs the RNG.
+    pub(crate) fn needs_rng(&self) -> bool {
+        self.fault_rate_5xx > 0.0
+            || self.drop_rate > 0.0
+            || self.commit_then_502_rate > 0.0
+            || self.jitter_ms > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_partial_json_fills_in_defaults() {
+        SimConfig::default().validate().unwrap();
+        let c: SimConfig = serde_json::from_str(r#"{"last_owner_status":422}"#).unwrap();
+        assert_eq!(c.last_owner_status, 422);
+        assert_eq!(c.acl_page_default, 100);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_knobs_are_refused() {
+        let c = SimConfig {
+            drop_rate: 1.5,
+            ..SimConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = SimConfig {
+            last_owner_status: 400,
+            ..SimConfig::default()
+        };
+        assert!(c.validate().is_err());
+        assert!(serde_json::from_str::<SimConfig>(r#"{"nope":1}"#).is_err());
+    }
+}

@@ -1,0 +1,380 @@
+//! How entities, users and access-list entries look on the wire, per kind: list items and
+//! get-one bodies with the fields the official Python client requires (see
+//! `tests/fidelity/WIRE_NOTES.md`) and the owner hints of contract §4 (deployment and use
+//! case `owners`, data source/store `creator` and `role`, user blueprint `userId`, …).
+//!
+//! Rendering only reads the state; callers hold the state lock while they render.
+
+use serde_json::{Value, json};
+
+use crate::model::{DialectKind, EntityKind, Role, RoleVocabKind};
+
+use super::state::{EntityRec, GrantRec, State, UserRec};
+
+/// The role shown to `caller` in list items that carry the caller's own role. Org admins
+/// who hold no grant see `OWNER`, since they may do everything an owner may.
+fn caller_role(st: &State, e: &EntityRec, caller: usize) -> Role {
+    e.grant_of(caller)
+        .map(|g| g.role)
+        .unwrap_or(if st.users[caller].org_admin {
+            Role::Owner
+        } else {
+            Role::Consumer
+        })
+}
+
+/// A user as use cases embed them (`created`, `owners`, `members`).
+fn user_obj(u: &UserRec) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.username,
+        "fullName": u.full_name,
+        "userhash": null,
+    })
+}
+
+/// A stable id derived from an entity id, for fields that name a related object (a dataset
+/// version, a data store of a data source, a blueprint).
+fn derived_id(id: &str, tag: u8) -> String {
+    let mut s = id.to_string();
+    if s.len() == 24 {
+        s.replace_range(0..2, &format!("{tag:02x}"));
+    }
+    s
+}
+
+/// An entity as its kind's list and its get-one endpoint return it (files: get-one is
+/// `catalogItems/{id}/`). `vocab` picks the role names of the caller's `role` fields.
+pub(crate) fn entity(st: &State, e: &EntityRec, caller: usize, vocab: RoleVocabKind) -> Value {
+    let creator = &st.users[e.creator];
+    let role = e.kind.read_role(caller_role(st, e, caller), vocab);
+    let (id, name, t) = (e.id.as_str(), e.name.as_str(), e.created.as_str());
+    match e.kind {
+        EntityKind::Project => json!({
+            "id": id,
+            "projectName": name,
+            "created": t,
+            "fileName": "data.csv",
+            "stage": "aim",
+            "holdoutUnlocked": false,
+            "unsupervisedMode": false,
+            "useFeatureDiscovery": false,
+        }),
+        EntityKind::Dataset => json!({
+            "datasetId": id,
+            "versionId": derived_id(id, 0xd1),
+            "name": name,
+            "categories": ["TRAINING"],
+            "creationDate": t,
+            "createdBy": creator.username,
+            "isDataEngineEligible": false,
+            "isLatestVersion": true,
+            "isSnapshot": true,
+            "processingState": "COMPLETED",
+            "dataPersisted": true,
+            "rowCount": 100,
+            "datasetSize": 4096,
+        }),
+        EntityKind::DataSource => json!({
+            "id": id,
+            "type": "jdbc",
+            "canonicalName": name,
+            "creator": creator.id,
+            "params": {"dataStoreId": derived_id(id, 0xd5), "table": "events", "schema": "public"},
+            "updated": t,
+            "role": role,
+        }),
+        EntityKind::DataStore => json!({
+            "id": id,
+            "type": "jdbc",
+            "canonicalName": name,
+            "creator": creator.id,
+            "params": {"driverId": derived_id(id, 0xd7), "jdbcUrl": "jdbc:postgresql://db.acme.test/warehouse"},
+            "updated": t,
+            "role": role,
+        }),
+        EntityKind::Calendar => json!({
+            "id": id,
+            "name": name,
+            "created": t,
+            "calendarStartDate": "2024-01-01",
+            "calendarEndDate": "2024-12-31",
+            "numEventTypes": 1,
+            "numEvents": 12,
+            "projectIds": [],
+            "multiseriesIdColumns": [],
+            "role": role,
+        }),
+        EntityKind::Deployment => {
+            let owners: Vec<Value> = owners_of(st, e)
+                .map(|u| json!({"id": u.id, "email": u.username, "fullName": u.full_name}))
+                .collect();
+            let (first, last) = creator.first_last();
+            let permissions: Vec<&str> = match e.grant_of(caller).map(|g| g.role) {
+                Some(Role::Owner) => vec!["CAN_SHARE", "CAN_UPDATE", "CAN_DELETE", "CAN_VIEW"],
+                Some(Role::Editor) => vec!["CAN_SHARE", "CAN_UPDATE", "CAN_VIEW"],
+                Some(Role::Consumer) => vec!["CAN_VIEW"],
+                None => vec!["CAN_SHARE", "CAN_UPDATE", "CAN_DELETE", "CAN_VIEW"],
+            };
+            json!({
+                "id": id,
+                "label": name,
+                "description": null,
+                "status": "active",
+                "importance": "LOW",
+                "owners": {"count": owners.len(), "preview": owners},
+                "creator": {"id": creator.id, "email": creator.username, "firstName": first, "lastName": last},
+                "permissions": permissions,
+                "createdAt": t,
+            })
+        }
+        EntityKind::UseCase => {
+            let members: Vec<Value> = e
+                .access
+                .iter()
+                .map(|g| user_obj(&st.users[g.user]))
+                .collect();
+            let owners: Vec<Value> = owners_of(st, e).map(user_obj).collect();
+            json!({
+                "id": id,
+                "name": name,
+                "description": null,
+                "createdAt": t,
+                "created": user_obj(creator),
+                "updatedAt": t,
+                "updated": user_obj(creator),
+                "modelsCount": 0,
+                "projectsCount": 0,
+                "datasetsCount": 0,
+                "filesCount": 0,
+                "notebooksCount": 0,
+                "applicationsCount": 0,
+                "owners": owners,
+                "members": members,
+                "role": role,
+            })
+        }
+        EntityKind::RegisteredModel => {
+            let by =
+                json!({"id": creator.id, "email": creator.username, "name": creator.full_name});
+            json!({
+                "id": id,
+                "name": name,
+                "description": "",
+                "createdAt": t,
+                "modifiedAt": t,
+                "modifiedBy": by,
+                "createdBy": by,
+                "target": {"name": "target", "type": "Binary"},
+                "lastVersionNum": 1,
+                "isArchived": false,
+                "isGlobal": false,
+            })
+        }
+        EntityKind::CustomModel => json!({
+            "id": id,
+            "name": name,
+            "description": "",
+            "customModelType": "inference",
+            "targetType": "Binary",
+            "targetName": "target",
+            "language": "python",
+            "trainingDataAssignmentInProgress": false,
+            "deploymentsCount": 0,
+            "createdBy": creator.username,
+            "created": t,
+            "updated": t,
+            "latestVersion": null,
+        }),
+        EntityKind::CustomTask => json!({
+            "id": id,
+            "name": name,
+            "description": "",
+            "targetType": "Binary",
+            "language": "python",
+            "createdBy": creator.username,
+            "created": t,
+            "updated": t,
+            "latestVersion": null,
+        }),
+        EntityKind::ExecutionEnvironment => json!({
+            "id": id,
+            "name": name,
+            "description": "",
+            "programmingLanguage": "python",
+            "isPublic": false,
+            "created": t,
+            "username": creator.username,
+            "requiredMetadataKeys": [],
+            "useCases": [],
+        }),
+        EntityKind::File => json!({
+            "id": id,
+            "name": name,
+            "type": "files",
+            "tags": [],
+            "createdAt": t,
+            "createdBy": creator.username,
+            "description": null,
+            "numFiles": 1,
+            "fromArchive": false,
+        }),
+        EntityKind::UserBlueprint => json!({
+            // User blueprints have no name on the wire; the entity's name is its model type.
+            "userBlueprintId": id,
+            "userId": creator.id,
+            "modelType": name,
+            "blueprintId": format!("bp-{id}"),
+            "blender": false,
+            "diagram": "{}",
+            "features": [],
+            "featuresText": "",
+            "icons": [0],
+            "insights": "NA",
+            "supportedTargetTypes": ["binary"],
+            "isTimeSeries": false,
+            "referenceModel": false,
+            "shapSupport": false,
+            "supportsGpu": false,
+        }),
+    }
+}
+
+fn owners_of<'a>(st: &'a State, e: &'a EntityRec) -> impl Iterator<Item = &'a UserRec> + 'a {
+    e.access
+        .iter()
+        .filter(|g| g.role == Role::Owner)
+        .map(|g| &st.users[g.user])
+}
+
+/// A dataset, file or user blueprint as `catalogItems/` lists it.
+pub(crate) fn catalog_item(st: &State, e: &EntityRec) -> Value {
+    let creator = &st.users[e.creator];
+    let catalog_type = match e.kind {
+        EntityKind::File => "files",
+        EntityKind::UserBlueprint => "user_blueprint",
+        _ => "snapshot_dataset",
+    };
+    json!({
+        "id": e.id,
+        "catalogName": e.name,
+        "catalogType": catalog_type,
+        "description": null,
+        "infoCreatorFullName": creator.full_name,
+        "infoCreationDate": e.created,
+        "lastModificationDate": e.created,
+        "lastModifierFullName": creator.full_name,
+        "tags": [],
+        "numFiles": 1,
+        "fromArchive": false,
+        "isDataEngineEligible": false,
+        "processingState": "COMPLETED",
+    })
+}
+
+/// The vocabulary an access-list read really uses. The sharedRoles reads of datasets,
+/// files, deployments and user blueprints have closed role enums (the official client
+/// rejects `READ_WRITE`/`READ_ONLY` there), so they keep their own names whatever the
+/// config says; the generic vocabulary applies to every other read.
+fn sr_vocab(kind: EntityKind, dialect: DialectKind, vocab: RoleVocabKind) -> RoleVocabKind {
+    let closed = matches!(
+        kind,
+        EntityKind::Dataset | EntityKind::File | EntityKind::Deployment | EntityKind::UserBlueprint
+    );
+    if dialect == DialectKind::SharedRoles && closed {
+        RoleVocabKind::Specific
+    } else {
+        vocab
+    }
+}
+
+/// One access-list entry as the given dialect of the given kind returns it.
+pub(crate) fn access_item(
+    st: &State,
+    kind: EntityKind,
+    dialect: DialectKind,
+    g: &GrantRec,
+    vocab: RoleVocabKind,
+) -> Value {
+    let u = &st.users[g.user];
+    let role = kind.read_role(g.role, sr_vocab(kind, dialect, vocab));
+    match dialect {
+        DialectKind::AccessControl => json!({
+            "username": u.username,
+            "userId": u.id,
+            "role": role,
+            "canShare": g.can_share,
+            "canUseData": g.can_use_data || g.role == Role::Owner,
+        }),
+        // The Python client parses these two strictly: exactly these four keys.
+        DialectKind::SharedRoles
+            if matches!(kind, EntityKind::Deployment | EntityKind::UserBlueprint) =>
+        {
+            json!({"shareRecipientType": "user", "id": u.id, "name": u.username, "role": role})
+        }
+        DialectKind::SharedRoles => {
+            let mut item = json!({
+                "shareRecipientType": "user",
+                "id": u.id,
+                "name": u.username,
+                "role": role,
+                "userFullName": u.full_name,
+                "canShare": g.can_share,
+            });
+            if matches!(kind, EntityKind::Dataset | EntityKind::File)
+                && let Some(obj) = item.as_object_mut()
+            {
+                obj.insert(
+                    "canUseData".into(),
+                    Value::Bool(g.can_use_data || g.role == Role::Owner),
+                );
+            }
+            item
+        }
+    }
+}
+
+/// A user as `users/` and `users/{id}/` return them.
+pub(crate) fn user_item(u: &UserRec) -> Value {
+    let (first, last) = u.first_last();
+    json!({
+        "id": u.id,
+        "uid": u.id,
+        "username": u.username,
+        "email": u.username,
+        "firstName": first,
+        "lastName": last,
+        "fullName": u.full_name,
+        "activated": u.active,
+        "isActive": u.active,
+        "status": if u.active { "active" } else { "deactivated" },
+        "orgId": ORG_ID,
+        "tenantId": TENANT_ID,
+        "isOrgAdmin": u.org_admin,
+    })
+}
+
+/// The calling user as `account/info/` returns them.
+pub(crate) fn account_info(u: &UserRec) -> Value {
+    let (first, last) = u.first_last();
+    json!({
+        "uid": u.id,
+        "username": u.username,
+        "email": u.username,
+        "firstName": first,
+        "lastName": last,
+        "orgId": ORG_ID,
+        "tenantId": TENANT_ID,
+        "permissions": {
+            "IS_ORG_ADMIN": u.org_admin,
+            "CAN_MANAGE_USERS": u.org_admin,
+            "CAN_SHARE": true,
+        },
+    })
+}
+
+/// The one organisation every simulated user belongs to.
+const ORG_ID: &str = "5f0000000000000000000001";
+/// The one tenant every simulated user belongs to.
+const TENANT_ID: &str = "5f0000000000000000000002";

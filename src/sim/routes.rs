@@ -1,0 +1,1212 @@
+//! The API surface under `/api/v2/`: path routing, authentication, the list, get-one and
+//! access-list reads of every kind with their envelopes, filters and pagination, and the
+//! share writes of both dialects with their validation (R10, R12) and error answers.
+//!
+//! Handlers are synchronous: they run under the state lock and never wait on I/O. Faults,
+//! latency and rate limiting happen around them, in `server`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+
+use super::config::SimConfig;
+use super::render;
+use super::server::Shared;
+use super::state::{Change, EntityRec, RecipientRef, ShareError, State};
+use super::{read, write};
+
+/// Where a request goes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Route {
+    Version,
+    AccountInfo,
+    Users,
+    User(String),
+    CatalogItems,
+    CatalogItem(String),
+    List(EntityKind),
+    One(EntityKind, String),
+    Access(EntityKind, String, DialectKind),
+    /// `status/{job}/`: the async job behind a project creation.
+    Status(String),
+    Unknown,
+}
+
+impl Route {
+    /// Routes a path. Every path ends in `/`, as every client sends it; one without is unknown.
+    pub fn parse(path: &str) -> Route {
+        let Some(rest) = path.strip_prefix("/api/v2/") else {
+            return Route::Unknown;
+        };
+        let Some(rest) = rest.strip_suffix('/') else {
+            return Route::Unknown;
+        };
+        let mut segs = rest.split('/');
+        let parts = [segs.next(), segs.next(), segs.next(), segs.next()];
+        if parts.iter().flatten().any(|s| s.is_empty()) {
+            return Route::Unknown;
+        }
+        match parts {
+            [Some("version"), None, ..] => Route::Version,
+            [Some("status"), Some(job), None, ..] => Route::Status(job.to_string()),
+            [Some("account"), Some("info"), None, ..] => Route::AccountInfo,
+            [Some("users"), None, ..] => Route::Users,
+            [Some("users"), Some(id), None, ..] => Route::User(id.to_string()),
+            [Some("catalogItems"), None, ..] => Route::CatalogItems,
+            [Some("catalogItems"), Some(id), None, ..] => Route::CatalogItem(id.to_string()),
+            [Some(coll), None, ..] => kind_of(coll).map_or(Route::Unknown, Route::List),
+            [Some(coll), Some(id), None, ..] => {
+                kind_of(coll).map_or(Route::Unknown, |k| Route::One(k, id.to_string()))
+            }
+            [Some(coll), Some(id), Some(seg), None] => {
+                let dialect = match seg {
+                    "accessControl" => DialectKind::AccessControl,
+                    "sharedRoles" => DialectKind::SharedRoles,
+                    _ => return Route::Unknown,
+                };
+                kind_of(coll).map_or(Route::Unknown, |k| {
+                    Route::Access(k, id.to_string(), dialect)
+                })
+            }
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The route template for stats: `PATCH projects/{id}/accessControl/`.
+    pub fn template(&self, method: &str) -> String {
+        let path: Cow<'static, str> = match self {
+            Route::Version => "version/".into(),
+            Route::Status(_) => "status/{id}/".into(),
+            Route::AccountInfo => "account/info/".into(),
+            Route::Users => "users/".into(),
+            Route::User(_) => "users/{id}/".into(),
+            Route::CatalogItems => "catalogItems/".into(),
+            Route::CatalogItem(_) => "catalogItems/{id}/".into(),
+            Route::List(k) => format!("{}/", k.collection()).into(),
+            Route::One(k, _) => format!("{}/{{id}}/", k.collection()).into(),
+            Route::Access(k, _, d) => format!("{}/{{id}}/{}/", k.collection(), segment(*d)).into(),
+            Route::Unknown => "(unknown)".into(),
+        };
+        format!("{method} {path}")
+    }
+
+    /// For a write (PATCH of an access list), the entity it aims at.
+    pub fn write_target(&self, method: &str) -> Option<(EntityKind, &str)> {
+        match self {
+            Route::Access(k, id, _) if method == "PATCH" => Some((*k, id.as_str())),
+            _ => None,
+        }
+    }
+}
+
+fn segment(d: DialectKind) -> &'static str {
+    match d {
+        DialectKind::AccessControl => "accessControl",
+        DialectKind::SharedRoles => "sharedRoles",
+    }
+}
+
+fn kind_of(collection: &str) -> Option<EntityKind> {
+    EntityKind::ALL
+        .into_iter()
+        .find(|k| k.collection() == collection)
+}
+
+/// Whether a kind serves a dialect's access list (reads and writes): the dialect handover
+/// and the Python client use, plus the other one where the spec has it (contract §6).
+pub(crate) fn serves(kind: EntityKind, dialect: DialectKind) -> bool {
+    kind.dialect() == dialect
+        || matches!(
+            (kind, dialect),
+            (EntityKind::Dataset, DialectKind::AccessControl)
+                | (EntityKind::DataSource, DialectKind::SharedRoles)
+                | (EntityKind::DataStore, DialectKind::AccessControl)
+        )
+}
+
+/// An answer: status, JSON body (or none), and whether a write was applied.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Option<Vec<u8>>,
+    /// For 429s: the `Retry-After` seconds.
+    pub retry_after: Option<u64>,
+    /// For 202 and 303: the `Location` header.
+    pub location: Option<String>,
+    /// Whether this request applied a write (commit-then-502 only hits those).
+    pub applied: bool,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, value: &Value) -> Reply {
+        Reply {
+            status,
+            // Serialising a `Value` cannot fail (its keys are strings).
+            body: Some(serde_json::to_vec(value).unwrap_or_default()),
+            retry_after: None,
+            location: None,
+            applied: false,
+        }
+    }
+
+    /// An answer without a body.
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            retry_after: None,
+            location: None,
+            applied: false,
+        }
+    }
+}
+
+/// An error answer: `{"message": …, "errors": {field: text}}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub message: String,
+    pub errors: BTreeMap<String, String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    /// A validation error (R12) naming the field at fault.
+    pub fn invalid(field: impl Into<String>, text: impl Into<String>) -> ApiError {
+        let text = text.into();
+        let field = field.into();
+        let mut errors = BTreeMap::new();
+        errors.insert(field.clone(), text.clone());
+        ApiError {
+            status: 422,
+            message: format!("Invalid field data: {field}: {text}"),
+            errors,
+        }
+    }
+
+    fn not_found(what: impl std::fmt::Display) -> ApiError {
+        ApiError::new(404, format!("{what} not found"))
+    }
+
+    pub fn into_reply(self) -> Reply {
+        let mut body = json!({"message": self.message});
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        Reply::json(self.status, &body)
+    }
+}
+
+/// What a handler needs to know about the request.
+pub(crate) struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    /// The `Host` header (or the URI's authority), for absolute `next` links.
+    pub host: &'a str,
+    pub authorization: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// The API token of an `Authorization: Token X` or `Bearer X` header.
+pub(crate) fn token_of(header: Option<&str>) -> Option<&str> {
+    let (scheme, token) = header?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
+        .then_some(token)
+        .filter(|t| !t.is_empty())
+}
+
+/// Handles one API request whose fate (faults, rate limit) has been decided already.
+pub(crate) fn handle(shared: &Shared, cfg: &SimConfig, route: &Route, req: &Request) -> Reply {
+    match dispatch(shared, cfg, route, req) {
+        Ok(reply) => reply,
+        Err(e) => e.into_reply(),
+    }
+}
+
+fn dispatch(
+    shared: &Shared,
+    cfg: &SimConfig,
+    route: &Route,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    if *route == Route::Unknown {
+        return Err(ApiError::new(
+            404,
+            format!(
+                "The requested URL {} was not found on this server",
+                req.path
+            ),
+        ));
+    }
+    let is_write = matches!(route, Route::Access(..));
+    match req.method {
+        "GET" => {}
+        "PATCH" if is_write => {}
+        "POST" if *route == Route::List(EntityKind::Project) => return create_project(shared, req),
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "The method is not allowed for the requested URL.",
+            ));
+        }
+    }
+    let query = Query::parse(req.query);
+    if req.method == "PATCH"
+        && let Route::Access(kind, id, dialect) = route
+    {
+        return share(shared, cfg, req, *kind, id, *dialect);
+    }
+    let st = read(&shared.state);
+    let caller = authenticate(&st, req)?;
+    let ctx = Ctx {
+        st: &st,
+        cfg,
+        caller,
+        req,
+        query: &query,
+    };
+    let body = match route {
+        Route::Version => json!({"major": 2, "minor": 49, "versionString": "2.49.0"}),
+        Route::Status(job) => {
+            let pid = st
+                .job(job)
+                .ok_or_else(|| ApiError::not_found(format!("job {job}")))?;
+            let mut reply = Reply::json(303, &json!({"status": "COMPLETED"}));
+            reply.location = Some(format!("http://{}/api/v2/projects/{pid}/", req.host));
+            return Ok(reply);
+        }
+        Route::AccountInfo => render::account_info(&st.users[caller]),
+        Route::Users => ctx.users()?,
+        Route::User(id) => ctx.user(id)?,
+        Route::CatalogItems => ctx.catalog_items()?,
+        Route::CatalogItem(id) => ctx.catalog_item(id)?,
+        Route::List(kind) => ctx.list(*kind)?,
+        Route::One(kind, id) => ctx.one(*kind, id)?,
+        Route::Access(kind, id, dialect) => ctx.access_list(*kind, id, *dialect)?,
+        Route::Unknown => return Err(ApiError::new(404, "not found")),
+    };
+    Ok(Reply::json(200, &body))
+}
+
+fn authenticate(st: &State, req: &Request) -> Result<usize, ApiError> {
+    match token_of(req.authorization) {
+        None => Err(ApiError::new(
+            401,
+            "Authentication required: send 'Authorization: Token <api key>' or 'Bearer <api key>'",
+        )),
+        Some(token) => st
+            .user_by_token(token)
+            .ok_or_else(|| ApiError::new(401, "Invalid API token")),
+    }
+}
+
+/// The query string, decoded.
+pub(crate) struct Query<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(raw: &'a str) -> Query<'a> {
+        Query {
+            pairs: form_urlencoded::parse(raw.as_bytes()).collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, key: &str) -> Result<Option<usize>, ApiError> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| ApiError::invalid(key, "value must be a non-negative integer"))
+            })
+            .transpose()
+    }
+
+    /// A boolean parameter: `true`, `True`, `false` or `False` (as the spec lists them).
+    fn flag(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        self.get(key)
+            .map(|v| match v {
+                "true" | "True" => Ok(true),
+                "false" | "False" => Ok(false),
+                _ => Err(ApiError::invalid(key, "value must be true or false")),
+            })
+            .transpose()
+    }
+
+    /// The query with `offset` and `limit` replaced, for `next`/`previous` links.
+    fn with_page(&self, offset: usize, limit: usize) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.pairs {
+            if k != "offset" && k != "limit" {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("offset", &offset.to_string());
+        s.append_pair("limit", &limit.to_string());
+        s.finish()
+    }
+}
+
+/// The window a paginated read asks for.
+#[derive(Clone, Copy)]
+struct Window {
+    offset: usize,
+    /// `None`: everything (`limit=0`).
+    limit: Option<usize>,
+}
+
+impl Window {
+    fn contains(&self, index: usize) -> bool {
+        index >= self.offset && self.limit.is_none_or(|l| index < self.offset + l)
+    }
+}
+
+/// What a read handler works with.
+struct Ctx<'a> {
+    st: &'a State,
+    cfg: &'a SimConfig,
+    caller: usize,
+    req: &'a Request<'a>,
+    query: &'a Query<'a>,
+}
+
+/// A filter on the entities of a list.
+#[derive(Default)]
+struct Filter {
+    /// Case-insensitive substring of the name.
+    name_contains: Option<String>,
+    /// Exact id.
+    id: Option<String>,
+    /// Creator (user index); `Some(None)` means a creator that matches nobody.
+    creator: Option<Option<usize>>,
+    /// A user who must hold OWNER; `Some(None)` matches nothing.
+    owner: Option<Option<usize>>,
+    /// The caller's role must be exactly this.
+    caller_role: Option<Role>,
+    /// The caller must hold a role but not be the creator (catalog `accessType=shared`).
+    shared_with_caller: bool,
+}
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.name_contains.is_none()
+            && self.id.is_none()
+            && self.creator.is_none()
+            && self.owner.is_none()
+            && self.caller_role.is_none()
+            && !self.shared_with_caller
+    }
+
+    fn matches(&self, e: &EntityRec, caller: usize) -> bool {
+        if let Some(n) = &self.name_contains
+            && !e.name.to_lowercase().contains(n)
+        {
+            return false;
+        }
+        if let Some(id) = &self.id
+            && e.id != *id
+        {
+            return false;
+        }
+        if let Some(c) = self.creator
+            && c != Some(e.creator)
+        {
+            return false;
+        }
+        if let Some(o) = self.owner {
+            match o {
+                Some(o) if e.grant_of(o).is_some_and(|g| g.role == Role::Owner) => {}
+                _ => return false,
+            }
+        }
+        if let Some(r) = self.caller_role
+            && e.grant_of(caller).map(|g| g.role) != Some(r)
+        {
+            return false;
+        }
+        if self.shared_with_caller && (e.creator == caller || e.grant_of(caller).is_none()) {
+            return false;
+        }
+        true
+    }
+}
+
+impl Ctx<'_> {
+    fn vocab(&self) -> RoleVocabKind {
+        self.cfg.role_vocab
+    }
+
+    fn is_admin(&self) -> bool {
+        self.st.users[self.caller].org_admin
+    }
+
+    fn window(&self, default: usize, max: usize) -> Result<Window, ApiError> {
+        let offset = self.query.number("offset")?.unwrap_or(0);
+        let limit = match self.query.number("limit")? {
+            None => Some(default),
+            Some(0) => None,
+            Some(l) => Some(l.min(max)),
+        };
+        Ok(Window { offset, limit })
+    }
+
+    /// `{count, next, previous, data, totalCount}` with absolute links.
+    fn envelope(&self, data: Vec<Value>, total: usize, w: Window) -> Value {
+        let link = |offset: usize, limit: usize| {
+            Value::String(format!(
+                "http://{}{}?{}",
+                self.req.host,
+                self.req.path,
+                self.query.with_page(offset, limit)
+            ))
+        };
+        let (next, previous) = match w.limit {
+            None => (Value::Null, Value::Null),
+            Some(l) => {
+                let next = if w.offset + l < total {
+                    link(w.offset + l, l)
+                } else {
+                    Value::Null
+                };
+                let previous = if w.offset > 0 && l > 0 {
+                    link(w.offset.saturating_sub(l), l)
+                } else {
+                    Value::Null
+                };
+                (next, previous)
+            }
+        };
+        json!({
+            "count": data.len(),
+            "next": next,
+            "previous": previous,
+            "data": data,
+            "totalCount": total,
+        })
+    }
+
+    /// The entities of `kinds` the caller may see and `filter` keeps, windowed and rendered.
+    fn collect(
+        &self,
+        kinds: &[EntityKind],
+        filter: &Filter,
+        w: Window,
+        render: impl Fn(&EntityRec) -> Value,
+    ) -> (Vec<Value>, usize) {
+        let mut data = Vec::new();
+        let mut total = 0;
+        let everything = filter.is_empty() && self.is_admin();
+        for &kind in kinds {
+            let table = self.st.table(kind);
+            if everything {
+                // Fast path for the admin's unfiltered lists: slice the id list.
+                let start = w.offset.saturating_sub(total).min(table.order.len());
+                let end = match w.limit {
+                    None => table.order.len(),
+                    Some(l) => (w.offset + l).saturating_sub(total).min(table.order.len()),
+                };
+                for id in &table.order[start..end.max(start)] {
+                    if let Some(e) = table.by_id.get(id) {
+                        data.push(render(e));
+                    }
+                }
+                total += table.order.len();
+                continue;
+            }
+            for id in &table.order {
+                let Some(e) = table.by_id.get(id) else {
+                    continue;
+                };
+                if !self.st.can_see(self.caller, e) || !filter.matches(e, self.caller) {
+                    continue;
+                }
+                if w.contains(total) {
+                    data.push(render(e));
+                }
+                total += 1;
+            }
+        }
+        (data, total)
+    }
+
+    /// A user named by id or username in a filter; `Some(None)` when nobody has that name.
+    fn user_filter(&self, key: &str) -> Option<Option<usize>> {
+        self.query
+            .get(key)
+            .map(|v| self.st.user_by_id(v).or_else(|| self.st.user_by_name(v)))
+    }
+
+    fn list(&self, kind: EntityKind) -> Result<Value, ApiError> {
+        if kind == EntityKind::File {
+            return Err(ApiError::new(
+                404,
+                "Files have no list of their own: use catalogItems/?type=files",
+            ));
+        }
+        let q = self.query;
+        let mut f = Filter::default();
+        let lower = |s: &str| Some(s.to_lowercase());
+        match kind {
+            EntityKind::Project => {
+                f.name_contains = q.get("projectName").and_then(lower);
+                f.id = q.get("projectId").map(str::to_string);
+                q.flag("featureDiscovery")?;
+            }
+            EntityKind::Dataset => {
+                q.flag("filterFailed")?;
+                q.flag("isDeleted")?;
+            }
+            EntityKind::DataStore => f.name_contains = q.get("name").and_then(lower),
+            EntityKind::Deployment => {
+                f.name_contains = q.get("search").and_then(lower);
+                f.creator = self.user_filter("createdBy");
+                if q.flag("createdByMe")? == Some(true) {
+                    f.creator = Some(Some(self.caller));
+                }
+                f.caller_role = match q.get("role") {
+                    None => None,
+                    Some("OWNER") => Some(Role::Owner),
+                    Some("USER") => Some(Role::Editor),
+                    Some(_) => {
+                        return Err(ApiError::invalid("role", "value must be OWNER or USER"));
+                    }
+                };
+            }
+            EntityKind::UseCase | EntityKind::RegisteredModel => {
+                f.name_contains = q.get("search").and_then(lower);
+                f.creator = self.user_filter("createdBy");
+            }
+            EntityKind::CustomModel | EntityKind::CustomTask => {
+                f.name_contains = q.get("searchFor").and_then(lower);
+            }
+            EntityKind::ExecutionEnvironment => {
+                f.name_contains = q.get("searchFor").and_then(lower);
+                if q.flag("isOwn")? == Some(true) {
+                    f.creator = Some(Some(self.caller));
+                }
+            }
+            _ => {}
+        }
+        let render = |e: &EntityRec| render::entity(self.st, e, self.caller, self.vocab());
+        match kind.envelope() {
+            EnvelopeKind::BareArray | EnvelopeKind::DataOnly => {
+                // Not paginated: everything, unless the request asks for a window.
+                let w = Window {
+                    offset: q.number("offset")?.unwrap_or(0),
+                    limit: q.number("limit")?.filter(|l| *l > 0),
+                };
+                let (data, _) = self.collect(&[kind], &f, w, render);
+                Ok(if kind.envelope() == EnvelopeKind::BareArray {
+                    Value::Array(data)
+                } else {
+                    json!({"data": data})
+                })
+            }
+            EnvelopeKind::Paginated => {
+                let w = self.window(self.cfg.list_page_default, self.cfg.list_page_max)?;
+                let (data, total) = self.collect(&[kind], &f, w, render);
+                Ok(self.envelope(data, total, w))
+            }
+        }
+    }
+
+    fn one(&self, kind: EntityKind, id: &str) -> Result<Value, ApiError> {
+        if kind == EntityKind::File {
+            // Files are read through the catalog (`catalogItems/{id}/`), as the client does.
+            return self.catalog_item(id);
+        }
+        let e = self
+            .st
+            .visible(self.caller, kind, id)
+            .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
+        Ok(render::entity(self.st, e, self.caller, self.vocab()))
+    }
+
+    fn catalog_kinds(&self) -> Result<&'static [EntityKind], ApiError> {
+        Ok(match self.query.get("type") {
+            None => &[
+                EntityKind::Dataset,
+                EntityKind::File,
+                EntityKind::UserBlueprint,
+            ],
+            Some("dataset" | "snapshot_dataset" | "remote_dataset") => &[EntityKind::Dataset],
+            Some("files") => &[EntityKind::File],
+            Some("user_blueprint") => &[EntityKind::UserBlueprint],
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "type",
+                    "value must be one of dataset, snapshot_dataset, remote_dataset, user_blueprint, files",
+                ));
+            }
+        })
+    }
+
+    fn catalog_items(&self) -> Result<Value, ApiError> {
+        let kinds = self.catalog_kinds()?;
+        let q = self.query;
+        let mut f = Filter {
+            name_contains: q.get("searchFor").map(str::to_lowercase),
+            ..Filter::default()
+        };
+        if let Some(o) = self.user_filter("ownerUserId") {
+            f.owner = Some(o);
+        }
+        if let Some(o) = self.user_filter("ownerUsername") {
+            f.owner = Some(o);
+        }
+        match q.get("accessType") {
+            None | Some("any" | "all") => {}
+            Some("owned" | "owner") => f.caller_role = Some(Role::Owner),
+            Some("created") => f.creator = Some(Some(self.caller)),
+            Some("shared") => f.shared_with_caller = true,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "accessType",
+                    "value must be one of owned, owner, shared, created, any",
+                ));
+            }
+        }
+        q.flag("filterFailed")?;
+        let w = self.window(self.cfg.list_page_default, self.cfg.list_page_max)?;
+        let (data, total) = self.collect(kinds, &f, w, |e| render::catalog_item(self.st, e));
+        Ok(self.envelope(data, total, w))
+    }
+
+    fn catalog_item(&self, id: &str) -> Result<Value, ApiError> {
+        [
+            EntityKind::File,
+            EntityKind::Dataset,
+            EntityKind::UserBlueprint,
+        ]
+        .into_iter()
+        .find_map(|k| self.st.visible(self.caller, k, id))
+        .map(|e| match e.kind {
+            EntityKind::File => render::entity(self.st, e, self.caller, self.vocab()),
+            _ => render::catalog_item(self.st, e),
+        })
+        .ok_or_else(|| ApiError::not_found(format!("catalog item {id}")))
+    }
+
+    fn access_list(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        dialect: DialectKind,
+    ) -> Result<Value, ApiError> {
+        let e = self
+            .st
+            .visible(self.caller, kind, id)
+            .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
+        if !serves(kind, dialect) {
+            return Err(ApiError::new(
+                404,
+                format!(
+                    "{} has no {} endpoint",
+                    kind.plural_label(),
+                    segment(dialect)
+                ),
+            ));
+        }
+        let q = self.query;
+        let (by_id, by_name) = match dialect {
+            DialectKind::AccessControl => (q.get("userId"), q.get("username")),
+            DialectKind::SharedRoles => (q.get("id"), q.get("name")),
+        };
+        let other_type = q.get("shareRecipientType").is_some_and(|t| t != "user");
+        let w = self.window(self.cfg.acl_page_default, self.cfg.acl_page_max)?;
+        let mut data = Vec::new();
+        let mut total = 0;
+        for g in &e.access {
+            let u = &self.st.users[g.user];
+            if other_type
+                || by_id.is_some_and(|i| i != u.id)
+                || by_name.is_some_and(|n| !n.eq_ignore_ascii_case(&u.username))
+            {
+                continue;
+            }
+            if w.contains(total) {
+                data.push(render::access_item(self.st, kind, dialect, g, self.vocab()));
+            }
+            total += 1;
+        }
+        Ok(self.envelope(data, total, w))
+    }
+
+    fn users(&self) -> Result<Value, ApiError> {
+        if !self.is_admin() {
+            return Err(ApiError::new(
+                403,
+                "Only organization administrators may list users",
+            ));
+        }
+        let q = self.query;
+        let username = q.get("username");
+        let part = q.get("namePart").map(str::to_lowercase);
+        let w = self.window(self.cfg.list_page_default, self.cfg.list_page_max)?;
+        let mut data = Vec::new();
+        let mut total = 0;
+        for u in &self.st.users {
+            if username.is_some_and(|n| !n.eq_ignore_ascii_case(&u.username)) {
+                continue;
+            }
+            if let Some(p) = &part
+                && !u.username.to_lowercase().contains(p)
+                && !u.full_name.to_lowercase().contains(p)
+            {
+                continue;
+            }
+            if w.contains(total) {
+                data.push(render::user_item(u));
+            }
+            total += 1;
+        }
+        Ok(self.envelope(data, total, w))
+    }
+
+    fn user(&self, id: &str) -> Result<Value, ApiError> {
+        let u = self
+            .st
+            .user_by_id(id)
+            .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+        if u != self.caller && !self.is_admin() {
+            return Err(ApiError::new(
+                403,
+                "Only organization administrators may read other users",
+            ));
+        }
+        Ok(render::user_item(&self.st.users[u]))
+    }
+}
+
+/// `POST projects/` (multipart, as `Project.create` sends it): creates a project owned by the
+/// caller, named by the `projectName` form field, and answers 202 with the `Location` of an
+/// already finished job, whose status answers 303 to the project.
+fn create_project(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
+    let mut st = write(&shared.state);
+    let caller = authenticate(&st, req)?;
+    let name =
+        form_field(req.body, "projectName").unwrap_or_else(|| "Untitled Project".to_string());
+    let job = st.create_project(caller, &name);
+    let mut reply = Reply::json(202, &json!({}));
+    reply.location = Some(format!("http://{}/api/v2/status/{job}/", req.host));
+    Ok(reply)
+}
+
+/// The value of a text field in a `multipart/form-data` body, found by its name.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let text = String::from_utf8_lossy(body);
+    let after = &text[text.find(&marker)? + marker.len()..];
+    let value = &after[after.find("\r\n\r\n")? + 4..];
+    let end = value.find("\r\n").unwrap_or(value.len());
+    Some(value[..end].to_string()).filter(|v| !v.is_empty())
+}
+
+/// A parsed share body: the changes and whether the sharer asked not to notify.
+struct ShareBody {
+    changes: Vec<Change>,
+    /// `sendNotification` as sent (projects only).
+    send_notification: Option<bool>,
+}
+
+/// Parses and validates a share body of either dialect (R10, R12).
+fn parse_share(kind: EntityKind, dialect: DialectKind, body: &[u8]) -> Result<ShareBody, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("The request body is not valid JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    };
+    let changes = match dialect {
+        DialectKind::AccessControl => parse_ac(kind, &obj)?,
+        DialectKind::SharedRoles => parse_sr(&obj)?,
+    };
+    let send_notification = match obj.get("sendNotification") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "sendNotification",
+                "value must be a boolean",
+            ));
+        }
+    };
+    Ok(ShareBody {
+        changes,
+        send_notification,
+    })
+}
+
+fn opt_bool(entry: &Map<String, Value>, key: &str, field: &str) -> Result<Option<bool>, ApiError> {
+    match entry.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid(
+            format!("{field}.{key}"),
+            "value must be a boolean",
+        )),
+    }
+}
+
+fn opt_str<'v>(
+    entry: &'v Map<String, Value>,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'v str>, ApiError> {
+    match entry.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(
+            format!("{field}.{key}"),
+            "value must be a non-empty string",
+        )),
+    }
+}
+
+/// Reads a role name: `Ok(None)` revokes, unknown names are a validation error.
+fn role_of(name: &str, field: &str) -> Result<Option<Role>, ApiError> {
+    if is_revoke_name(name) {
+        return Ok(None);
+    }
+    Role::from_wire(name).map(Some).ok_or_else(|| {
+        ApiError::invalid(
+            field,
+            format!("{name:?} is not a valid role (OWNER, EDITOR, USER, READ_WRITE, CONSUMER, READ_ONLY, NO_ROLE)"),
+        )
+    })
+}
+
+/// accessControl: `{"data": [{"username", "role": str|null, "canShare"?, "canUseData"?}]}`
+/// (`users` instead of `data` for calendars).
+fn parse_ac(kind: EntityKind, obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
+    let key = kind.ac_body_key();
+    let entries = match obj.get(key) {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::invalid(key, "value must be a list")),
+        None => return Err(ApiError::invalid(key, "This field is required.")),
+    };
+    if entries.is_empty() {
+        return Err(ApiError::invalid(key, "must contain at least 1 entry"));
+    }
+    let mut changes = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("{key}.{i}");
+        let Value::Object(entry) = entry else {
+            return Err(ApiError::invalid(field, "value must be an object"));
+        };
+        let username = opt_str(entry, "username", &field)?.ok_or_else(|| {
+            ApiError::invalid(format!("{field}.username"), "This field is required.")
+        })?;
+        let role = match entry.get("role") {
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{field}.role"),
+                    "This field is required.",
+                ));
+            }
+            Some(Value::Null) => None,
+            Some(Value::String(s)) => role_of(s, &format!("{field}.role"))?,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{field}.role"),
+                    "value must be a string or null",
+                ));
+            }
+        };
+        changes.push(Change {
+            who: RecipientRef {
+                id: None,
+                username: Some(username.to_string()),
+            },
+            role,
+            can_share: opt_bool(entry, "canShare", &field)?,
+            can_use_data: opt_bool(entry, "canUseData", &field)?,
+        });
+    }
+    Ok(changes)
+}
+
+/// sharedRoles: `{"operation": "updateRoles", "roles": [1..100 × {"role", "shareRecipientType",
+/// "id" | "username" | "name", "canShare"?, "canUseData"?}]}`.
+fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
+    match obj.get("operation") {
+        Some(Value::String(s)) if s == "updateRoles" => {}
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "operation",
+                "value must be \"updateRoles\"",
+            ));
+        }
+        None => return Err(ApiError::invalid("operation", "This field is required.")),
+    }
+    let roles = match obj.get("roles") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::invalid("roles", "value must be a list")),
+        None => return Err(ApiError::invalid("roles", "This field is required.")),
+    };
+    if roles.is_empty() || roles.len() > 100 {
+        return Err(ApiError::invalid(
+            "roles",
+            format!("must contain 1 to 100 entries, not {}", roles.len()),
+        ));
+    }
+    let mut changes = Vec::with_capacity(roles.len());
+    for (i, entry) in roles.iter().enumerate() {
+        let field = format!("roles.{i}");
+        let Value::Object(entry) = entry else {
+            return Err(ApiError::invalid(field, "value must be an object"));
+        };
+        match opt_str(entry, "shareRecipientType", &field)? {
+            None | Some("user") => {}
+            Some("group" | "organization" | "externalApplication") => {
+                return Err(ApiError::invalid(
+                    format!("{field}.shareRecipientType"),
+                    "the simulator holds users only",
+                ));
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{field}.shareRecipientType"),
+                    "value must be one of user, group, organization, externalApplication",
+                ));
+            }
+        }
+        let role = match entry.get("role") {
+            Some(Value::String(s)) => role_of(s, &format!("{field}.role"))?,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    format!("{field}.role"),
+                    "value must be a string",
+                ));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    format!("{field}.role"),
+                    "This field is required.",
+                ));
+            }
+        };
+        let id = opt_str(entry, "id", &field)?;
+        let username = opt_str(entry, "username", &field)?;
+        let name = opt_str(entry, "name", &field)?;
+        if let (Some(u), Some(n)) = (username, name)
+            && !u.eq_ignore_ascii_case(n)
+        {
+            return Err(ApiError::invalid(
+                field,
+                "username and name name different users",
+            ));
+        }
+        let username = username.or(name);
+        if id.is_none() && username.is_none() {
+            return Err(ApiError::invalid(
+                field,
+                "one of id, username or name is required",
+            ));
+        }
+        changes.push(Change {
+            who: RecipientRef {
+                id: id.map(str::to_string),
+                username: username.map(str::to_string),
+            },
+            role,
+            can_share: opt_bool(entry, "canShare", &field)?,
+            can_use_data: opt_bool(entry, "canUseData", &field)?,
+        });
+    }
+    Ok(changes)
+}
+
+/// A share write: authenticate, find the entity (404), validate the body (422), apply the
+/// rules (R1–R7) and record what happened.
+fn share(
+    shared: &Shared,
+    cfg: &SimConfig,
+    req: &Request,
+    kind: EntityKind,
+    id: &str,
+    dialect: DialectKind,
+) -> Result<Reply, ApiError> {
+    // Parse before taking the lock; report a bad body only once the entity is known visible.
+    let parsed = parse_share(kind, dialect, req.body);
+    let mut st = write(&shared.state);
+    let caller = authenticate(&st, req)?;
+    if st.visible(caller, kind, id).is_none() {
+        return Err(ApiError::not_found(format!("{} {id}", kind.as_str())));
+    }
+    if !serves(kind, dialect) {
+        return Err(ApiError::new(
+            404,
+            format!(
+                "{} have no {} endpoint",
+                kind.plural_label(),
+                segment(dialect)
+            ),
+        ));
+    }
+    let body = parsed?;
+    match st.share(caller, kind, id, &body.changes) {
+        Ok(outcome) => {
+            drop(st);
+            let notified = kind == EntityKind::Project
+                && outcome.granted
+                && body.send_notification != Some(false);
+            let ownerless = outcome
+                .ownerless
+                .then(|| format!("{} {}", req.method, req.path));
+            shared.stats.write_applied(kind, id, notified, ownerless);
+            let mut reply = if kind == EntityKind::Calendar && cfg.calendar_share_status == 200 {
+                Reply::empty(200)
+            } else {
+                Reply::empty(204)
+            };
+            reply.applied = true;
+            Ok(reply)
+        }
+        Err(e) => Err(share_error(e, kind, cfg)),
+    }
+}
+
+fn share_error(e: ShareError, kind: EntityKind, cfg: &SimConfig) -> ApiError {
+    match e {
+        ShareError::NotFound => ApiError::not_found(kind.as_str()),
+        ShareError::Forbidden(msg) => ApiError::new(403, msg),
+        ShareError::UsersNotFound(names) => ApiError::new(
+            422,
+            format!("The following users were not found: {}", names.join(", ")),
+        ),
+        ShareError::Duplicate(who) => ApiError::new(
+            422,
+            format!("Multiple changes were specified for a single user: {who}"),
+        ),
+        ShareError::Inactive(names) => ApiError::new(
+            422,
+            format!(
+                "The following users are not active and cannot be granted access: {}",
+                names.join(", ")
+            ),
+        ),
+        ShareError::LastOwner => ApiError::new(
+            cfg.last_owner_status,
+            format!(
+                "Cannot remove the last owner of this {}: at least one user must remain OWNER",
+                kind.as_str().replace('_', " ")
+            ),
+        ),
+        ShareError::Mismatch(who) => ApiError::invalid(
+            "roles",
+            format!("id and username of {who} name different users"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_and_template() {
+        let r = Route::parse("/api/v2/projects/abc/accessControl/");
+        assert_eq!(
+            r,
+            Route::Access(
+                EntityKind::Project,
+                "abc".into(),
+                DialectKind::AccessControl
+            )
+        );
+        assert_eq!(r.template("PATCH"), "PATCH projects/{id}/accessControl/");
+        assert_eq!(
+            Route::parse("/api/v2/projects/"),
+            Route::List(EntityKind::Project)
+        );
+        assert_eq!(Route::parse("/api/v2/projects"), Route::Unknown);
+        assert_eq!(Route::parse("/api/v2/projects//"), Route::Unknown);
+        assert_eq!(Route::parse("/api/v2/widgets/"), Route::Unknown);
+        assert_eq!(Route::parse("/api/v2/version/"), Route::Version);
+        assert_eq!(
+            Route::parse("/api/v2/externalDataStores/x/sharedRoles/"),
+            Route::Access(EntityKind::DataStore, "x".into(), DialectKind::SharedRoles)
+        );
+        assert_eq!(Route::parse("/api/v2/a/b/c/d/"), Route::Unknown);
+        assert_eq!(
+            Route::parse("/api/v2/status/j1/"),
+            Route::Status("j1".into())
+        );
+    }
+
+    #[test]
+    fn multipart_fields_are_found() {
+        let body = b"--b\r\nContent-Disposition: form-data; name=\"projectName\"\r\n\r\nMy Data\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\na,b\r\n--b--\r\n";
+        assert_eq!(form_field(body, "projectName").as_deref(), Some("My Data"));
+        assert_eq!(form_field(body, "other"), None);
+    }
+
+    #[test]
+    fn tokens_from_both_schemes() {
+        assert_eq!(token_of(Some("Token abc")), Some("abc"));
+        assert_eq!(token_of(Some("Bearer abc")), Some("abc"));
+        assert_eq!(token_of(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(token_of(Some("Basic abc")), None);
+        assert_eq!(token_of(Some("abc")), None);
+        assert_eq!(token_of(None), None);
+    }
+
+    #[test]
+    fn share_bodies_validate() {
+        let ok = parse_share(
+            EntityKind::Project,
+            DialectKind::AccessControl,
+            br#"{"data":[{"username":"a","role":null},{"username":"b","role":"USER"}],"sendNotification":false}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.changes.len(), 2);
+        assert_eq!(ok.changes[0].role, None);
+        assert_eq!(ok.changes[1].role, Some(Role::Editor));
+        assert_eq!(ok.send_notification, Some(false));
+        let e = parse_share(
+            EntityKind::Calendar,
+            DialectKind::AccessControl,
+            br#"{"data":[]}"#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.status, 422);
+        assert!(e.errors.contains_key("users"));
+        let e = parse_share(
+            EntityKind::Deployment,
+            DialectKind::SharedRoles,
+            br#"{"operation":"updateRoles","roles":[{"role":"BOSS","id":"x"}]}"#,
+        )
+        .err()
+        .unwrap();
+        assert!(e.errors.contains_key("roles.0.role"));
+        let e = parse_share(
+            EntityKind::Deployment,
+            DialectKind::SharedRoles,
+            br#"{"roles":[]}"#,
+        )
+        .err()
+        .unwrap();
+        assert!(e.errors.contains_key("operation"));
+    }
+}

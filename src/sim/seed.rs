@@ -1,0 +1,560 @@
+//! What the simulator starts with: users and entities with their access lists, as a JSON
+//! seed file ([`Seed`]) or generated deterministically from a few numbers ([`GenSpec`]).
+//!
+//! The generator builds the world a migration meets: a departing user who owns entities of
+//! every kind, a successor, an org admin who runs the tool, an inactive account, and
+//! colleagues who co-own, edit and consume, some of them without the right to reshare.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::model::{EntityKind, Role};
+
+use super::SimError;
+
+/// The admin's username in generated seeds.
+pub const ADMIN_USERNAME: &str = "admin@acme.test";
+/// The departing user's username in generated seeds, unless [`GenSpec::departing`] says otherwise.
+pub const DEPARTING_USERNAME: &str = "departing@acme.test";
+/// The successor's username in generated seeds.
+pub const SUCCESSOR_USERNAME: &str = "successor@acme.test";
+/// The one inactive account in generated seeds.
+pub const INACTIVE_USERNAME: &str = "inactive@acme.test";
+/// The admin's API token in generated seeds, unless [`GenSpec::admin_token`] says otherwise.
+pub const DEFAULT_ADMIN_TOKEN: &str = "sim-admin-token";
+
+/// The token a seed user gets when the seed names none: `sim-token-<username>`.
+pub fn default_token(username: &str) -> String {
+    format!("sim-token-{username}")
+}
+
+/// The simulator's starting data; the format of `--seed-file` and `POST /__sim/reset`.
+/// Unknown top-level keys (such as `groups`) are ignored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seed {
+    /// Every account, active or not.
+    #[serde(default)]
+    pub users: Vec<SeedUser>,
+    /// Every entity of every kind, in the order lists return them.
+    #[serde(default)]
+    pub entities: Vec<SeedEntity>,
+}
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedUser {
+    /// 24 lowercase hex digits.
+    pub id: String,
+    /// The login, an e-mail address; unique, compared case-insensitively.
+    pub username: String,
+    /// "First Last"; the first word becomes `firstName`, the rest `lastName`.
+    #[serde(default)]
+    pub full_name: String,
+    /// Inactive accounts cannot authenticate and cannot receive shares.
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Org admins see and may share every entity.
+    #[serde(default)]
+    pub org_admin: bool,
+    /// The API token; empty means [`default_token`] of the username.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// An entity and who holds which role on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedEntity {
+    /// Which of the 13 kinds (snake_case, as in plans).
+    pub kind: EntityKind,
+    /// 24 lowercase hex digits, unique within the kind.
+    pub id: String,
+    /// Display name (`projectName`, `label`, `canonicalName`, … depending on the kind).
+    pub name: String,
+    /// Username of the creator; defaults to the first OWNER of `access`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+    /// The access list, users only.
+    #[serde(default)]
+    pub access: Vec<SeedGrant>,
+}
+
+/// One user's role on an entity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedGrant {
+    /// The holder's username.
+    pub username: String,
+    /// Any role name DataRobot uses (`OWNER`, `USER`, `READ_ONLY`, …); written back canonical.
+    #[serde(deserialize_with = "role_any_alias")]
+    pub role: Role,
+    /// Whether the holder may share further (default true).
+    #[serde(default = "yes")]
+    pub can_share: bool,
+}
+
+impl SeedGrant {
+    /// A grant with `canShare` true.
+    pub fn new(username: impl Into<String>, role: Role) -> Self {
+        SeedGrant {
+            username: username.into(),
+            role,
+            can_share: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn role_any_alias<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    let name = String::deserialize(d)?;
+    Role::from_wire(&name)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown role {name:?} in seed")))
+}
+
+/// Whether `s` looks like a DataRobot object id: 24 lowercase hex digits.
+pub fn is_object_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl Seed {
+    /// Reads a seed from a JSON file.
+    pub fn load(path: &Path) -> Result<Seed, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::ReadSeed {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| SimError::ParseSeed {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// The token of a user, by username (case-insensitive), with the default filled in.
+    pub fn token_of(&self, username: &str) -> Option<String> {
+        self.users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(username))
+            .map(SeedUser::effective_token)
+    }
+
+    /// The first org admin, if any: the account a migration runs as.
+    pub fn admin(&self) -> Option<&SeedUser> {
+        self.users.iter().find(|u| u.org_admin && u.active)
+    }
+
+    /// Checks ids, uniqueness and references, so that the server can trust the data.
+    pub fn validate(&self) -> Result<(), SimError> {
+        let bad = |msg: String| Err(SimError::InvalidSeed(msg));
+        let mut ids = HashSet::new();
+        let mut names = HashSet::new();
+        let mut tokens = HashSet::new();
+        for u in &self.users {
+            if !is_object_id(&u.id) {
+                return bad(format!(
+                    "user {:?}: id {:?} is not 24 lowercase hex digits",
+                    u.username, u.id
+                ));
+            }
+            if !ids.insert(u.id.as_str()) {
+                return bad(format!("user id {} appears twice", u.id));
+            }
+            if u.username.trim().is_empty() {
+                return bad(format!("user {} has an empty username", u.id));
+            }
+            if !names.insert(u.username.to_ascii_lowercase()) {
+                return bad(format!("username {} appears twice", u.username));
+            }
+            if !tokens.insert(u.effective_token()) {
+                return bad(format!("user {}: token is used twice", u.username));
+            }
+        }
+        let mut entity_ids = HashSet::new();
+        for e in &self.entities {
+            if !is_object_id(&e.id) {
+                return bad(format!(
+                    "{} {:?}: id is not 24 lowercase hex digits",
+                    e.kind, e.id
+                ));
+            }
+            if !entity_ids.insert((e.kind, e.id.as_str())) {
+                return bad(format!("{} {} appears twice", e.kind, e.id));
+            }
+            if let Some(c) = &e.creator
+                && !names.contains(&c.to_ascii_lowercase())
+            {
+                return bad(format!("{} {}: creator {c} is not a user", e.kind, e.id));
+            }
+            let mut holders = HashSet::new();
+            for g in &e.access {
+                let lc = g.username.to_ascii_lowercase();
+                if !names.contains(&lc) {
+                    return bad(format!("{} {}: {} is not a user", e.kind, e.id, g.username));
+                }
+                if !holders.insert(lc) {
+                    return bad(format!(
+                        "{} {}: {} is listed twice",
+                        e.kind, e.id, g.username
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Generates a seed from a spec; the same spec always gives the same seed.
+    pub fn generate(spec: &GenSpec) -> Seed {
+        Generator::new(spec).run()
+    }
+}
+
+impl SeedUser {
+    /// The token, or the default one when the seed gave none.
+    pub fn effective_token(&self) -> String {
+        if self.token.is_empty() {
+            default_token(&self.username)
+        } else {
+            self.token.clone()
+        }
+    }
+}
+
+/// How to generate a seed. Every field has a default (`GenSpec::default()`), so a JSON spec
+/// may give only some.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenSpec {
+    /// Seed of the generator's RNG.
+    pub seed: u64,
+    /// Number of accounts, including the admin, the departing user, the successor and the
+    /// inactive account (at least 5, so that there is one colleague).
+    pub users: usize,
+    /// Username of the user whose entities are migrated.
+    pub departing: String,
+    /// Username of the org admin.
+    pub admin: String,
+    /// The org admin's API token.
+    pub admin_token: String,
+    /// Username of the successor.
+    pub successor: String,
+    /// How many entities of each kind the departing user owns.
+    pub per_kind: BTreeMap<EntityKind, usize>,
+    /// Extra entities per owned one (rounded up per kind), half owned by others only and
+    /// half where the departing user is only an editor or consumer.
+    pub extra_ratio: f64,
+}
+
+impl Default for GenSpec {
+    fn default() -> Self {
+        GenSpec::uniform(0, 5)
+    }
+}
+
+impl GenSpec {
+    /// A spec with `per_kind_count` owned entities of every one of the 13 kinds.
+    pub fn uniform(seed: u64, per_kind_count: usize) -> GenSpec {
+        GenSpec {
+            seed,
+            users: 20,
+            departing: DEPARTING_USERNAME.to_string(),
+            admin: ADMIN_USERNAME.to_string(),
+            admin_token: DEFAULT_ADMIN_TOKEN.to_string(),
+            successor: SUCCESSOR_USERNAME.to_string(),
+            per_kind: EntityKind::ALL
+                .iter()
+                .map(|k| (*k, per_kind_count))
+                .collect(),
+            extra_ratio: 0.5,
+        }
+    }
+}
+
+const FIRST_NAMES: [&str; 16] = [
+    "Alex", "Blake", "Casey", "Devon", "Emery", "Finley", "Gray", "Harper", "Indy", "Jordan",
+    "Kai", "Logan", "Morgan", "Noel", "Parker", "Quinn",
+];
+const LAST_NAMES: [&str; 12] = [
+    "Adams", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
+    "Kowalski", "Lopez",
+];
+const WORDS: [&str; 16] = [
+    "churn",
+    "revenue",
+    "fraud",
+    "demand",
+    "credit",
+    "retention",
+    "pricing",
+    "inventory",
+    "claims",
+    "marketing",
+    "supply",
+    "energy",
+    "risk",
+    "sales",
+    "support",
+    "traffic",
+];
+
+/// Which of the three shapes a generated entity's access list has.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// The departing user owns it (alone or with a co-owner).
+    OwnedByDeparting,
+    /// Someone else owns it; the departing user has no role.
+    OthersOnly,
+    /// Someone else owns it; the departing user is an editor or a consumer.
+    DepartingMember,
+}
+
+struct Generator<'a> {
+    spec: &'a GenSpec,
+    rng: StdRng,
+    used_ids: HashSet<String>,
+    users: Vec<SeedUser>,
+}
+
+impl<'a> Generator<'a> {
+    fn new(spec: &'a GenSpec) -> Self {
+        Generator {
+            spec,
+            rng: StdRng::seed_from_u64(spec.seed),
+            used_ids: HashSet::new(),
+            users: Vec::new(),
+        }
+    }
+
+    fn object_id(&mut self) -> String {
+        loop {
+            let bytes: [u8; 12] = self.rng.random();
+            let id = hex::encode(bytes);
+            if self.used_ids.insert(id.clone()) {
+                return id;
+            }
+        }
+    }
+
+    fn add_user(
+        &mut self,
+        username: &str,
+        full_name: String,
+        active: bool,
+        admin: bool,
+        token: String,
+    ) {
+        let id = self.object_id();
+        self.users.push(SeedUser {
+            id,
+            username: username.to_string(),
+            full_name,
+            active,
+            org_admin: admin,
+            token,
+        });
+    }
+
+    fn run(mut self) -> Seed {
+        let spec = self.spec;
+        self.add_user(
+            &spec.admin,
+            "Ada Admin".into(),
+            true,
+            true,
+            spec.admin_token.clone(),
+        );
+        self.add_user(
+            &spec.departing,
+            "Dee Parting".into(),
+            true,
+            false,
+            default_token(&spec.departing),
+        );
+        self.add_user(
+            &spec.successor,
+            "Sam Successor".into(),
+            true,
+            false,
+            default_token(&spec.successor),
+        );
+        self.add_user(
+            INACTIVE_USERNAME,
+            "Ina Active".into(),
+            false,
+            false,
+            default_token(INACTIVE_USERNAME),
+        );
+        let others = spec.users.max(5) - 4;
+        for n in 1..=others {
+            let first = FIRST_NAMES[(n - 1) % FIRST_NAMES.len()];
+            let last = LAST_NAMES[(n - 1) / FIRST_NAMES.len() % LAST_NAMES.len()];
+            let username = format!("user{n}@acme.test");
+            let token = default_token(&username);
+            self.add_user(&username, format!("{first} {last}"), true, false, token);
+        }
+
+        let mut entities = Vec::new();
+        for (&kind, &owned) in &spec.per_kind {
+            let extra = (owned as f64 * spec.extra_ratio.max(0.0)).ceil() as usize;
+            let mut shapes: Vec<Shape> =
+                std::iter::repeat_n(Shape::OwnedByDeparting, owned).collect();
+            for i in 0..extra {
+                shapes.push(if i % 2 == 0 {
+                    Shape::OthersOnly
+                } else {
+                    Shape::DepartingMember
+                });
+            }
+            // Mixed order, so that a page of a list holds every shape.
+            shapes.shuffle(&mut self.rng);
+            for (n, shape) in shapes.into_iter().enumerate() {
+                entities.push(self.entity(kind, n + 1, shape));
+            }
+        }
+        Seed {
+            users: self.users,
+            entities,
+        }
+    }
+
+    fn entity(&mut self, kind: EntityKind, n: usize, shape: Shape) -> SeedEntity {
+        let id = self.object_id();
+        let word = WORDS.choose(&mut self.rng).copied().unwrap_or("misc");
+        let name = format!("{word} {} {n}", kind.as_str().replace('_', " "));
+        // Colleagues: everyone after the admin, departing, successor and inactive accounts.
+        let mut pool: Vec<String> = self.users[4..].iter().map(|u| u.username.clone()).collect();
+        pool.shuffle(&mut self.rng);
+        let mut access = Vec::new();
+        let departing = self.spec.departing.clone();
+        match shape {
+            Shape::OwnedByDeparting => access.push(SeedGrant::new(&departing, Role::Owner)),
+            Shape::OthersOnly | Shape::DepartingMember => {
+                if let Some(owner) = pool.pop() {
+                    access.push(SeedGrant::new(owner, Role::Owner));
+                }
+            }
+        }
+        if self.rng.random_bool(0.2)
+            && let Some(co) = pool.pop()
+        {
+            access.push(SeedGrant::new(co, Role::Owner));
+        }
+        let creator = if access.len() > 1 && self.rng.random_bool(0.5) {
+            access[1].username.clone()
+        } else {
+            access[0].username.clone()
+        };
+        if let Shape::DepartingMember = shape {
+            let role = if self.rng.random_bool(0.5) {
+                Role::Editor
+            } else {
+                Role::Consumer
+            };
+            access.push(SeedGrant::new(&departing, role));
+        }
+        let editors = self.rng.random_range(0..=2);
+        let consumers = self.rng.random_range(0..=3);
+        for role in std::iter::repeat_n(Role::Editor, editors)
+            .chain(std::iter::repeat_n(Role::Consumer, consumers))
+        {
+            if let Some(who) = pool.pop() {
+                let can_share = !self.rng.random_bool(0.3);
+                access.push(SeedGrant {
+                    username: who,
+                    role,
+                    can_share,
+                });
+            }
+        }
+        if self.rng.random_bool(0.15) {
+            let role = if self.rng.random_bool(0.5) {
+                Role::Editor
+            } else {
+                Role::Consumer
+            };
+            access.push(SeedGrant::new(&self.spec.successor, role));
+        }
+        if self.rng.random_bool(0.1) {
+            access.push(SeedGrant::new(INACTIVE_USERNAME, Role::Consumer));
+        }
+        SeedEntity {
+            kind,
+            id,
+            name,
+            creator: Some(creator),
+            access,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_deterministic_and_valid() {
+        let spec = GenSpec::uniform(7, 4);
+        let a = Seed::generate(&spec);
+        let b = Seed::generate(&spec);
+        assert_eq!(a, b);
+        a.validate().unwrap();
+        assert_eq!(a.users.len(), 20);
+        let c = Seed::generate(&GenSpec::uniform(8, 4));
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn departing_user_owns_the_requested_counts() {
+        let mut spec = GenSpec::uniform(1, 0);
+        spec.per_kind.insert(EntityKind::Project, 10);
+        spec.per_kind.insert(EntityKind::Deployment, 3);
+        let seed = Seed::generate(&spec);
+        let owned = |kind| {
+            seed.entities
+                .iter()
+                .filter(|e| e.kind == kind)
+                .filter(|e| {
+                    e.access
+                        .iter()
+                        .any(|g| g.username == DEPARTING_USERNAME && g.role == Role::Owner)
+                })
+                .count()
+        };
+        assert_eq!(owned(EntityKind::Project), 10);
+        assert_eq!(owned(EntityKind::Deployment), 3);
+        assert_eq!(owned(EntityKind::Calendar), 0);
+        // Extras exist and every entity has an owner.
+        assert!(
+            seed.entities
+                .iter()
+                .filter(|e| e.kind == EntityKind::Project)
+                .count()
+                > 10
+        );
+        assert!(
+            seed.entities
+                .iter()
+                .all(|e| e.access.iter().any(|g| g.role == Role::Owner))
+        );
+    }
+
+    #[test]
+    fn seed_roles_accept_aliases() {
+        let json = r#"{"users":[{"id":"aaaaaaaaaaaaaaaaaaaaaaaa","username":"a@x.com"}],
+            "entities":[{"kind":"data_store","id":"bbbbbbbbbbbbbbbbbbbbbbbb","name":"s",
+            "access":[{"username":"a@x.com","role":"read_write"}]}], "groups":[]}"#;
+        let seed: Seed = serde_json::from_str(json).unwrap();
+        assert_eq!(seed.entities[0].access[0].role, Role::Editor);
+        assert!(seed.entities[0].access[0].can_share);
+        assert!(seed.users[0].active);
+        assert_eq!(seed.token_of("A@X.COM").unwrap(), "sim-token-a@x.com");
+        seed.validate().unwrap();
+    }
+}
