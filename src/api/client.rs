@@ -1,0 +1,1015 @@
+//! [`Client`]: the one HTTP client of the tool. Every request, reads included, goes through
+//! one rate limiter and one retry policy, so a planner listing thousands of entities and an
+//! executor sharing them cannot between them overrun the server.
+//!
+//! The client is cheap to clone (an `Arc` inside); clones share the limiter, the counters
+//! and the connection pool.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Method, Url};
+use serde_json::Value;
+
+use crate::config::{ConnSettings, TlsKind};
+use crate::model::{DialectKind, EntityKind, EnvelopeKind, Grant};
+
+use super::dialect::{
+    ItemProblem, ShareRequest, grant_from_ac, grant_from_sr, grant_is, share_body, str_field,
+};
+use super::entities::{
+    Account, EntityRef, ListFilter, User, entity_from_item, full_name, owners_include,
+    user_from_item,
+};
+use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
+use super::limiter::{AdaptiveLimiter, AimdConfig};
+use super::paths::{join, rebase_next};
+use super::retry::{RetryKind, RetryPolicy, parse_retry_after};
+
+/// How the client paces and retries. The executor sets the rate from its flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientPolicy {
+    /// Requests per second, all requests together: the ceiling the limiter returns to
+    /// after throttling.
+    ///
+    /// Default 10. DataRobot publishes no limits; the Python client is sequential and, at
+    /// the ~100 ms a sharing call takes, runs at about 10 requests a second, which the
+    /// service evidently tolerates from every user's script. A migration of 1,000
+    /// entities (about four requests each) then takes under ten minutes.
+    pub rate_per_sec: f64,
+    /// Requests that may go back to back after a quiet spell. Default 5.
+    pub burst: u32,
+    /// How the rate reacts to 429s.
+    pub aimd: AimdConfig,
+    /// Which failures are retried, and how long to wait.
+    pub retry: RetryPolicy,
+    /// The longest one attempt may take, connect to last byte. Default 120 s (the read
+    /// timeout in `ConnSettings`, 60 s, catches a stalled server sooner).
+    pub request_timeout: Duration,
+    /// `limit` sent on paginated lists and access lists; `None` leaves it to the server.
+    /// Default 100, what the official clients use where the server's own default is not
+    /// known; the largest page `deployments/` and `useCases/` accept.
+    pub page_size: Option<u32>,
+    /// Seeds the back-off jitter, for reproducible tests. `None` seeds from the OS.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for ClientPolicy {
+    fn default() -> Self {
+        ClientPolicy {
+            rate_per_sec: 10.0,
+            burst: 5,
+            aimd: AimdConfig::default(),
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(120),
+            page_size: Some(100),
+            jitter_seed: None,
+        }
+    }
+}
+
+/// What a successful share returned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShareOutcome {
+    /// The 2xx status (204 usually, 200 for calendars).
+    pub status: u16,
+    /// HTTP requests made. More than one means an earlier attempt may have been applied
+    /// already (harmless: writes are idempotent, but re-read before reasoning about it).
+    pub attempts: u32,
+    /// The response body, when there was a JSON one.
+    pub body: Option<Value>,
+}
+
+/// Counters for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Counters {
+    /// HTTP requests sent (every attempt counts).
+    pub requests: u64,
+    /// Attempts that were retries.
+    pub retries: u64,
+    /// 429 answers received.
+    pub throttled: u64,
+    /// The limiter's current rate, in requests per second.
+    pub rate_per_sec: f64,
+}
+
+#[derive(Default)]
+struct AtomicCounters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+}
+
+/// One HTTP answer, body read.
+struct Reply {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    attempts: u32,
+    path: String,
+    method: Method,
+}
+
+/// The DataRobot API client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    settings: ConnSettings,
+    policy: ClientPolicy,
+    auth: HeaderValue,
+    host: String,
+    limiter: AdaptiveLimiter,
+    counters: AtomicCounters,
+    rng: Mutex<StdRng>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("settings", &self.inner.settings)
+            .field("policy", &self.inner.policy)
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds the client. No request is sent; call [`preflight`](Client::preflight) first.
+    pub fn new(settings: ConnSettings, policy: ClientPolicy) -> Result<Client, ApiError> {
+        let setup = |reason: String| ApiError::new("", "", ApiErrorKind::Setup { reason });
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
+            .timeout(policy.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))
+            .tcp_keepalive(Duration::from_secs(300));
+        match &settings.tls {
+            TlsKind::BundledRoots => {}
+            TlsKind::NoVerify => builder = builder.danger_accept_invalid_certs(true),
+            TlsKind::CaBundle(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| setup(format!("cannot read CA bundle {}: {e}", path.display())))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| setup(format!("CA bundle {}: {e}", path.display())))?;
+                if certs.is_empty() {
+                    return Err(setup(format!(
+                        "CA bundle {} holds no certificates",
+                        path.display()
+                    )));
+                }
+                builder = builder.tls_built_in_root_certs(false);
+                for cert in certs {
+                    builder = builder.add_root_certificate(cert);
+                }
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| setup(e.without_url().to_string()))?;
+        let mut auth = HeaderValue::from_str(&format!(
+            "{} {}",
+            settings.token_type.scheme(),
+            settings.token.expose()
+        ))
+        .map_err(|_| setup("the token contains characters not allowed in a header".into()))?;
+        auth.set_sensitive(true);
+        let host = match (
+            settings.endpoint.host_str(),
+            settings.endpoint.port_or_known_default(),
+        ) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        let rng = match policy.jitter_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let limiter = AdaptiveLimiter::new(policy.rate_per_sec, policy.burst, &policy.aimd);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                settings,
+                policy,
+                auth,
+                host,
+                limiter,
+                counters: AtomicCounters::default(),
+                rng: Mutex::new(rng),
+            }),
+        })
+    }
+
+    /// The API root, e.g. `https://app.datarobot.com/api/v2/`.
+    pub fn endpoint(&self) -> &Url {
+        &self.inner.settings.endpoint
+    }
+
+    /// The connection settings.
+    pub fn settings(&self) -> &ConnSettings {
+        &self.inner.settings
+    }
+
+    /// The pacing and retry policy.
+    pub fn policy(&self) -> &ClientPolicy {
+        &self.inner.policy
+    }
+
+    /// Requests, retries, 429s and the current rate.
+    pub fn counters(&self) -> Counters {
+        let c = &self.inner.counters;
+        Counters {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            rate_per_sec: self.inner.limiter.rate(),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Preflight and users
+
+    /// Checks the endpoint and the token before anything else: `GET version/`, then
+    /// `GET account/info/`. Each way this commonly fails (an unreachable host, an endpoint
+    /// that is not the API, a refused token) becomes one clear error with a hint. Retries
+    /// transport failures only briefly, so a wrong host fails in about a second.
+    pub async fn preflight(&self) -> Result<Account, ApiError> {
+        let retry = RetryPolicy {
+            max_attempts: self.inner.policy.retry.max_attempts.min(3),
+            server_error_attempts: self.inner.policy.retry.server_error_attempts.min(2),
+            ..self.inner.policy.retry.clone()
+        };
+        let version = async {
+            let reply = self
+                .call(Method::GET, self.url("version/", &[]), None, &retry)
+                .await?;
+            let v = self.json(&reply)?;
+            str_field(&v, "versionString")
+                .ok_or_else(|| ApiError::decode("GET", &reply.path, "versionString", "missing"))
+        }
+        .await
+        .map_err(|e| self.preflight_hint(e))?;
+        if let Some(major) = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok())
+            && major > 2
+        {
+            tracing::warn!(version, "server API version is newer than 2.x; continuing");
+        }
+
+        let reply = self
+            .call(Method::GET, self.url("account/info/", &[]), None, &retry)
+            .await
+            .map_err(|e| self.preflight_hint(e))?;
+        let info = self.json(&reply)?;
+        let path = reply.path.as_str();
+        let id = ["uid", "id", "userId"]
+            .iter()
+            .find_map(|k| str_field(&info, k).filter(|s| !s.is_empty()))
+            .ok_or_else(|| ApiError::decode("GET", path, "uid", "missing"))?;
+        let username = ["username", "email"]
+            .iter()
+            .find_map(|k| str_field(&info, k).filter(|s| !s.is_empty()))
+            .ok_or_else(|| ApiError::decode("GET", path, "email", "missing"))?;
+        let account = Account {
+            id,
+            username,
+            full_name: full_name(&info),
+            org_id: str_field(&info, "orgId"),
+            tenant_id: str_field(&info, "tenantId"),
+            server_version: version,
+            org_admin: is_org_admin(&info),
+        };
+        tracing::info!(
+            user = %account.username,
+            version = %account.server_version,
+            "preflight ok"
+        );
+        Ok(account)
+    }
+
+    fn preflight_hint(&self, e: ApiError) -> ApiError {
+        let endpoint = self.endpoint().as_str().trim_end_matches('/').to_string();
+        let not_api = if self.inner.settings.looks_like_api_v2() {
+            format!("is {endpoint} a DataRobot API endpoint?")
+        } else {
+            format!(
+                "the endpoint usually ends in /api/v2 (e.g. https://app.datarobot.com/api/v2); \
+                 it is {endpoint}"
+            )
+        };
+        let hint = match (e.class(), e.kind()) {
+            (ErrorClass::Auth, _) => format!(
+                "the token from {} was refused; check it, and token_type (Token or Bearer)",
+                self.inner.settings.source.describe_key("token")
+            ),
+            (
+                _,
+                ApiErrorKind::Transport {
+                    kind: TransportKind::Tls,
+                    ..
+                },
+            ) => "set ssl_verify to your CA bundle in the config file if the server uses an \
+                 internal CA"
+                .to_string(),
+            (_, ApiErrorKind::Transport { .. }) => {
+                format!("check the endpoint ({endpoint}) and your network or proxy")
+            }
+            (_, ApiErrorKind::Redirect { .. }) => {
+                format!("the server redirects; check the scheme (https) — {not_api}")
+            }
+            (_, ApiErrorKind::NotJson { .. } | ApiErrorKind::Decode { .. }) => not_api,
+            (ErrorClass::Gone, _) => not_api,
+            _ => return e,
+        };
+        e.with_hint(hint)
+    }
+
+    /// Finds a user by username (`users/?username=`, an admin endpoint), matching exactly
+    /// but case-insensitively, and following pages in case the server ignores the filter.
+    pub async fn find_user(&self, username: &str) -> Result<Option<User>, ApiError> {
+        let mut query = vec![("username", username.to_string())];
+        self.push_limit(&mut query);
+        let mut found = None;
+        self.paginate(self.url("users/", &query), |item| {
+            let user = user_from_item(item).map_err(|f| ItemProblem {
+                reason: "missing".into(),
+                field: f,
+            })?;
+            if user.username.eq_ignore_ascii_case(username) {
+                found = Some(user);
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// A user by id (`users/{id}/`); `None` when there is no such user.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
+        let url = self.url(&format!("users/{}/", seg(id)), &[]);
+        let reply = match self.get_reply(url).await {
+            Ok(r) => r,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let v = self.json(&reply)?;
+        user_from_item(&v)
+            .map(Some)
+            .map_err(|f| ApiError::decode("GET", &reply.path, &f, "missing"))
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Entities
+
+    /// Every entity of `kind` the caller can see (narrowed by `filter` where the server
+    /// can filter; see [`ListFilter`]), each kind read from its own list and envelope.
+    pub async fn list(
+        &self,
+        kind: EntityKind,
+        filter: &ListFilter,
+    ) -> Result<Vec<EntityRef>, ApiError> {
+        let owner = filter.owner.as_ref();
+        // Catalog kinds: the one place with a server-side owner filter (contract §9).
+        let catalog_type = match (kind, owner) {
+            (EntityKind::File, _) => Some("files"),
+            (EntityKind::Dataset, Some(_)) => Some("dataset"),
+            (EntityKind::UserBlueprint, Some(_)) => Some("user_blueprint"),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        if let Some(catalog_type) = catalog_type {
+            let mut query = vec![("type", catalog_type.to_string())];
+            if let Some(o) = owner {
+                query.push(("ownerUserId", o.id.clone()));
+            }
+            self.push_limit(&mut query);
+            self.collect(
+                kind,
+                self.url("catalogItems/", &query),
+                true,
+                None,
+                &mut out,
+            )
+            .await?;
+        } else {
+            match kind.envelope() {
+                EnvelopeKind::BareArray => self.list_bare_array(kind, &mut out).await?,
+                EnvelopeKind::DataOnly => {
+                    let url = self.url(&format!("{}/", kind.collection()), &[]);
+                    self.collect(kind, url, false, None, &mut out).await?;
+                }
+                EnvelopeKind::Paginated => {
+                    let mut query = Vec::new();
+                    self.push_limit(&mut query);
+                    let url = self.url(&format!("{}/", kind.collection()), &query);
+                    let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
+                    self.collect(kind, url, false, owners_of, &mut out).await?;
+                }
+            }
+        }
+        tracing::debug!(kind = %kind, count = out.len(), "listed");
+        Ok(out)
+    }
+
+    /// Follows a paginated (or `{"data":[…]}`) list into `out`, deduplicating ids.
+    async fn collect(
+        &self,
+        kind: EntityKind,
+        url: Url,
+        via_catalog: bool,
+        owners_of: Option<&User>,
+        out: &mut Vec<EntityRef>,
+    ) -> Result<(), ApiError> {
+        let mut seen: HashSet<String> = out.iter().map(|e| e.id.clone()).collect();
+        self.paginate(url, |item| {
+            if owners_of.is_some_and(|u| !owners_include(item, u)) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let e = entity_from_item(kind, item, via_catalog).map_err(|field| ItemProblem {
+                field,
+                reason: "missing".into(),
+            })?;
+            if seen.insert(e.id.clone()) {
+                out.push(e);
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await
+    }
+
+    /// `projects/`: a bare array. With a page size, pages by `offset`/`limit` (servers
+    /// before API 2.29 ignore them and return at most 1,000 items at once); stops on a
+    /// short page or a page with nothing new.
+    async fn list_bare_array(
+        &self,
+        kind: EntityKind,
+        out: &mut Vec<EntityRef>,
+    ) -> Result<(), ApiError> {
+        let limit = self.page_size();
+        let mut seen = HashSet::new();
+        let mut offset = 0usize;
+        loop {
+            let mut query = Vec::new();
+            if let Some(l) = limit {
+                query.push(("offset", offset.to_string()));
+                query.push(("limit", l.to_string()));
+            }
+            let reply = self
+                .get_reply(self.url(&format!("{}/", kind.collection()), &query))
+                .await?;
+            let v = self.json(&reply)?;
+            let items = match &v {
+                Value::Array(items) => items.as_slice(),
+                Value::Object(_) => match v.get("data") {
+                    Some(Value::Array(items)) => items.as_slice(),
+                    _ => {
+                        return Err(ApiError::decode(
+                            "GET",
+                            &reply.path,
+                            "data",
+                            "expected an array",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(ApiError::decode(
+                        "GET",
+                        &reply.path,
+                        "[]",
+                        "expected an array",
+                    ));
+                }
+            };
+            let mut new = 0;
+            for item in items {
+                let e = entity_from_item(kind, item, false)
+                    .map_err(|f| ApiError::decode("GET", &reply.path, &f, "missing"))?;
+                if seen.insert(e.id.clone()) {
+                    out.push(e);
+                    new += 1;
+                }
+            }
+            let Some(l) = limit else { break };
+            if v.is_object() || items.len() < l as usize || new == 0 {
+                break;
+            }
+            offset += items.len();
+        }
+        Ok(())
+    }
+
+    /// One entity (`<collection>/<id>/`); a 404 is an error whose
+    /// [`is_not_found`](ApiError::is_not_found) is true.
+    pub async fn get(&self, kind: EntityKind, id: &str) -> Result<EntityRef, ApiError> {
+        let url = self.url(&format!("{}/{}/", kind.collection(), seg(id)), &[]);
+        let reply = self.get_reply(url).await?;
+        let v = self.json(&reply)?;
+        let mut e = entity_from_item(kind, &v, false)
+            .or_else(|_| entity_from_item(kind, &v, true))
+            .unwrap_or_else(|_| EntityRef {
+                kind,
+                id: id.to_string(),
+                name: String::new(),
+            });
+        // The id asked for is the id its sharing endpoints take, whatever the body says.
+        e.id = id.to_string();
+        Ok(e)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Access lists and shares
+
+    /// The whole access list of one entity, in either dialect and role vocabulary. Entries
+    /// without a role are left out.
+    pub async fn access_list(&self, kind: EntityKind, id: &str) -> Result<Vec<Grant>, ApiError> {
+        let mut query = Vec::new();
+        self.push_limit(&mut query);
+        let mut out = Vec::new();
+        self.paginate(self.access_url(kind, id, &query), |item| {
+            if let Some(g) = read_grant(kind, item)? {
+                out.push(g);
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// `user`'s entry in one entity's access list, if any. Asks the server to filter
+    /// (accessControl `username=`, sharedRoles `id=`) and still matches client-side, since
+    /// a server may ignore the filter.
+    pub async fn access_of(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        user: &User,
+    ) -> Result<Option<Grant>, ApiError> {
+        let mut query = match kind.dialect() {
+            DialectKind::AccessControl => vec![("username", user.username.clone())],
+            DialectKind::SharedRoles => vec![("id", user.id.clone())],
+        };
+        self.push_limit(&mut query);
+        let mut found = None;
+        self.paginate(self.access_url(kind, id, &query), |item| {
+            if let Some(g) = read_grant(kind, item)?
+                && grant_is(&g, user)
+            {
+                found = Some(g);
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Sends every change for one entity as ONE PATCH in the kind's dialect (the body is
+    /// [`share_body`]'s). Any 2xx is success. Retried like every request; see
+    /// [`ShareOutcome::attempts`].
+    pub async fn share(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        req: &ShareRequest,
+    ) -> Result<ShareOutcome, ApiError> {
+        let url = self.access_url(kind, id, &[]);
+        let body = share_body(kind, req).map_err(|e| {
+            ApiError::new(
+                "PATCH",
+                url.path(),
+                ApiErrorKind::Invalid {
+                    reason: e.to_string(),
+                },
+            )
+        })?;
+        let reply = self
+            .call(Method::PATCH, url, Some(&body), &self.inner.policy.retry)
+            .await?;
+        let body = if reply.body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            serde_json::from_slice(&reply.body).ok()
+        };
+        Ok(ShareOutcome {
+            status: reply.status,
+            attempts: reply.attempts,
+            body,
+        })
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Plumbing
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
+        join(self.endpoint(), path, query)
+    }
+
+    fn access_url(&self, kind: EntityKind, id: &str, query: &[(&str, String)]) -> Url {
+        self.url(
+            &format!(
+                "{}/{}/{}/",
+                kind.collection(),
+                seg(id),
+                kind.access_segment()
+            ),
+            query,
+        )
+    }
+
+    fn page_size(&self) -> Option<u32> {
+        self.inner.policy.page_size.filter(|n| *n > 0)
+    }
+
+    fn push_limit(&self, query: &mut Vec<(&str, String)>) {
+        if let Some(l) = self.page_size() {
+            query.push(("offset", "0".to_string()));
+            query.push(("limit", l.to_string()));
+        }
+    }
+
+    async fn get_reply(&self, url: Url) -> Result<Reply, ApiError> {
+        self.call(Method::GET, url, None, &self.inner.policy.retry)
+            .await
+    }
+
+    /// Parses a successful reply's body as JSON.
+    fn json(&self, reply: &Reply) -> Result<Value, ApiError> {
+        serde_json::from_slice(&reply.body).map_err(|_| {
+            ApiError::new(
+                reply.method.as_str(),
+                &reply.path,
+                ApiErrorKind::NotJson {
+                    status: reply.status,
+                    content_type: header(&reply.headers, CONTENT_TYPE.as_str()),
+                    snippet: snippet(&reply.body),
+                },
+            )
+            .with_attempts(reply.attempts)
+        })
+    }
+
+    /// Follows a paginated list from `first`, handing each item to `visit` until it
+    /// breaks. Accepts `{"data": [...], "next": …}` and a bare array (one page). Stops on
+    /// a null or missing `next`, an empty page, a `next` already visited, or a short page:
+    /// fewer items than the `limit` asked for *and* than an earlier page held (a server
+    /// that caps `limit` below what was asked returns full pages shorter than the limit;
+    /// those must not end the walk).
+    async fn paginate<F>(&self, first: Url, mut visit: F) -> Result<(), ApiError>
+    where
+        F: FnMut(&Value) -> Result<ControlFlow<()>, ItemProblem>,
+    {
+        let mut url = first;
+        let mut visited = HashSet::new();
+        let mut longest_page: Option<usize> = None;
+        loop {
+            visited.insert(url.as_str().to_string());
+            let asked = url
+                .query_pairs()
+                .find(|(k, _)| k == "limit")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+                .filter(|l| *l > 0);
+            let reply = self.get_reply(url.clone()).await?;
+            let v = self.json(&reply)?;
+            let decode = |field: &str, reason: &str| {
+                ApiError::decode("GET", &reply.path, field, reason).with_attempts(reply.attempts)
+            };
+            let (items, next) = match &v {
+                Value::Array(items) => (items.as_slice(), None),
+                Value::Object(map) => {
+                    let items = match map.get("data") {
+                        Some(Value::Array(items)) => items.as_slice(),
+                        _ => return Err(decode("data", "expected an array")),
+                    };
+                    let next = match map.get("next") {
+                        None | Some(Value::Null) => None,
+                        Some(Value::String(s)) => Some(s.as_str()),
+                        Some(_) => return Err(decode("next", "expected a URL or null")),
+                    };
+                    (items, next)
+                }
+                _ => return Err(decode("data", "expected an object or an array")),
+            };
+            for item in items {
+                match visit(item) {
+                    Ok(ControlFlow::Continue(())) => {}
+                    Ok(ControlFlow::Break(())) => return Ok(()),
+                    Err(p) => return Err(decode(&p.field, &p.reason)),
+                }
+            }
+            let short = asked.is_some_and(|l| items.len() < l)
+                && longest_page.is_some_and(|m| items.len() < m);
+            longest_page = longest_page.max(Some(items.len()));
+            let Some(next) = next else { return Ok(()) };
+            if items.is_empty() || short {
+                return Ok(());
+            }
+            let Some(next_url) = rebase_next(self.endpoint(), next) else {
+                return Err(decode("next", "not a URL"));
+            };
+            if visited.contains(next_url.as_str()) {
+                tracing::warn!(path = %next_url.path(), "pagination loops; stopping");
+                return Ok(());
+            }
+            url = next_url;
+        }
+    }
+
+    /// Sends one logical request: waits for the limiter, sends, retries per `retry`.
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry: &RetryPolicy,
+    ) -> Result<Reply, ApiError> {
+        let inner = &*self.inner;
+        let path = url.path().to_string();
+        let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serialises"));
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            inner.limiter.acquire().await;
+            inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let mut rb = inner
+                .http
+                .request(method.clone(), url.clone())
+                .header(AUTHORIZATION, inner.auth.clone())
+                .header(ACCEPT, "application/json");
+            if let Some(b) = &body {
+                rb = rb.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            let started = tokio::time::Instant::now();
+            let sent = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|b| (status, headers, b.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+
+            let (err, kind, retry_after, status) = match sent {
+                Ok((status, headers, body)) => {
+                    tracing::debug!(method = %method, path = %path, status, attempt, elapsed_ms, "http");
+                    let reply = Reply {
+                        status,
+                        headers,
+                        body,
+                        attempts: attempt,
+                        path: path.clone(),
+                        method: method.clone(),
+                    };
+                    if (200..300).contains(&status) {
+                        inner.limiter.on_success();
+                        return Ok(reply);
+                    }
+                    if (300..400).contains(&status) {
+                        let location = header(&reply.headers, "location");
+                        return Err(ApiError::new(
+                            method.as_str(),
+                            &path,
+                            ApiErrorKind::Redirect { status, location },
+                        )
+                        .with_attempts(attempt));
+                    }
+                    let retry_after = header(&reply.headers, "retry-after")
+                        .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+                    let err = status_error(&reply, retry_after);
+                    (err, RetryKind::of_status(status), retry_after, Some(status))
+                }
+                Err(e) => {
+                    let (tk, detail) = transport_kind(&e);
+                    tracing::debug!(method = %method, path = %path, attempt, elapsed_ms, error = %detail, "http failed");
+                    let err = ApiError::new(
+                        method.as_str(),
+                        &path,
+                        ApiErrorKind::Transport {
+                            kind: tk,
+                            detail,
+                            host: inner.host.clone(),
+                        },
+                    );
+                    let kind = match tk {
+                        TransportKind::Tls | TransportKind::Other => None,
+                        _ => Some(RetryKind::Transport(tk)),
+                    };
+                    (err, kind, None, None)
+                }
+            };
+
+            if status == Some(429) {
+                inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                // The pause is capped like the retry delay: a server asking for an hour
+                // gets retried after `max_retry_after`, so pausing longer helps nobody.
+                inner
+                    .limiter
+                    .on_throttle(retry_after.map(|d| d.min(retry.max_retry_after)));
+            }
+            let delay = kind.and_then(|k| {
+                let mut rng = inner.rng.lock().unwrap_or_else(|p| p.into_inner());
+                retry.delay(k, attempt, retry_after, &mut *rng)
+            });
+            let Some(delay) = delay else {
+                return Err(err.with_attempts(attempt));
+            };
+            inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+            // Retries are expected and counted on the progress line; a log line each is
+            // for -v, not for every run.
+            tracing::info!(
+                method = %method,
+                path = %path,
+                status,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                reason = kind.map(RetryKind::as_str).unwrap_or(""),
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Reads one access-list item in the kind's dialect.
+fn read_grant(kind: EntityKind, item: &Value) -> Result<Option<Grant>, ItemProblem> {
+    match kind.dialect() {
+        DialectKind::AccessControl => grant_from_ac(item),
+        DialectKind::SharedRoles => grant_from_sr(item),
+    }
+}
+
+/// An id as one path segment: ids from the server are hex or uuid-like, but an id typed
+/// by a user must not be able to climb out of its collection.
+fn seg(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            '/' | '?' | '#' | '%' | ' ' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The first 200 characters of a body, on one line.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(200).collect();
+    if one_line.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+/// The error for a non-2xx answer: the server's `message` (plus `errors`, when it gave
+/// field errors), else the start of the body.
+fn status_error(reply: &Reply, retry_after: Option<Duration>) -> ApiError {
+    let message = match serde_json::from_slice::<Value>(&reply.body) {
+        Ok(v) => {
+            let mut m = str_field(&v, "message").unwrap_or_default();
+            if let Some(Value::Object(errors)) = v.get("errors") {
+                let details: Vec<String> = errors
+                    .iter()
+                    .map(|(k, e)| match e {
+                        Value::String(s) => format!("{k}: {s}"),
+                        other => format!("{k}: {other}"),
+                    })
+                    .collect();
+                if !details.is_empty() {
+                    m = if m.is_empty() {
+                        details.join("; ")
+                    } else {
+                        format!("{m} ({})", details.join("; "))
+                    };
+                }
+            }
+            Some(m).filter(|m| !m.is_empty())
+        }
+        Err(_) => Some(snippet(&reply.body)).filter(|s| !s.is_empty()),
+    };
+    let request_id = header(&reply.headers, "x-request-id")
+        .or_else(|| header(&reply.headers, "x-datarobot-request-id"));
+    ApiError::new(
+        reply.method.as_str(),
+        &reply.path,
+        ApiErrorKind::Status {
+            status: reply.status,
+            message,
+            request_id,
+            retry_after,
+        },
+    )
+}
+
+/// Sorts a reqwest failure and finds its innermost cause's text (reqwest's own text, "error
+/// sending request", says nothing). The URL is never part of it.
+fn transport_kind(e: &reqwest::Error) -> (TransportKind, String) {
+    let mut detail = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        detail = if e.is_timeout() {
+            "timed out".to_string()
+        } else {
+            "request failed".to_string()
+        };
+    }
+    let lower = detail.to_ascii_lowercase();
+    let kind = if e.is_builder() {
+        TransportKind::Other
+    } else if lower.contains("certificate") || lower.contains("tls handshake") {
+        TransportKind::Tls
+    } else if e.is_timeout() {
+        TransportKind::Timeout
+    } else if e.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Broken
+    };
+    (kind, detail)
+}
+
+/// Whether `account/info/` says the caller is an org admin. The field is not documented;
+/// accept the shapes seen in DataRobot's tooling: `permissions.IS_ORG_ADMIN` and a
+/// top-level `isOrgAdmin`.
+fn is_org_admin(info: &serde_json::Value) -> bool {
+    let flag = |v: Option<&serde_json::Value>| v.and_then(serde_json::Value::as_bool) == Some(true);
+    flag(info.pointer("/permissions/IS_ORG_ADMIN")) || flag(info.get("isOrgAdmin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Token;
+
+    #[test]
+    fn ids_cannot_escape_their_segment() {
+        assert_eq!(seg("5f1a"), "5f1a");
+        assert_eq!(seg("../x?y#z"), ".._x_y_z");
+    }
+
+    #[test]
+    fn snippets_are_short_and_one_line() {
+        assert_eq!(
+            snippet(b"<html>\n  <body>Not Found</body>\n</html>"),
+            "<html> <body>Not Found</body> </html>"
+        );
+        assert_eq!(snippet(&[b'a'; 300]).chars().count(), 201);
+    }
+
+    #[tokio::test]
+    async fn debug_of_client_settings_and_errors_never_shows_the_token() {
+        let token = "tok-SUPER-secret-123";
+        let settings =
+            ConnSettings::new("http://127.0.0.1:9/api/v2", Token::new(token), false).unwrap();
+        let client = Client::new(
+            settings.clone(),
+            ClientPolicy {
+                retry: RetryPolicy::none(),
+                ..ClientPolicy::default()
+            },
+        )
+        .unwrap();
+        let err = client.preflight().await.unwrap_err();
+        for text in [
+            format!("{settings:?}"),
+            format!("{settings:#?}"),
+            format!("{client:?}"),
+            format!("{:?}", client.inner.auth),
+            format!("{err}"),
+            format!("{err:?}"),
+        ] {
+            assert!(!text.contains(token), "{text}");
+        }
+        assert!(
+            err.to_string().contains("cannot connect to 127.0.0.1:9"),
+            "{err}"
+        );
+        assert!(err.hint().is_some());
+    }
+}

@@ -1,0 +1,594 @@
+//! The two sharing dialects on the wire (contract §5): building the one PATCH body that
+//! carries every change for an entity, and reading access-list items into [`Grant`]s.
+//!
+//! * accessControl: `{"data"|"users": [{"username", "role": <name>|null, "canShare"?}],
+//!   "sendNotification"?}`; users only; revoke is `"role": null` (the key is kept).
+//! * sharedRoles: `{"operation": "updateRoles", "roles": [{"shareRecipientType", "role":
+//!   <name>|"NO_ROLE", "id" | "username" | "name", "canShare"?}]}`; 1–100 entries.
+//!
+//! Which kind speaks which, and the per-kind details (body key, recipient key, role names,
+//! `canShare`, `sendNotification`) come from [`EntityKind`]'s wire facts in `model`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::model::{DialectKind, EntityKind, Grant, RecipientKeyKind, Role, is_revoke_name};
+
+use super::entities::User;
+
+/// The most entries one sharedRoles PATCH may carry (contract R10).
+pub const SR_MAX_ROLES: usize = 100;
+
+/// Every change to one entity's access list, sent as one PATCH.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareRequest {
+    /// Grants, role changes and revocations, in order.
+    pub changes: Vec<Change>,
+    /// Whether DataRobot should e-mail the recipients. Only projects can be told not to
+    /// (`sendNotification`); other kinds ignore this.
+    #[serde(default)]
+    pub notify: bool,
+}
+
+/// One recipient's new state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// `user`, `group`, `organization` or `externalApplication`.
+    pub recipient_type: String,
+    /// The recipient's id, when known (sharedRoles prefers it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The username (users) or display name.
+    pub name: String,
+    /// The new level; `None` revokes.
+    pub role: Option<Role>,
+    /// Whether the recipient may share further; `None` leaves it to the server. Sent only
+    /// where the kind takes it (`EntityKind::supports_can_share`), and never on a revoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub can_share: Option<bool>,
+}
+
+impl Change {
+    /// Gives `user` the level `role`.
+    pub fn grant(user: &User, role: Role, can_share: Option<bool>) -> Change {
+        Change {
+            recipient_type: "user".to_string(),
+            id: Some(user.id.clone()),
+            name: user.username.clone(),
+            role: Some(role),
+            can_share,
+        }
+    }
+
+    /// Takes all access from `user`.
+    pub fn revoke(user: &User) -> Change {
+        Change {
+            recipient_type: "user".to_string(),
+            id: Some(user.id.clone()),
+            name: user.username.clone(),
+            role: None,
+            can_share: None,
+        }
+    }
+
+    /// Puts a recipient back the way an access-list entry says it was (for undo).
+    pub fn restore(grant: &Grant) -> Change {
+        Change {
+            recipient_type: grant.recipient_type.clone(),
+            id: grant.id.clone(),
+            name: grant.name.clone(),
+            role: Some(grant.role),
+            can_share: grant.can_share,
+        }
+    }
+
+    fn is_user(&self) -> bool {
+        self.recipient_type.eq_ignore_ascii_case("user")
+    }
+
+    /// What makes two changes "the same recipient" (contract R2).
+    fn identity(&self) -> (String, String) {
+        let key = match &self.id {
+            Some(id) if !id.is_empty() => format!("id:{id}"),
+            _ => format!("name:{}", self.name.to_lowercase()),
+        };
+        (self.recipient_type.to_ascii_lowercase(), key)
+    }
+}
+
+/// Why a share request cannot be sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShareBodyError {
+    /// No changes at all.
+    #[error("a share request needs at least one change")]
+    Empty,
+    /// More sharedRoles entries than the server takes in one request.
+    #[error("{count} changes in one sharedRoles request; the limit is {SR_MAX_ROLES}")]
+    TooMany { count: usize },
+    /// accessControl kinds share with users only.
+    #[error("{kind} shares only with users, not with {recipient_type} {name:?}")]
+    NotAUser {
+        kind: EntityKind,
+        recipient_type: String,
+        name: String,
+    },
+    /// A change that names nobody.
+    #[error("change {index} names no recipient")]
+    NoRecipient { index: usize },
+    /// A group or organisation without an id.
+    #[error("{recipient_type} {name:?} needs an id")]
+    NoId {
+        recipient_type: String,
+        name: String,
+    },
+    /// The same recipient twice (the server refuses the whole request, contract R2).
+    #[error("{name:?} appears more than once in one request")]
+    Duplicate { name: String },
+}
+
+/// The one PATCH body for `req` on an entity of `kind`, in the kind's dialect. The planner
+/// records it in the plan; [`Client::share`](super::Client::share) sends exactly this.
+pub fn share_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
+    if req.changes.is_empty() {
+        return Err(ShareBodyError::Empty);
+    }
+    let mut seen = HashSet::new();
+    for (index, c) in req.changes.iter().enumerate() {
+        if c.name.trim().is_empty() && c.id.as_deref().is_none_or(str::is_empty) {
+            return Err(ShareBodyError::NoRecipient { index });
+        }
+        if !seen.insert(c.identity()) {
+            return Err(ShareBodyError::Duplicate {
+                name: if c.name.is_empty() {
+                    c.id.clone().unwrap_or_default()
+                } else {
+                    c.name.clone()
+                },
+            });
+        }
+    }
+    match kind.dialect() {
+        DialectKind::AccessControl => access_control_body(kind, req),
+        DialectKind::SharedRoles => shared_roles_body(kind, req),
+    }
+}
+
+fn access_control_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
+    let mut entries = Vec::with_capacity(req.changes.len());
+    for (index, c) in req.changes.iter().enumerate() {
+        if !c.is_user() {
+            return Err(ShareBodyError::NotAUser {
+                kind,
+                recipient_type: c.recipient_type.clone(),
+                name: c.name.clone(),
+            });
+        }
+        if c.name.trim().is_empty() {
+            // accessControl names users only by username.
+            return Err(ShareBodyError::NoRecipient { index });
+        }
+        let mut e = Map::new();
+        e.insert("username".into(), Value::String(c.name.clone()));
+        e.insert(
+            "role".into(),
+            c.role.map_or(Value::Null, |r| {
+                Value::String(kind.wire_role(r).to_string())
+            }),
+        );
+        if let (Some(_), Some(can_share), true) = (c.role, c.can_share, kind.supports_can_share()) {
+            e.insert("canShare".into(), Value::Bool(can_share));
+        }
+        entries.push(Value::Object(e));
+    }
+    let mut body = Map::new();
+    body.insert(kind.ac_body_key().into(), Value::Array(entries));
+    if kind.suppresses_notification() {
+        body.insert("sendNotification".into(), Value::Bool(req.notify));
+    }
+    Ok(Value::Object(body))
+}
+
+fn shared_roles_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
+    if req.changes.len() > SR_MAX_ROLES {
+        return Err(ShareBodyError::TooMany {
+            count: req.changes.len(),
+        });
+    }
+    let mut roles = Vec::with_capacity(req.changes.len());
+    for c in &req.changes {
+        let mut e = Map::new();
+        e.insert(
+            "shareRecipientType".into(),
+            Value::String(c.recipient_type.clone()),
+        );
+        e.insert(
+            "role".into(),
+            Value::String(c.role.map_or("NO_ROLE", |r| kind.wire_role(r)).to_string()),
+        );
+        match &c.id {
+            Some(id) if !id.is_empty() => {
+                e.insert("id".into(), Value::String(id.clone()));
+            }
+            _ if !c.is_user() => {
+                return Err(ShareBodyError::NoId {
+                    recipient_type: c.recipient_type.clone(),
+                    name: c.name.clone(),
+                });
+            }
+            _ => {
+                let key = match kind.recipient_key() {
+                    RecipientKeyKind::Username => "username",
+                    RecipientKeyKind::Name => "name",
+                };
+                e.insert(key.into(), Value::String(c.name.clone()));
+            }
+        }
+        if let (Some(_), Some(can_share), true) = (c.role, c.can_share, kind.supports_can_share()) {
+            e.insert("canShare".into(), Value::Bool(can_share));
+        }
+        roles.push(Value::Object(e));
+    }
+    Ok(json!({"operation": "updateRoles", "roles": roles}))
+}
+
+/// Why an access-list item could not be read.
+#[derive(Debug)]
+pub(crate) struct ItemProblem {
+    pub field: String,
+    pub reason: String,
+}
+
+fn problem(field: &str, reason: impl Into<String>) -> ItemProblem {
+    ItemProblem {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// A string field, tolerating numbers (ids) and absence.
+pub(crate) fn str_field(item: &Value, key: &str) -> Option<String> {
+    match item.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn bool_field(item: &Value, key: &str) -> Result<Option<bool>, ItemProblem> {
+    match item.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(problem(key, format!("expected a boolean, got {other}"))),
+    }
+}
+
+/// Reads a role; `Ok(None)` for a revoked or empty role (null, `NO_ROLE`).
+fn role_field(item: &Value) -> Result<Option<Role>, ItemProblem> {
+    match item.get("role") {
+        None => Err(problem("role", "missing")),
+        Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if is_revoke_name(s) || s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Role::from_wire(s)
+            .map(Some)
+            .ok_or_else(|| problem("role", format!("unknown role {s:?}"))),
+        Some(other) => Err(problem("role", format!("expected a string, got {other}"))),
+    }
+}
+
+/// An accessControl item: `{"username", "userId"?, "role", "canShare"?, …}`. `None` when
+/// the entry carries no role.
+pub(crate) fn grant_from_ac(item: &Value) -> Result<Option<Grant>, ItemProblem> {
+    if !item.is_object() {
+        return Err(problem("data[]", "expected an object"));
+    }
+    let name = str_field(item, "username").ok_or_else(|| problem("username", "missing"))?;
+    let Some(role) = role_field(item)? else {
+        return Ok(None);
+    };
+    Ok(Some(Grant {
+        recipient_type: "user".to_string(),
+        id: str_field(item, "userId").filter(|s| !s.is_empty()),
+        name,
+        role,
+        can_share: bool_field(item, "canShare")?,
+    }))
+}
+
+/// A sharedRoles item: `{"shareRecipientType", "id", "name", "role", "canShare"?, …}`.
+/// `None` when the entry carries no role.
+pub(crate) fn grant_from_sr(item: &Value) -> Result<Option<Grant>, ItemProblem> {
+    if !item.is_object() {
+        return Err(problem("data[]", "expected an object"));
+    }
+    let id = str_field(item, "id").filter(|s| !s.is_empty());
+    let name = str_field(item, "name")
+        .or_else(|| str_field(item, "username"))
+        .or_else(|| id.clone())
+        .ok_or_else(|| problem("name", "missing (and no id)"))?;
+    let Some(role) = role_field(item)? else {
+        return Ok(None);
+    };
+    Ok(Some(Grant {
+        recipient_type: str_field(item, "shareRecipientType").unwrap_or_else(|| "user".into()),
+        id,
+        name,
+        role,
+        can_share: bool_field(item, "canShare")?,
+    }))
+}
+
+/// Whether an access-list entry is `user`.
+pub(crate) fn grant_is(grant: &Grant, user: &User) -> bool {
+    grant.is_user()
+        && (grant.id.as_deref() == Some(user.id.as_str())
+            || grant.name.eq_ignore_ascii_case(&user.username))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, name: &str) -> User {
+        User {
+            id: id.into(),
+            username: name.into(),
+            full_name: None,
+            active: Some(true),
+        }
+    }
+
+    /// The transfer the tool exists for: new owner in, old owner out, one request.
+    fn transfer() -> ShareRequest {
+        ShareRequest {
+            changes: vec![
+                Change::grant(
+                    &user("u-new", "successor@acme.test"),
+                    Role::Owner,
+                    Some(true),
+                ),
+                Change::revoke(&user("u-old", "departing@acme.test")),
+                Change::grant(&user("u-3", "third@acme.test"), Role::Editor, Some(false)),
+                Change::grant(&user("u-4", "fourth@acme.test"), Role::Consumer, None),
+            ],
+            notify: false,
+        }
+    }
+
+    fn golden(kind: EntityKind) -> Value {
+        use EntityKind::*;
+        let editor = kind.wire_role(Role::Editor);
+        let consumer = kind.wire_role(Role::Consumer);
+        match kind {
+            Project => json!({
+                "data": [
+                    {"username": "successor@acme.test", "role": "OWNER"},
+                    {"username": "departing@acme.test", "role": null},
+                    {"username": "third@acme.test", "role": "USER"},
+                    {"username": "fourth@acme.test", "role": "CONSUMER"}
+                ],
+                "sendNotification": false
+            }),
+            Calendar => json!({
+                "users": [
+                    {"username": "successor@acme.test", "role": "OWNER"},
+                    {"username": "departing@acme.test", "role": null},
+                    {"username": "third@acme.test", "role": "READ_WRITE"},
+                    {"username": "fourth@acme.test", "role": "READ_ONLY"}
+                ]
+            }),
+            DataSource | CustomModel | CustomTask | ExecutionEnvironment => json!({
+                "data": [
+                    {"username": "successor@acme.test", "role": "OWNER", "canShare": true},
+                    {"username": "departing@acme.test", "role": null},
+                    {"username": "third@acme.test", "role": editor, "canShare": false},
+                    {"username": "fourth@acme.test", "role": consumer}
+                ]
+            }),
+            UserBlueprint => json!({
+                "operation": "updateRoles",
+                "roles": [
+                    {"shareRecipientType": "user", "role": "OWNER", "id": "u-new"},
+                    {"shareRecipientType": "user", "role": "NO_ROLE", "id": "u-old"},
+                    {"shareRecipientType": "user", "role": "EDITOR", "id": "u-3"},
+                    {"shareRecipientType": "user", "role": "CONSUMER", "id": "u-4"}
+                ]
+            }),
+            Dataset | DataStore | Deployment | UseCase | RegisteredModel | File => json!({
+                "operation": "updateRoles",
+                "roles": [
+                    {"shareRecipientType": "user", "role": "OWNER", "id": "u-new", "canShare": true},
+                    {"shareRecipientType": "user", "role": "NO_ROLE", "id": "u-old"},
+                    {"shareRecipientType": "user", "role": editor, "id": "u-3", "canShare": false},
+                    {"shareRecipientType": "user", "role": consumer, "id": "u-4"}
+                ]
+            }),
+        }
+    }
+
+    #[test]
+    fn golden_bodies_for_all_13_kinds() {
+        for kind in EntityKind::ALL {
+            assert_eq!(
+                share_body(kind, &transfer()).unwrap(),
+                golden(kind),
+                "{kind}"
+            );
+        }
+        // The role names that differ per kind, spelled out.
+        assert_eq!(
+            share_body(EntityKind::Deployment, &transfer()).unwrap()["roles"][2]["role"],
+            "USER"
+        );
+        assert_eq!(
+            share_body(EntityKind::Dataset, &transfer()).unwrap()["roles"][2]["role"],
+            "EDITOR"
+        );
+        assert_eq!(
+            share_body(EntityKind::CustomTask, &transfer()).unwrap()["data"][2]["role"],
+            "USER"
+        );
+        assert_eq!(
+            share_body(EntityKind::DataSource, &transfer()).unwrap()["data"][2]["role"],
+            "EDITOR"
+        );
+    }
+
+    #[test]
+    fn notification_only_on_projects_and_follows_the_request() {
+        let mut req = transfer();
+        req.notify = true;
+        assert_eq!(
+            share_body(EntityKind::Project, &req).unwrap()["sendNotification"],
+            true
+        );
+        for kind in EntityKind::ALL
+            .into_iter()
+            .filter(|k| *k != EntityKind::Project)
+        {
+            assert!(
+                share_body(kind, &req)
+                    .unwrap()
+                    .get("sendNotification")
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn shared_roles_without_an_id_name_users_per_kind() {
+        let req = ShareRequest {
+            changes: vec![Change {
+                recipient_type: "user".into(),
+                id: None,
+                name: "successor@acme.test".into(),
+                role: Some(Role::Owner),
+                can_share: None,
+            }],
+            notify: false,
+        };
+        assert_eq!(
+            share_body(EntityKind::Deployment, &req).unwrap(),
+            json!({"operation":"updateRoles","roles":[
+                {"shareRecipientType":"user","role":"OWNER","username":"successor@acme.test"}]})
+        );
+        for kind in [EntityKind::Dataset, EntityKind::File] {
+            assert_eq!(
+                share_body(kind, &req).unwrap(),
+                json!({"operation":"updateRoles","roles":[
+                    {"shareRecipientType":"user","role":"OWNER","name":"successor@acme.test"}]})
+            );
+        }
+    }
+
+    #[test]
+    fn groups_go_by_id_in_shared_roles_and_are_refused_in_access_control() {
+        let group = Change {
+            recipient_type: "group".into(),
+            id: Some("g1".into()),
+            name: "Data Science".into(),
+            role: Some(Role::Consumer),
+            can_share: None,
+        };
+        let req = ShareRequest {
+            changes: vec![group.clone()],
+            notify: false,
+        };
+        assert_eq!(
+            share_body(EntityKind::UseCase, &req).unwrap()["roles"][0],
+            json!({"shareRecipientType":"group","role":"CONSUMER","id":"g1"})
+        );
+        assert!(matches!(
+            share_body(EntityKind::Project, &req),
+            Err(ShareBodyError::NotAUser { .. })
+        ));
+        let no_id = ShareRequest {
+            changes: vec![Change { id: None, ..group }],
+            notify: false,
+        };
+        assert!(matches!(
+            share_body(EntityKind::UseCase, &no_id),
+            Err(ShareBodyError::NoId { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_requests_are_refused_before_sending() {
+        let empty = ShareRequest {
+            changes: vec![],
+            notify: false,
+        };
+        assert_eq!(
+            share_body(EntityKind::Project, &empty),
+            Err(ShareBodyError::Empty)
+        );
+        let u = user("u1", "A@acme.test");
+        let dup = ShareRequest {
+            changes: vec![
+                Change::grant(&u, Role::Owner, None),
+                Change::revoke(&user("u1", "a@acme.test")),
+            ],
+            notify: false,
+        };
+        assert!(matches!(
+            share_body(EntityKind::Deployment, &dup),
+            Err(ShareBodyError::Duplicate { .. })
+        ));
+        let many = ShareRequest {
+            changes: (0..101)
+                .map(|i| {
+                    Change::grant(
+                        &user(&format!("u{i}"), &format!("{i}@x")),
+                        Role::Consumer,
+                        None,
+                    )
+                })
+                .collect(),
+            notify: false,
+        };
+        assert_eq!(
+            share_body(EntityKind::Deployment, &many),
+            Err(ShareBodyError::TooMany { count: 101 })
+        );
+        // accessControl has no such limit.
+        assert!(share_body(EntityKind::CustomModel, &many).is_ok());
+    }
+
+    #[test]
+    fn access_list_items_in_both_vocabularies_and_with_missing_or_extra_keys() {
+        let ac =
+            json!({"username":"a@x","userId":"u1","role":"READ_WRITE","canShare":false,"newKey":1});
+        assert_eq!(
+            grant_from_ac(&ac).unwrap(),
+            Some(Grant {
+                recipient_type: "user".into(),
+                id: Some("u1".into()),
+                name: "a@x".into(),
+                role: Role::Editor,
+                can_share: Some(false)
+            })
+        );
+        let bare = json!({"username":"b@x","role":"USER"});
+        let g = grant_from_ac(&bare).unwrap().unwrap();
+        assert_eq!((g.id, g.role, g.can_share), (None, Role::Editor, None));
+        let sr = json!({"shareRecipientType":"organization","id":"o1","name":"Acme","role":"READ_ONLY","userFullName":"x"});
+        let g = grant_from_sr(&sr).unwrap().unwrap();
+        assert_eq!(
+            (g.recipient_type.as_str(), g.role),
+            ("organization", Role::Consumer)
+        );
+        assert_eq!(
+            grant_from_sr(&json!({"id":"u","name":"n","role":"NO_ROLE"})).unwrap(),
+            None
+        );
+        assert_eq!(
+            grant_from_sr(&json!({"id":"u","name":"n","role":null})).unwrap(),
+            None
+        );
+        let bad = grant_from_sr(&json!({"id":"u","name":"n","role":"ADMIN"})).unwrap_err();
+        assert_eq!(bad.field, "role");
+        let missing = grant_from_ac(&json!({"role":"OWNER"})).unwrap_err();
+        assert_eq!(missing.field, "username");
+    }
+}

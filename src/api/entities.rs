@@ -1,0 +1,309 @@
+//! What the client hands back: the calling account, users, and references to entities, read
+//! tolerantly from each kind's own list shape (contract §4): ids and names live under
+//! different keys per kind (`datasetId`, `userBlueprintId`; `projectName`, `canonicalName`,
+//! `label`, `catalogName`, …), unknown keys are ignored everywhere.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::EntityKind;
+
+use super::dialect::str_field;
+
+/// The account the token belongs to (`GET account/info/`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// `uid`.
+    pub id: String,
+    /// The login (`username`, else `email`).
+    pub username: String,
+    /// `firstName lastName`, when given.
+    pub full_name: Option<String>,
+    /// `orgId`.
+    pub org_id: Option<String>,
+    /// `tenantId`.
+    pub tenant_id: Option<String>,
+    /// The server's `versionString` from `GET version/`.
+    pub server_version: String,
+    /// Whether the account administers its organisation (`permissions.IS_ORG_ADMIN`, or
+    /// `isOrgAdmin`), and so may see and share every entity. `false` when not stated.
+    #[serde(default)]
+    pub org_admin: bool,
+}
+
+impl Account {
+    /// The account as a [`User`], for access-list lookups.
+    pub fn as_user(&self) -> User {
+        User {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            full_name: self.full_name.clone(),
+            active: Some(true),
+        }
+    }
+}
+
+/// A DataRobot user.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct User {
+    /// The user id (24 hex characters on a real server).
+    pub id: String,
+    /// The login, an e-mail address.
+    pub username: String,
+    /// The display name, when the server gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
+    /// Whether the account is active; `None` when the server did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// One entity as its list (or `GET`) shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EntityRef {
+    /// Its kind.
+    pub kind: EntityKind,
+    /// Its id, the one its sharing endpoints take.
+    pub id: String,
+    /// Its display name; empty when the list gives none.
+    pub name: String,
+}
+
+/// What to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only entities this user owns, as far as the server can filter for it. Datasets,
+    /// files and user blueprints use `catalogItems/?ownerUserId=` (which may mean
+    /// "created by" on some servers); use cases drop items whose `owners[]` does not name
+    /// the user; every other kind is listed whole. A list is never proof of ownership:
+    /// confirm from the access list.
+    pub owner: Option<User>,
+}
+
+/// The keys that may hold an item's id and name, most specific first.
+pub(crate) fn id_keys(kind: EntityKind, via_catalog: bool) -> &'static [&'static str] {
+    if via_catalog {
+        return match kind {
+            EntityKind::UserBlueprint => &["userBlueprintId", "id"],
+            EntityKind::Dataset => &["id", "datasetId", "catalogId"],
+            _ => &["id", "catalogId"],
+        };
+    }
+    match kind {
+        EntityKind::Dataset => &["datasetId", "id"],
+        EntityKind::UserBlueprint => &["userBlueprintId", "id"],
+        EntityKind::File => &["id", "catalogId", "fileId"],
+        EntityKind::ExecutionEnvironment => &["id", "environmentId"],
+        EntityKind::Project => &["id", "projectId"],
+        _ => &["id"],
+    }
+}
+
+/// The keys that may hold an item's display name, most specific first.
+pub(crate) fn name_keys(kind: EntityKind, via_catalog: bool) -> &'static [&'static str] {
+    if via_catalog {
+        return &["catalogName", "name", "originalName"];
+    }
+    match kind {
+        EntityKind::Project => &["projectName", "name"],
+        EntityKind::DataSource | EntityKind::DataStore => &["canonicalName", "name"],
+        EntityKind::Deployment => &["label", "name"],
+        EntityKind::File => &["catalogName", "name", "originalName"],
+        EntityKind::UserBlueprint => &["name", "label", "modelType"],
+        EntityKind::Dataset => &["name", "catalogName"],
+        _ => &["name", "label", "canonicalName"],
+    }
+}
+
+/// Reads an [`EntityRef`] from an item, or names the missing id key.
+pub(crate) fn entity_from_item(
+    kind: EntityKind,
+    item: &Value,
+    via_catalog: bool,
+) -> Result<EntityRef, String> {
+    let ids = id_keys(kind, via_catalog);
+    let id = ids
+        .iter()
+        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
+        .ok_or_else(|| ids[0].to_string())?;
+    let name = name_keys(kind, via_catalog)
+        .iter()
+        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
+        .unwrap_or_default();
+    Ok(EntityRef { kind, id, name })
+}
+
+/// Reads a user from a `users/` item. The response fields of `users/` are not documented
+/// (contract §9, §10.7), so several spellings are accepted.
+pub(crate) fn user_from_item(item: &Value) -> Result<User, String> {
+    let id = ["id", "uid", "userId"]
+        .iter()
+        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
+        .ok_or_else(|| "id".to_string())?;
+    let username = ["username", "email"]
+        .iter()
+        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
+        .ok_or_else(|| "username".to_string())?;
+    Ok(User {
+        id,
+        username,
+        full_name: full_name(item),
+        active: active(item),
+    })
+}
+
+pub(crate) fn full_name(item: &Value) -> Option<String> {
+    if let Some(n) = str_field(item, "fullName").filter(|s| !s.trim().is_empty()) {
+        return Some(n);
+    }
+    let first = str_field(item, "firstName").unwrap_or_default();
+    let last = str_field(item, "lastName").unwrap_or_default();
+    let joined = format!("{} {}", first.trim(), last.trim())
+        .trim()
+        .to_string();
+    (!joined.is_empty()).then_some(joined)
+}
+
+fn active(item: &Value) -> Option<bool> {
+    for key in ["active", "isActive", "activated", "enabled"] {
+        if let Some(Value::Bool(b)) = item.get(key) {
+            return Some(*b);
+        }
+    }
+    for key in ["deactivated", "isDeactivated", "disabled"] {
+        if let Some(Value::Bool(b)) = item.get(key) {
+            return Some(!*b);
+        }
+    }
+    match str_field(item, "status")?.to_ascii_lowercase().as_str() {
+        "active" | "activated" | "enabled" => Some(true),
+        "inactive" | "deactivated" | "disabled" | "suspended" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a use-case list item's `owners[]` names `user`; `true` when the item has no
+/// `owners` to judge by.
+pub(crate) fn owners_include(item: &Value, user: &User) -> bool {
+    let Some(Value::Array(owners)) = item.get("owners") else {
+        return true;
+    };
+    owners.iter().any(|o| {
+        str_field(o, "id").as_deref() == Some(user.id.as_str())
+            || ["username", "email"]
+                .iter()
+                .any(|k| str_field(o, k).is_some_and(|n| n.eq_ignore_ascii_case(&user.username)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_and_names_come_from_each_kinds_own_keys() {
+        let cases = [
+            (
+                EntityKind::Project,
+                false,
+                json!({"id":"p1","projectName":"Churn"}),
+                "p1",
+                "Churn",
+            ),
+            (
+                EntityKind::Dataset,
+                false,
+                json!({"datasetId":"d1","name":"sales.csv","createdBy":"x"}),
+                "d1",
+                "sales.csv",
+            ),
+            (
+                EntityKind::Dataset,
+                true,
+                json!({"id":"d1","catalogName":"sales.csv"}),
+                "d1",
+                "sales.csv",
+            ),
+            (
+                EntityKind::DataSource,
+                false,
+                json!({"id":"s1","canonicalName":"pg","creator":"u"}),
+                "s1",
+                "pg",
+            ),
+            (
+                EntityKind::Deployment,
+                false,
+                json!({"id":"dep","label":"Prod"}),
+                "dep",
+                "Prod",
+            ),
+            (
+                EntityKind::File,
+                true,
+                json!({"id":"f1","catalogName":"docs.zip"}),
+                "f1",
+                "docs.zip",
+            ),
+            (
+                EntityKind::UserBlueprint,
+                false,
+                json!({"userBlueprintId":"b1","userId":"u"}),
+                "b1",
+                "",
+            ),
+            (
+                EntityKind::ExecutionEnvironment,
+                false,
+                json!({"id":"e1","name":"py"}),
+                "e1",
+                "py",
+            ),
+        ];
+        for (kind, catalog, item, id, name) in cases {
+            let e = entity_from_item(kind, &item, catalog).unwrap();
+            assert_eq!((e.id.as_str(), e.name.as_str()), (id, name), "{kind}");
+        }
+        assert_eq!(
+            entity_from_item(EntityKind::Dataset, &json!({"name":"x"}), false).unwrap_err(),
+            "datasetId"
+        );
+    }
+
+    #[test]
+    fn users_in_several_spellings() {
+        let u = user_from_item(&json!({"id":"u1","username":"a@x","firstName":"Ann","lastName":"Lee","activated":false})).unwrap();
+        assert_eq!(u.full_name.as_deref(), Some("Ann Lee"));
+        assert_eq!(u.active, Some(false));
+        let u = user_from_item(&json!({"uid":"u2","email":"b@x","status":"active"})).unwrap();
+        assert_eq!(
+            (u.id.as_str(), u.username.as_str(), u.active),
+            ("u2", "b@x", Some(true))
+        );
+        assert_eq!(
+            user_from_item(&json!({"username":"c@x"})).unwrap_err(),
+            "id"
+        );
+    }
+
+    #[test]
+    fn use_case_owner_hints() {
+        let u = User {
+            id: "u1".into(),
+            username: "Dep@acme.test".into(),
+            full_name: None,
+            active: None,
+        };
+        assert!(owners_include(&json!({"id":"uc"}), &u));
+        assert!(owners_include(
+            &json!({"owners":[{"id":"zz","email":"dep@acme.test"}]}),
+            &u
+        ));
+        assert!(owners_include(&json!({"owners":[{"id":"u1"}]}), &u));
+        assert!(!owners_include(
+            &json!({"owners":[{"id":"u2","username":"x@y"}]}),
+            &u
+        ));
+    }
+}

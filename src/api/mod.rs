@@ -1,0 +1,27 @@
+//! The DataRobot API client: one [`Client`] for the whole tool, through which every request
+//! goes, paced by one adaptive rate limiter and retried by one policy.
+//!
+//! - [`client`]: `Client` (preflight, users, lists, access lists, the one-PATCH share),
+//!   `ClientPolicy`, counters.
+//! - [`dialect`]: the accessControl and sharedRoles wire bodies ([`share_body`]) and
+//!   access-list items.
+//! - [`entities`]: `Account`, `User`, `EntityRef`, `ListFilter`; tolerant per-kind reads.
+//! - [`paths`]: joining paths under the endpoint and re-basing `next` links.
+//! - [`retry`]: `RetryPolicy`, `Retry-After`; [`error`]: `ApiError` and its classifier.
+//! - [`limiter`]: governor on tokio's clock, with AIMD.
+
+pub mod client;
+pub mod dialect;
+pub mod entities;
+pub mod error;
+pub mod limiter;
+pub mod paths;
+pub mod retry;
+
+pub use client::{Client, ClientPolicy, Counters, ShareOutcome};
+pub use dialect::{Change, SR_MAX_ROLES, ShareBodyError, ShareRequest, share_body};
+pub use entities::{Account, EntityRef, ListFilter, User};
+pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};
+pub use limiter::{AdaptiveLimiter, AimdConfig, TokioClock};
+pub use paths::rebase_next;
+pub use retry::{RetryKind, RetryPolicy, parse_retry_after};
