@@ -6,10 +6,12 @@
 //! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants, page sizes, faults;
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
 //! - `render`: how each kind's items look on the wire;
-//! - `routes`: paths, auth, lists, pagination, both share dialects and their validation;
+//! - `routes`: the axum API routes, auth, lists, pagination, both share dialects and their
+//!   validation;
 //! - `faults`: the seeded RNG and the per-token rate limiter;
 //! - `stats`: what the simulator saw ([`Stats`]);
-//! - `server`: hyper, the fault pipeline, `/__sim/…` control endpoints and [`SimHandle`].
+//! - `server`: the axum app, the fault pipeline, `/__sim/…` control endpoints, the hyper
+//!   connection loop and [`SimHandle`].
 //!
 //! Start one in-process with [`Sim::start`], or run `handover sim`.
 

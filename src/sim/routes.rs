@@ -1,105 +1,147 @@
-//! The API surface under `/api/v2/`: path routing, authentication, the list, get-one and
+//! The API surface under `/api/v2/`: the axum routes, authentication, the list, get-one and
 //! access-list reads of every kind with their envelopes, filters and pagination, and the
 //! share writes of both dialects with their validation (R10, R12) and error answers.
 //!
-//! Handlers are synchronous: they run under the state lock and never wait on I/O. Faults,
-//! latency and rate limiting happen around them, in `server`.
+//! Every path ends in `/`, as every client sends it; one without is unknown. Each kind has
+//! its own routes (`projects/{id}/accessControl/`), so a route's path is the template its
+//! requests are counted under, and only known collections answer 405 to a wrong method.
+//! Handlers are synchronous at heart: they run under the state lock and never wait on I/O.
+//! Faults, latency and rate limiting happen around them, in `server`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::header::{AUTHORIZATION, HOST, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{MethodRouter, get};
 use serde_json::{Map, Value, json};
 
 use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
 use super::config::SimConfig;
 use super::render;
-use super::server::Shared;
-use super::state::{Change, EntityRec, RecipientRef, ShareError, State};
+use super::server::{App, Shared};
+use super::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
 use super::{read, write};
 
-/// Where a request goes.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Route {
-    Version,
-    AccountInfo,
-    Users,
-    User(String),
-    CatalogItems,
-    CatalogItem(String),
-    List(EntityKind),
-    One(EntityKind, String),
-    Access(EntityKind, String, DialectKind),
-    /// `status/{job}/`: the async job behind a project creation.
-    Status(String),
-    Unknown,
+/// The API routes: the fixed ones, then for every kind its list, its items and both
+/// dialects' access lists (a kind without one answers 404 once the entity is found).
+pub(crate) fn api() -> Router<Arc<Shared>> {
+    let mut api = Router::new()
+        .route(
+            "/api/v2/version/",
+            reads(|_| Ok(json!({"major": 2, "minor": 49, "versionString": "2.49.0"}))),
+        )
+        .route(
+            "/api/v2/account/info/",
+            reads(|c| Ok(render::account_info(&c.st.users[c.caller]))),
+        )
+        .route("/api/v2/users/", reads(|c| c.users()))
+        .route("/api/v2/users/{id}/", reads_one(|c, id| c.user(id)))
+        .route("/api/v2/catalogItems/", reads(|c| c.catalog_items()))
+        .route(
+            "/api/v2/catalogItems/{id}/",
+            reads_one(|c, id| c.catalog_item(id)),
+        )
+        .route("/api/v2/status/{id}/", get(job_status));
+    for kind in EntityKind::ALL {
+        let coll = kind.collection();
+        let list = reads(move |c| c.list(kind));
+        let list = match kind {
+            EntityKind::Project => list.post(create_project),
+            _ => list,
+        };
+        api = api.route(&format!("/api/v2/{coll}/"), list).route(
+            &format!("/api/v2/{coll}/{{id}}/"),
+            reads_one(move |c, id| c.one(kind, id)),
+        );
+        for dialect in [DialectKind::AccessControl, DialectKind::SharedRoles] {
+            let write = move |State(s): App, Path(id): Path<String>, req: Request, body: Bytes| async move {
+                share(&s, &req, kind, &id, dialect, &body)
+            };
+            api = api.route(
+                &format!("/api/v2/{coll}/{{id}}/{}/", segment(dialect)),
+                reads_one(move |c, id| c.access_list(kind, id, dialect)).patch(write),
+            );
+        }
+    }
+    api
 }
 
-impl Route {
-    /// Routes a path. Every path ends in `/`, as every client sends it; one without is unknown.
-    pub fn parse(path: &str) -> Route {
-        let Some(rest) = path.strip_prefix("/api/v2/") else {
-            return Route::Unknown;
-        };
-        let Some(rest) = rest.strip_suffix('/') else {
-            return Route::Unknown;
-        };
-        let mut segs = rest.split('/');
-        let parts = [segs.next(), segs.next(), segs.next(), segs.next()];
-        if parts.iter().flatten().any(|s| s.is_empty()) {
-            return Route::Unknown;
-        }
-        match parts {
-            [Some("version"), None, ..] => Route::Version,
-            [Some("status"), Some(job), None, ..] => Route::Status(job.to_string()),
-            [Some("account"), Some("info"), None, ..] => Route::AccountInfo,
-            [Some("users"), None, ..] => Route::Users,
-            [Some("users"), Some(id), None, ..] => Route::User(id.to_string()),
-            [Some("catalogItems"), None, ..] => Route::CatalogItems,
-            [Some("catalogItems"), Some(id), None, ..] => Route::CatalogItem(id.to_string()),
-            [Some(coll), None, ..] => kind_of(coll).map_or(Route::Unknown, Route::List),
-            [Some(coll), Some(id), None, ..] => {
-                kind_of(coll).map_or(Route::Unknown, |k| Route::One(k, id.to_string()))
-            }
-            [Some(coll), Some(id), Some(seg), None] => {
-                let dialect = match seg {
-                    "accessControl" => DialectKind::AccessControl,
-                    "sharedRoles" => DialectKind::SharedRoles,
-                    _ => return Route::Unknown,
-                };
-                kind_of(coll).map_or(Route::Unknown, |k| {
-                    Route::Access(k, id.to_string(), dialect)
-                })
-            }
-            _ => Route::Unknown,
-        }
-    }
+/// A GET route answering what `f` renders for an authenticated caller.
+fn reads<F>(f: F) -> MethodRouter<Arc<Shared>>
+where
+    F: Fn(&Ctx) -> Result<Value, ApiError> + Clone + Send + Sync + 'static,
+{
+    get(move |State(s): App, req: Request| async move { read_as_caller(&s, &req, f) })
+}
 
-    /// The route template for stats: `PATCH projects/{id}/accessControl/`.
-    pub fn template(&self, method: &str) -> String {
-        let path: Cow<'static, str> = match self {
-            Route::Version => "version/".into(),
-            Route::Status(_) => "status/{id}/".into(),
-            Route::AccountInfo => "account/info/".into(),
-            Route::Users => "users/".into(),
-            Route::User(_) => "users/{id}/".into(),
-            Route::CatalogItems => "catalogItems/".into(),
-            Route::CatalogItem(_) => "catalogItems/{id}/".into(),
-            Route::List(k) => format!("{}/", k.collection()).into(),
-            Route::One(k, _) => format!("{}/{{id}}/", k.collection()).into(),
-            Route::Access(k, _, d) => format!("{}/{{id}}/{}/", k.collection(), segment(*d)).into(),
-            Route::Unknown => "(unknown)".into(),
-        };
-        format!("{method} {path}")
-    }
+/// [`reads`] for a route with an `{id}`.
+fn reads_one<F>(f: F) -> MethodRouter<Arc<Shared>>
+where
+    F: Fn(&Ctx, &str) -> Result<Value, ApiError> + Clone + Send + Sync + 'static,
+{
+    get(
+        move |State(s): App, Path(id): Path<String>, req: Request| async move {
+            read_as_caller(&s, &req, |c| f(c, &id))
+        },
+    )
+}
 
-    /// For a write (PATCH of an access list), the entity it aims at.
-    pub fn write_target(&self, method: &str) -> Option<(EntityKind, &str)> {
-        match self {
-            Route::Access(k, id, _) if method == "PATCH" => Some((*k, id.as_str())),
-            _ => None,
-        }
+fn read_as_caller(
+    shared: &Shared,
+    req: &Request,
+    f: impl FnOnce(&Ctx) -> Result<Value, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let query = Query::parse(&req.query);
+    let st = read(&shared.state);
+    let caller = authenticate(&st, req)?;
+    let ctx = Ctx {
+        st: &st,
+        cfg: &req.cfg,
+        caller,
+        req,
+        query: &query,
+    };
+    f(&ctx).map(Json)
+}
+
+/// `status/{job}/`: the async job behind a project creation, finished already: 303 to it.
+async fn job_status(
+    State(s): App,
+    Path(job): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let st = read(&s.state);
+    authenticate(&st, &req)?;
+    let pid = st
+        .job(&job)
+        .ok_or_else(|| ApiError::not_found(format!("job {job}")))?;
+    let location = format!("http://{}/api/v2/projects/{pid}/", req.host);
+    let body = Json(json!({"status": "COMPLETED"}));
+    Ok((StatusCode::SEE_OTHER, [(LOCATION, location)], body).into_response())
+}
+
+/// For a share write (a PATCH of an access list), the entity it aims at, from the route
+/// template that matched and the path.
+pub(crate) fn write_target<'p>(
+    method: &Method,
+    template: Option<&str>,
+    path: &'p str,
+) -> Option<(EntityKind, &'p str)> {
+    let mut segs = template?.strip_prefix("/api/v2/")?.split('/');
+    let (coll, seg) = (segs.next()?, segs.nth(1)?);
+    if method != Method::PATCH || !matches!(seg, "accessControl" | "sharedRoles") {
+        return None;
     }
+    let id = path.strip_prefix("/api/v2/")?.split('/').nth(1)?;
+    Some((kind_of(coll)?, id))
 }
 
 fn segment(d: DialectKind) -> &'static str {
@@ -127,43 +169,9 @@ pub(crate) fn serves(kind: EntityKind, dialect: DialectKind) -> bool {
         )
 }
 
-/// An answer: status, JSON body (or none), and whether a write was applied.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: Option<Vec<u8>>,
-    /// For 429s: the `Retry-After` seconds.
-    pub retry_after: Option<u64>,
-    /// For 202 and 303: the `Location` header.
-    pub location: Option<String>,
-    /// Whether this request applied a write (commit-then-502 only hits those).
-    pub applied: bool,
-}
-
-impl Reply {
-    /// A JSON answer.
-    pub fn json(status: u16, value: &Value) -> Reply {
-        Reply {
-            status,
-            // Serialising a `Value` cannot fail (its keys are strings).
-            body: Some(serde_json::to_vec(value).unwrap_or_default()),
-            retry_after: None,
-            location: None,
-            applied: false,
-        }
-    }
-
-    /// An answer without a body.
-    pub fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            body: None,
-            retry_after: None,
-            location: None,
-            applied: false,
-        }
-    }
-}
+/// Marks the answer of a write that was applied (commit-then-502 only hits those).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Applied;
 
 /// An error answer: `{"message": …, "errors": {field: text}}`.
 #[derive(Debug)]
@@ -195,28 +203,65 @@ impl ApiError {
         }
     }
 
+    /// The 404 of a path no route takes.
+    pub fn unknown_url(path: &str) -> ApiError {
+        ApiError::new(
+            404,
+            format!("The requested URL {path} was not found on this server"),
+        )
+    }
+
     fn not_found(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(404, format!("{what} not found"))
     }
+}
 
-    pub fn into_reply(self) -> Reply {
+impl IntoResponse for ApiError {
+    /// The status and the JSON body, `Content-Type: application/json` exactly (no charset:
+    /// the Python client compares the header verbatim).
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = json!({"message": self.message});
         if !self.errors.is_empty() {
             body["errors"] = json!(self.errors);
         }
-        Reply::json(self.status, &body)
+        (status, Json(body)).into_response()
     }
 }
 
 /// What a handler needs to know about the request.
-pub(crate) struct Request<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
+pub(crate) struct Request {
+    pub path: String,
+    pub query: String,
     /// The `Host` header (or the URI's authority), for absolute `next` links.
-    pub host: &'a str,
-    pub authorization: Option<&'a str>,
-    pub body: &'a [u8],
+    pub host: String,
+    pub authorization: Option<String>,
+    /// The config the pipeline judged this request by.
+    pub cfg: Arc<SimConfig>,
+}
+
+impl FromRequestParts<Arc<Shared>> for Request {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, ApiError> {
+        if parts.uri.path().contains("//") {
+            // An empty `{id}` names nothing.
+            return Err(ApiError::unknown_url(parts.uri.path()));
+        }
+        let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header(HOST).or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        Ok(Request {
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or("").to_string(),
+            host: host.unwrap_or("127.0.0.1").to_string(),
+            authorization: header(AUTHORIZATION).map(str::to_string),
+            cfg: parts
+                .extensions
+                .get()
+                .cloned()
+                .unwrap_or_else(|| shared.config()),
+        })
+    }
 }
 
 /// The API token of an `Authorization: Token X` or `Bearer X` header.
@@ -228,81 +273,8 @@ pub(crate) fn token_of(header: Option<&str>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Handles one API request whose fate (faults, rate limit) has been decided already.
-pub(crate) fn handle(shared: &Shared, cfg: &SimConfig, route: &Route, req: &Request) -> Reply {
-    match dispatch(shared, cfg, route, req) {
-        Ok(reply) => reply,
-        Err(e) => e.into_reply(),
-    }
-}
-
-fn dispatch(
-    shared: &Shared,
-    cfg: &SimConfig,
-    route: &Route,
-    req: &Request,
-) -> Result<Reply, ApiError> {
-    if *route == Route::Unknown {
-        return Err(ApiError::new(
-            404,
-            format!(
-                "The requested URL {} was not found on this server",
-                req.path
-            ),
-        ));
-    }
-    let is_write = matches!(route, Route::Access(..));
-    match req.method {
-        "GET" => {}
-        "PATCH" if is_write => {}
-        "POST" if *route == Route::List(EntityKind::Project) => return create_project(shared, req),
-        _ => {
-            return Err(ApiError::new(
-                405,
-                "The method is not allowed for the requested URL.",
-            ));
-        }
-    }
-    let query = Query::parse(req.query);
-    if req.method == "PATCH"
-        && let Route::Access(kind, id, dialect) = route
-    {
-        return share(shared, cfg, req, *kind, id, *dialect);
-    }
-    let st = read(&shared.state);
-    let caller = authenticate(&st, req)?;
-    let ctx = Ctx {
-        st: &st,
-        cfg,
-        caller,
-        req,
-        query: &query,
-    };
-    let body = match route {
-        Route::Version => json!({"major": 2, "minor": 49, "versionString": "2.49.0"}),
-        Route::Status(job) => {
-            let pid = st
-                .job(job)
-                .ok_or_else(|| ApiError::not_found(format!("job {job}")))?;
-            let mut reply = Reply::json(303, &json!({"status": "COMPLETED"}));
-            reply.location = Some(format!("http://{}/api/v2/projects/{pid}/", req.host));
-            return Ok(reply);
-        }
-        Route::AccountInfo => render::account_info(&st.users[caller]),
-        Route::Users => ctx.users()?,
-        Route::User(id) => ctx.user(id)?,
-        Route::CatalogItems => ctx.catalog_items()?,
-        Route::CatalogItem(id) => ctx.catalog_item(id)?,
-        Route::List(kind) => ctx.list(*kind)?,
-        Route::One(kind, id) => ctx.one(*kind, id)?,
-        Route::Access(kind, id, dialect) => ctx.access_list(*kind, id, *dialect)?,
-        Route::Unknown => return Err(ApiError::new(404, "not found")),
-    };
-    Ok(Reply::json(200, &body))
-}
-
-fn authenticate(st: &State, req: &Request) -> Result<usize, ApiError> {
-    match token_of(req.authorization) {
+fn authenticate(st: &SimState, req: &Request) -> Result<usize, ApiError> {
+    match token_of(req.authorization.as_deref()) {
         None => Err(ApiError::new(
             401,
             "Authentication required: send 'Authorization: Token <api key>' or 'Bearer <api key>'",
@@ -383,10 +355,10 @@ impl Window {
 
 /// What a read handler works with.
 struct Ctx<'a> {
-    st: &'a State,
+    st: &'a SimState,
     cfg: &'a SimConfig,
     caller: usize,
-    req: &'a Request<'a>,
+    req: &'a Request,
     query: &'a Query<'a>,
 }
 
@@ -801,15 +773,18 @@ impl Ctx<'_> {
 /// `POST projects/` (multipart, as `Project.create` sends it): creates a project owned by the
 /// caller, named by the `projectName` form field, and answers 202 with the `Location` of an
 /// already finished job, whose status answers 303 to the project.
-fn create_project(shared: &Shared, req: &Request) -> Result<Reply, ApiError> {
-    let mut st = write(&shared.state);
-    let caller = authenticate(&st, req)?;
-    let name =
-        form_field(req.body, "projectName").unwrap_or_else(|| "Untitled Project".to_string());
+async fn create_project(State(s): App, req: Request, body: Bytes) -> Result<Response, ApiError> {
+    let mut st = write(&s.state);
+    let caller = authenticate(&st, &req)?;
+    let name = form_field(&body, "projectName").unwrap_or_else(|| "Untitled Project".to_string());
     let job = st.create_project(caller, &name);
-    let mut reply = Reply::json(202, &json!({}));
-    reply.location = Some(format!("http://{}/api/v2/status/{job}/", req.host));
-    Ok(reply)
+    let location = format!("http://{}/api/v2/status/{job}/", req.host);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, location)],
+        Json(json!({})),
+    )
+        .into_response())
 }
 
 /// The value of a text field in a `multipart/form-data` body, found by its name.
@@ -1040,14 +1015,15 @@ fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
 /// rules (R1–R7) and record what happened.
 fn share(
     shared: &Shared,
-    cfg: &SimConfig,
     req: &Request,
     kind: EntityKind,
     id: &str,
     dialect: DialectKind,
-) -> Result<Reply, ApiError> {
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let cfg = &req.cfg;
     // Parse before taking the lock; report a bad body only once the entity is known visible.
-    let parsed = parse_share(kind, dialect, req.body);
+    let parsed = parse_share(kind, dialect, body);
     let mut st = write(&shared.state);
     let caller = authenticate(&st, req)?;
     if st.visible(caller, kind, id).is_none() {
@@ -1070,17 +1046,14 @@ fn share(
             let notified = kind == EntityKind::Project
                 && outcome.granted
                 && body.send_notification != Some(false);
-            let ownerless = outcome
-                .ownerless
-                .then(|| format!("{} {}", req.method, req.path));
+            let ownerless = outcome.ownerless.then(|| format!("PATCH {}", req.path));
             shared.stats.write_applied(kind, id, notified, ownerless);
-            let mut reply = if kind == EntityKind::Calendar && cfg.calendar_share_status == 200 {
-                Reply::empty(200)
+            let status = if kind == EntityKind::Calendar && cfg.calendar_share_status == 200 {
+                StatusCode::OK
             } else {
-                Reply::empty(204)
+                StatusCode::NO_CONTENT
             };
-            reply.applied = true;
-            Ok(reply)
+            Ok((status, axum::Extension(Applied)).into_response())
         }
         Err(e) => Err(share_error(e, kind, cfg)),
     }
@@ -1124,34 +1097,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_parse_and_template() {
-        let r = Route::parse("/api/v2/projects/abc/accessControl/");
+    fn write_targets_are_access_list_patches() {
+        let t = Some("/api/v2/externalDataStores/{id}/sharedRoles/");
+        let path = "/api/v2/externalDataStores/x/sharedRoles/";
         assert_eq!(
-            r,
-            Route::Access(
-                EntityKind::Project,
-                "abc".into(),
-                DialectKind::AccessControl
-            )
+            write_target(&Method::PATCH, t, path),
+            Some((EntityKind::DataStore, "x"))
         );
-        assert_eq!(r.template("PATCH"), "PATCH projects/{id}/accessControl/");
+        assert_eq!(write_target(&Method::GET, t, path), None);
+        let one = Some("/api/v2/projects/{id}/");
         assert_eq!(
-            Route::parse("/api/v2/projects/"),
-            Route::List(EntityKind::Project)
+            write_target(&Method::PATCH, one, "/api/v2/projects/x/"),
+            None
         );
-        assert_eq!(Route::parse("/api/v2/projects"), Route::Unknown);
-        assert_eq!(Route::parse("/api/v2/projects//"), Route::Unknown);
-        assert_eq!(Route::parse("/api/v2/widgets/"), Route::Unknown);
-        assert_eq!(Route::parse("/api/v2/version/"), Route::Version);
-        assert_eq!(
-            Route::parse("/api/v2/externalDataStores/x/sharedRoles/"),
-            Route::Access(EntityKind::DataStore, "x".into(), DialectKind::SharedRoles)
-        );
-        assert_eq!(Route::parse("/api/v2/a/b/c/d/"), Route::Unknown);
-        assert_eq!(
-            Route::parse("/api/v2/status/j1/"),
-            Route::Status("j1".into())
-        );
+        assert_eq!(write_target(&Method::PATCH, None, path), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The HTTP server: accepts connections with hyper (HTTP/1.1 and HTTP/2), runs every API
-//! request through the fault pipeline, serves the control endpoints under `/__sim/`, and
-//! hands tests a [`SimHandle`] to inspect and steer the running simulator.
+//! The HTTP server: an axum [`Router`] for the API (see `routes`) and the control endpoints
+//! under `/__sim/`, the fault pipeline as a middleware around every API route, served over
+//! HTTP/1.1 and HTTP/2 by hyper-util's connection loop; and the [`SimHandle`] tests use to
+//! inspect and steer the running simulator.
 //!
-//! The pipeline of an API request, in order:
+//! The pipeline of an API request (`pipeline`), in order:
 //! 1. count it as in flight (and, for a share write, as an attempt on its entity);
 //! 2. draw its fate and jitter from the fault RNG (see `faults`);
 //! 3. sleep `latency_ms` + jitter (`tokio::time::sleep`, no thread blocked), so every
@@ -12,35 +13,41 @@
 //! 6. route, authenticate and handle it under the state lock;
 //! 7. a write that was applied may still be answered 502 (commit-then-502).
 //!
-//! A dropped connection is a service error: hyper then closes an HTTP/1 connection without
-//! writing a response, which a client sees as a closed connection or an incomplete
-//! message (over HTTP/2 it resets the stream instead).
-//! Control requests skip the pipeline and are not counted.
+//! Axum handlers cannot refuse to answer, so a dropped connection is a response marked
+//! [`Dropped`], which the per-connection service wrapped around the router turns into a
+//! service error: hyper then closes an HTTP/1 connection without writing a response, which
+//! a client sees as a closed connection or an incomplete message (over HTTP/2 it resets the
+//! stream instead). Control requests skip the pipeline and are not counted. Every error,
+//! axum's own rejections included, is answered `application/json` with a `message`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
-use hyper::{Request, Response, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Extension, Json, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use serde_json::json;
+use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::model::EntityKind;
 
 use super::config::SimConfig;
 use super::faults::{Fate, Faults};
-use super::routes::{self, Reply, Route};
+use super::routes::{self, ApiError, Applied};
 use super::seed::{Seed, SeedGrant};
-use super::state::{State, StateSnapshot};
+use super::state::{State as SimState, StateSnapshot};
 use super::stats::{Outcome, Recorder, Stats};
 use super::{SimError, read, write};
 
@@ -50,16 +57,19 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 /// How long `shutdown` waits for open connections to finish before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
+/// The handlers' view of what they share.
+pub(crate) type App = State<Arc<Shared>>;
+
 /// Everything the request handlers share.
 pub(crate) struct Shared {
-    pub state: RwLock<State>,
+    pub state: RwLock<SimState>,
     pub stats: Recorder,
     pub faults: Faults,
     config: RwLock<Arc<SimConfig>>,
 }
 
 impl Shared {
-    fn config(&self) -> Arc<SimConfig> {
+    pub fn config(&self) -> Arc<SimConfig> {
         Arc::clone(&read(&self.config))
     }
 
@@ -69,7 +79,7 @@ impl Shared {
     }
 
     fn reset(&self, seed: &Seed) -> Result<(), SimError> {
-        let state = State::from_seed(seed)?;
+        let state = SimState::from_seed(seed)?;
         *write(&self.state) = state;
         self.stats.clear();
         self.faults.reseed(self.config().fault_seed);
@@ -77,8 +87,9 @@ impl Shared {
     }
 }
 
-/// The marker error that makes hyper close a connection without answering.
-#[derive(Debug, thiserror::Error)]
+/// Marks a response that must not be sent, and is the error that makes hyper close the
+/// connection without answering.
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("connection dropped by the simulator (injected fault)")]
 struct Dropped;
 
@@ -91,7 +102,7 @@ impl Sim {
     pub fn start(addr: SocketAddr, seed: Seed, config: SimConfig) -> Result<SimHandle, SimError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
         config.validate()?;
-        let state = State::from_seed(&seed)?;
+        let state = SimState::from_seed(&seed)?;
         let std_listener =
             std::net::TcpListener::bind(addr).map_err(|source| SimError::Bind { addr, source })?;
         std_listener
@@ -111,7 +122,7 @@ impl Sim {
             let _guard = runtime.enter();
             TcpListener::from_std(std_listener).map_err(|source| SimError::Bind { addr, source })?
         };
-        let task = runtime.spawn(serve(listener, Arc::clone(&shared), stop_rx));
+        let task = runtime.spawn(serve(listener, app(Arc::clone(&shared)), stop_rx));
         tracing::info!(addr = %local, "simulator listening");
         Ok(SimHandle {
             addr: local,
@@ -210,7 +221,7 @@ impl Drop for SimHandle {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -226,10 +237,17 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let shared = Arc::clone(&shared);
+                let app = app.clone();
+                // The router, except that a response marked `Dropped` becomes an error.
                 let service = hyper::service::service_fn(move |req| {
-                    let shared = Arc::clone(&shared);
-                    async move { serve_request(shared, req).await }
+                    let answer = app.clone().oneshot(req);
+                    async move {
+                        let resp = answer.await.unwrap_or_else(|never| match never {});
+                        match resp.extensions().get::<Dropped>() {
+                            None => Ok(resp),
+                            Some(_) => Err(Dropped),
+                        }
+                    }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
@@ -248,78 +266,96 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Rece
     }
 }
 
-type Body = Full<Bytes>;
-
-fn respond(reply: Reply) -> Response<Body> {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let has_body = reply.body.is_some();
-    let mut resp = Response::new(Full::new(Bytes::from(reply.body.unwrap_or_default())));
-    *resp.status_mut() = status;
-    if has_body {
-        // Exactly this, no charset: the Python client compares the header verbatim.
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
-    if let Some(secs) = reply.retry_after {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(secs));
-    }
-    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        resp.headers_mut().insert(LOCATION, location);
-    }
-    resp
+/// The whole application: the API routes and their fallback behind the fault pipeline, and
+/// the control endpoints beside them.
+fn app(shared: Arc<Shared>) -> Router {
+    let control = Router::new()
+        .route(
+            "/__sim/state",
+            get(|State(s): App| async move { Json(read(&s.state).snapshot()) }),
+        )
+        .route(
+            "/__sim/stats",
+            get(|State(s): App| async move { Json(s.stats.snapshot()) }),
+        )
+        .route(
+            "/__sim/config",
+            get(|State(s): App| async move { Json((*s.config()).clone()) }).post(
+                |State(s): App, body: Bytes| async move {
+                    let cfg: SimConfig = parse(&body, "not a config")?;
+                    cfg.validate()
+                        .map_err(|e| ApiError::new(422, e.to_string()))?;
+                    s.set_config(cfg);
+                    Ok::<_, ApiError>(StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .route(
+            "/__sim/reset",
+            post(|State(s): App, body: Bytes| async move {
+                let seed: Seed = parse(&body, "not a seed")?;
+                s.reset(&seed)
+                    .map_err(|e| ApiError::new(422, e.to_string()))?;
+                Ok::<_, ApiError>(StatusCode::NO_CONTENT)
+            }),
+        )
+        .route(
+            "/__sim/{*rest}",
+            any(|| async { ApiError::new(404, "unknown control endpoint") }),
+        );
+    routes::api()
+        .fallback(|req: Request| async move { ApiError::unknown_url(req.uri().path()) })
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            pipeline,
+        ))
+        .merge(control)
+        .layer(middleware::map_response(json_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(shared)
 }
 
-fn error_reply(status: u16, message: &str) -> Reply {
-    routes::ApiError::new(status, message).into_reply()
+/// A JSON body of a control request, or a 422 naming what it should have been.
+fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new(422, format!("{what}: {e}")))
 }
 
-async fn read_body(body: Incoming) -> Option<Bytes> {
-    Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .ok()
-        .map(|c| c.to_bytes())
-}
-
-async fn serve_request(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Body>, Dropped> {
-    if req.uri().path().starts_with("/__sim/") {
-        return Ok(control(&shared, req).await);
-    }
+/// The fault pipeline around every API request (steps 1–7 of the module doc).
+async fn pipeline(
+    State(shared): App,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     let _in_flight = shared.stats.start();
     let cfg = shared.config();
-    let (parts, body) = req.into_parts();
-    let method = parts.method.as_str();
-    let path = parts.uri.path();
-    let route = Route::parse(path);
-    let template = route.template(method);
-    if let Some((kind, id)) = route.write_target(method) {
+    let method = req.method().clone();
+    let template = matched.as_ref().map(MatchedPath::as_str);
+    if let Some((kind, id)) = routes::write_target(&method, template, req.uri().path()) {
         shared.stats.write_attempt(kind, id);
     }
+    let template = format!(
+        "{method} {}",
+        template.map_or("(unknown)", |t| t.trim_start_matches("/api/v2/"))
+    );
     let draw = shared.faults.draw(&cfg);
     let delay = Duration::from_millis(cfg.latency_ms) + draw.jitter;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let Some(body) = read_body(body).await else {
+    let (mut parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         shared.stats.finish(template, Outcome::Dropped);
-        return Err(Dropped);
+        return Extension(Dropped).into_response();
     };
-    let authorization = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
     if let Some(limit) = &cfg.rate_limit {
-        let key = routes::token_of(authorization).unwrap_or("");
+        let authorization = parts.headers.get(AUTHORIZATION);
+        let key = routes::token_of(authorization.and_then(|v| v.to_str().ok())).unwrap_or("");
         if let Err(secs) = shared.faults.admit(limit, key) {
             shared.stats.rate_limited();
             shared.stats.finish(template, Outcome::Status(429));
-            let mut reply = error_reply(429, &format!("Too many requests: retry in {secs} s"));
-            reply.retry_after = Some(secs);
-            return Ok(respond(reply));
+            let error = ApiError::new(429, format!("Too many requests: retry in {secs} s"));
+            return ([(RETRY_AFTER, secs)], error).into_response();
         }
     }
     match draw.fate {
@@ -327,78 +363,138 @@ async fn serve_request(
         Fate::Drop => {
             shared.stats.fault_drop();
             shared.stats.finish(template, Outcome::Dropped);
-            return Err(Dropped);
+            return Extension(Dropped).into_response();
         }
         Fate::Status(status) => {
             shared.stats.fault_5xx();
             shared.stats.finish(template, Outcome::Status(status));
-            return Ok(respond(error_reply(
-                status,
-                "The server encountered a temporary error (injected fault)",
-            )));
+            let message = "The server encountered a temporary error (injected fault)";
+            return ApiError::new(status, message).into_response();
         }
     }
-    let host = parts
-        .headers
-        .get(hyper::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("127.0.0.1");
-    let request = routes::Request {
-        method,
-        path,
-        query: parts.uri.query().unwrap_or(""),
-        host,
-        authorization,
-        body: &body,
-    };
-    let mut reply = routes::handle(&shared, &cfg, &route, &request);
-    if reply.applied && draw.commit_then_502 {
+    // The handlers work with the config this request was judged by.
+    parts.extensions.insert(cfg);
+    let mut resp = next.run(Request::from_parts(parts, Body::from(body))).await;
+    if draw.commit_then_502 && resp.extensions().get::<Applied>().is_some() {
         shared.stats.fault_commit_then_502();
-        reply = error_reply(502, "Bad gateway (injected fault; the change was applied)");
+        let message = "Bad gateway (injected fault; the change was applied)";
+        resp = ApiError::new(502, message).into_response();
     }
-    shared.stats.finish(template, Outcome::Status(reply.status));
-    Ok(respond(reply))
+    shared
+        .stats
+        .finish(template, Outcome::Status(resp.status().as_u16()));
+    resp
 }
 
-/// `/__sim/state`, `/__sim/stats`, `/__sim/config` (GET and POST) and `POST /__sim/reset`.
-async fn control(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let ok_json = |v: serde_json::Value| Reply::json(200, &v);
-    let reply = match (
-        parts.method.as_str(),
-        parts.uri.path().trim_end_matches('/'),
-    ) {
-        ("GET", "/__sim/state") => ok_json(json!(read(&shared.state).snapshot())),
-        ("GET", "/__sim/stats") => ok_json(json!(shared.stats.snapshot())),
-        ("GET", "/__sim/config") => ok_json(json!(*shared.config())),
-        ("POST", "/__sim/reset") => match read_body(body).await {
-            None => error_reply(400, "could not read the request body"),
-            Some(bytes) => match serde_json::from_slice::<Seed>(&bytes) {
-                Err(e) => error_reply(422, &format!("not a seed: {e}")),
-                Ok(seed) => match shared.reset(&seed) {
-                    Ok(()) => Reply::empty(204),
-                    Err(e) => error_reply(422, &e.to_string()),
-                },
-            },
-        },
-        ("POST", "/__sim/config") => match read_body(body).await {
-            None => error_reply(400, "could not read the request body"),
-            Some(bytes) => match serde_json::from_slice::<SimConfig>(&bytes) {
-                Err(e) => error_reply(422, &format!("not a config: {e}")),
-                Ok(cfg) => match cfg.validate() {
-                    Ok(()) => {
-                        shared.set_config(cfg);
-                        Reply::empty(204)
-                    }
-                    Err(e) => error_reply(422, &e.to_string()),
-                },
-            },
-        },
-        (_, "/__sim/state" | "/__sim/stats" | "/__sim/config" | "/__sim/reset") => {
-            error_reply(405, "method not allowed")
+/// Gives every error answer that is not JSON yet (axum's rejections, its 405) the
+/// `{"message": …}` body and the exact `Content-Type: application/json` (no charset: the
+/// Python client compares the header verbatim and crashes on anything else).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json");
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&text).trim() {
+        "" if status == StatusCode::METHOD_NOT_ALLOWED => {
+            "The method is not allowed for the requested URL.".to_string()
         }
-        _ => error_reply(404, "unknown control endpoint"),
+        "" => status.canonical_reason().unwrap_or("Error").to_string(),
+        text => text.to_string(),
     };
-    respond(reply)
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    let body = serde_json::json!({ "message": message }).to_string();
+    Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::GenSpec;
+
+    fn shared() -> Arc<Shared> {
+        let seed = Seed::generate(&GenSpec::uniform(1, 1));
+        Arc::new(Shared {
+            state: RwLock::new(SimState::from_seed(&seed).unwrap()),
+            stats: Recorder::default(),
+            faults: Faults::new(0),
+            config: RwLock::new(Arc::new(SimConfig::default())),
+        })
+    }
+
+    async fn call(app: &Router, method: &str, uri: &str) -> (u16, Option<String>, String) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string());
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn routes_templates_and_json_errors() {
+        let shared = shared();
+        let app = app(Arc::clone(&shared));
+        let json = Some("application/json".to_string());
+        for (method, uri, status) in [
+            ("GET", "/api/v2/version/", 401),
+            ("GET", "/api/v2/projects", 404),
+            ("GET", "/api/v2/projects//", 404),
+            ("GET", "/api/v2/widgets/", 404),
+            ("GET", "/api/v2/a/b/c/d/", 404),
+            ("POST", "/api/v2/widgets/", 404),
+            ("DELETE", "/api/v2/projects/", 405),
+            ("POST", "/api/v2/datasets/", 405),
+            ("PATCH", "/api/v2/projects/p1/accessControl/", 401),
+            ("PATCH", "/api/v2/projects/p1/", 405),
+            ("GET", "/api/v2/status/j1/", 401),
+            ("GET", "/__sim/nothing", 404),
+            ("DELETE", "/__sim/state", 405),
+        ] {
+            let (got, content_type, body) = call(&app, method, uri).await;
+            assert_eq!(got, status, "{method} {uri}: {body}");
+            assert_eq!(content_type, json, "{method} {uri}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert!(body["message"].is_string(), "{method} {uri}: {body}");
+        }
+        let (status, _, _) = call(&app, "GET", "/__sim/stats").await;
+        assert_eq!(status, 200);
+        let stats = shared.stats.snapshot();
+        // Control requests are not counted; API requests are, under their route template.
+        assert_eq!(stats.requests, 11);
+        assert_eq!(stats.count("GET version/", "401"), 1);
+        assert_eq!(stats.count("GET (unknown)", "404"), 3);
+        assert_eq!(stats.count("GET projects/{id}/", "404"), 1);
+        assert_eq!(stats.count("POST (unknown)", "404"), 1);
+        assert_eq!(stats.count("DELETE projects/", "405"), 1);
+        assert_eq!(stats.count("POST datasets/", "405"), 1);
+        assert_eq!(stats.count("PATCH projects/{id}/accessControl/", "401"), 1);
+        assert_eq!(stats.count("PATCH projects/{id}/", "405"), 1);
+        assert_eq!(stats.count("GET status/{id}/", "401"), 1);
+        assert_eq!(stats.attempts_on(EntityKind::Project, "p1"), 1);
+        assert_eq!(stats.write_attempts.len(), 1);
+    }
 }
