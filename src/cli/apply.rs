@@ -1,0 +1,406 @@
+//! `handover apply`, `handover resume` and `handover status`: flags into
+//! [`exec::Settings`](crate::exec::Settings), Ctrl-C into the run's shutdown future, and the
+//! summary, the report and the exit code out.
+//!
+//! Order of checks in `apply`/`resume`, so that nothing is sent when an input is wrong:
+//! the plan (read and verified), the connection settings, the plan's endpoint against the
+//! connection's and the journal (created, or resumed for the same plan, under its lock),
+//! then the preflight request, then the run.
+
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::api::{Client, ClientPolicy};
+use crate::config::ConnSettings;
+use crate::exec::{self, JournalMode, ProgressKind, Settings};
+use crate::exit;
+use crate::journal::{Record, Replay};
+use crate::plan::PlanReader;
+use crate::report::{self, ReportPaths, Status};
+
+use super::conn::ConnOpts;
+
+/// `handover apply PLAN`: apply a saved plan (no prompt).
+#[derive(Debug, clap::Args)]
+pub struct ApplyOpts {
+    /// The plan file, as `handover plan` wrote it.
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    /// The journal. Created if absent; if it exists for the same plan, the run continues
+    /// where it stopped. [default: beside the plan, PLAN's name with .journal.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// `handover resume --journal FILE`: continue an interrupted run.
+#[derive(Debug, clap::Args)]
+pub struct ResumeOpts {
+    /// The journal of the run to continue.
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+    /// The plan, if it moved. [default: the path recorded in the journal]
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// The flags `apply` and `resume` share.
+#[derive(Debug, clap::Args)]
+pub struct RunOpts {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// Requests per second, all requests together (reads, writes, retries). The client
+    /// slows down on its own when the server throttles.
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = positive_rate)]
+    pub rate: f64,
+    /// Requests in flight at once (entities worked on at once).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Stop (resumably, exit 4) once N entities failed, drifted, were refused by the server
+    /// or were gone in this run.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_errors: Option<u64>,
+    /// Let DataRobot e-mail the recipients of project shares (off: sendNotification=false).
+    #[arg(long)]
+    pub notify: bool,
+    /// Do not read each entity back after writing it.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// The report: PATH.csv and PATH.json. [default: beside the journal, JOURNAL's name
+    /// with .report.csv and .report.json]
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+/// `handover status --journal FILE`: where a run stands.
+#[derive(Debug, clap::Args)]
+pub struct StatusOpts {
+    /// The journal to read (a running handover may be writing it).
+    #[arg(long, value_name = "FILE")]
+    pub journal: PathBuf,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a plan of the entities that failed, drifted or were refused by the
+    /// server, to retry them with `handover apply OUT`.
+    #[arg(long, value_name = "OUT")]
+    pub failed_plan: Option<PathBuf>,
+    /// The plan, if it moved. [default: the path recorded in the journal]
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second"
+        )),
+    }
+}
+
+/// `handover apply`.
+pub async fn apply(opts: ApplyOpts, quiet: bool) -> anyhow::Result<i32> {
+    let journal = opts
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&opts.plan));
+    execute(
+        &opts.plan,
+        &journal,
+        JournalMode::CreateOrResume,
+        &opts.run,
+        quiet,
+    )
+    .await
+}
+
+/// `handover resume`.
+pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
+    let plan = match &opts.plan {
+        Some(plan) => plan.clone(),
+        None => {
+            let recorded = recorded_plan(&opts.journal)?;
+            resolve_plan_path(&opts.journal, &recorded)
+        }
+    };
+    execute(
+        &plan,
+        &opts.journal,
+        JournalMode::ResumeOnly,
+        &opts.run,
+        quiet,
+    )
+    .await
+}
+
+/// Applies (or, per `mode`, resumes) `plan_path` with the journal at `journal_path`, then
+/// writes the report and prints the summary; returns the exit code. The glue `apply`,
+/// `resume`, `offboard` and `demo` share.
+pub(crate) async fn execute(
+    plan_path: &Path,
+    journal_path: &Path,
+    mode: JournalMode,
+    run: &RunOpts,
+    quiet: bool,
+) -> anyhow::Result<i32> {
+    let plan = PlanReader::open(plan_path).map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let conn = ConnSettings::from_process(&run.conn.inputs())
+        .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let journal = exec::open_journal(
+        journal_path,
+        &plan,
+        &plan_path.display().to_string(),
+        &conn.endpoint,
+        mode,
+    )
+    .map_err(|e| e.coded())?;
+    if journal.is_resume() {
+        tracing::info!(journal = %journal_path.display(), "continuing the run this journal records");
+    }
+
+    let policy = ClientPolicy {
+        rate_per_sec: run.rate,
+        ..ClientPolicy::default()
+    };
+    let client = Client::new(conn, policy).map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let account = client
+        .preflight()
+        .await
+        .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let planned_by = &plan.header().caller.username;
+    if !account.username.eq_ignore_ascii_case(planned_by) {
+        tracing::warn!(
+            planned_by = %planned_by,
+            applying_as = %account.username,
+            "the plan was made as another user; shares are sent as the current one"
+        );
+    }
+
+    let settings = Settings {
+        concurrency: run.concurrency as usize,
+        max_errors: run.max_errors,
+        notify: run.notify,
+        verify: !run.no_verify,
+        progress: if quiet {
+            ProgressKind::Off
+        } else if std::io::stderr().is_terminal() {
+            ProgressKind::Bar
+        } else {
+            ProgressKind::Lines
+        },
+        progress_every: Duration::from_secs(5),
+    };
+
+    let summary = exec::run(
+        &client,
+        plan,
+        journal,
+        &settings,
+        shutdown_signal(journal_path),
+    )
+    .await
+    .map_err(|e| e.coded())?;
+    let mut code = summary.exit_code();
+
+    let paths = match &run.report {
+        Some(path) => ReportPaths::from_flag(path),
+        None => ReportPaths::beside_journal(journal_path),
+    };
+    match write_report(plan_path, journal_path, &paths) {
+        Ok(()) => {
+            if !quiet {
+                eprintln!(
+                    "handover: report: {} and {}",
+                    paths.csv.display(),
+                    paths.json.display()
+                );
+            }
+        }
+        Err(err) => {
+            super::print_error(&err);
+            if code == exit::OK {
+                code = exit::FATAL;
+            }
+        }
+    }
+    print!("{}", summary.render());
+    if code == exit::INTERRUPTED {
+        eprintln!(
+            "handover: resume with: handover resume --journal {}",
+            journal_path.display()
+        );
+    }
+    Ok(code)
+}
+
+fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> anyhow::Result<()> {
+    let replay = Replay::read(journal_path)?;
+    let plan = PlanReader::open(plan_path)?;
+    report::write(plan, &replay, paths)?;
+    Ok(())
+}
+
+/// Completes on the first Ctrl-C (or SIGTERM): the run stops taking new work, lets the
+/// requests in flight finish and flushes. A second Ctrl-C exits at once with code 4; the
+/// journal stays consistent, since every record is one whole line and a torn last line is
+/// dropped on resume.
+fn shutdown_signal(journal: &Path) -> impl std::future::Future<Output = ()> + use<> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let journal = journal.display().to_string();
+    tokio::spawn(async move {
+        if first_signal().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "handover: interrupted; letting requests in flight finish (Ctrl-C again to abort)"
+        );
+        let _ = tx.send(());
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("handover: aborted; resume with: handover resume --journal {journal}");
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
+    async move {
+        if rx.await.is_err() {
+            // No signal handler could be installed: never interrupt.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn first_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn first_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+/// `handover status`.
+pub fn status(opts: StatusOpts) -> anyhow::Result<i32> {
+    let replay = Replay::read(&opts.journal).map_err(|e| e.coded())?;
+    let plan_path = opts
+        .plan
+        .clone()
+        .unwrap_or_else(|| resolve_plan_path(&opts.journal, &replay.header().plan));
+    let plan = match PlanReader::open(&plan_path) {
+        Ok(plan) if plan.digest() == replay.header().plan_digest => Ok(plan),
+        Ok(plan) => Err(exit::with_code(
+            exit::INVALID_INPUT,
+            anyhow::anyhow!(
+                "plan {} ({}) is not the plan of journal {} ({})",
+                plan_path.display(),
+                plan.digest(),
+                opts.journal.display(),
+                replay.header().plan_digest
+            ),
+        )),
+        Err(e) => Err(exit::with_code(e.exit_code(), e)),
+    };
+    let plan = match plan {
+        Ok(plan) => Some(plan),
+        // The plan is needed for --failed-plan, or when named; otherwise status goes on
+        // without the pending count.
+        Err(e) if opts.failed_plan.is_some() || opts.plan.is_some() => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "plan not readable; pending entities not counted");
+            None
+        }
+    };
+    let status = Status::new(&replay, plan.as_ref().map(PlanReader::entries));
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).context("cannot render the status as JSON")?
+        );
+    } else {
+        print!("{}", status.render());
+    }
+    if let (Some(out), Some(plan)) = (&opts.failed_plan, plan) {
+        let written = report::write_failed_plan(plan, &replay, out)
+            .map_err(|e| exit::with_code(e.exit_code(), e))?;
+        eprintln!(
+            "handover: wrote {} entries to retry to {} (review {}), apply with: handover apply {}",
+            written.entries,
+            written.path.display(),
+            written.csv_path.display(),
+            written.path.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `plan.jsonl` → `plan.journal.jsonl`, beside the plan.
+pub(crate) fn default_journal(plan: &Path) -> PathBuf {
+    let stem = plan.file_stem().unwrap_or_default().to_string_lossy();
+    plan.with_file_name(format!("{stem}.journal.jsonl"))
+}
+
+/// The plan path the journal's header records, read from its first line only.
+fn recorded_plan(journal: &Path) -> anyhow::Result<String> {
+    let first = std::fs::File::open(journal).ok().and_then(|f| {
+        let mut line = String::new();
+        BufReader::new(f).read_line(&mut line).ok()?;
+        match serde_json::from_str::<Record>(&line).ok()? {
+            Record::Header(h) => Some(h.plan),
+            _ => None,
+        }
+    });
+    match first {
+        Some(plan) => Ok(plan),
+        // Let the journal module say what is wrong with the file.
+        None => Ok(Replay::read(journal)
+            .map_err(|e| e.coded())?
+            .header()
+            .plan
+            .clone()),
+    }
+}
+
+/// A recorded plan path as given at the time: relative to the directory handover ran in.
+/// When that does not resolve from here, try it relative to the journal's directory.
+fn resolve_plan_path(journal: &Path, recorded: &str) -> PathBuf {
+    let as_given = PathBuf::from(recorded);
+    if as_given.is_absolute() || as_given.exists() {
+        return as_given;
+    }
+    let beside = journal
+        .parent()
+        .map(|d| d.join(&as_given))
+        .filter(|p| p.exists());
+    beside.unwrap_or(as_given)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_journal_sits_beside_the_plan() {
+        assert_eq!(
+            default_journal(Path::new("/w/offboard.jsonl")),
+            PathBuf::from("/w/offboard.journal.jsonl")
+        );
+    }
+
+    #[test]
+    fn rate_must_be_positive() {
+        assert!(positive_rate("2.5").is_ok());
+        assert!(positive_rate("0").is_err());
+        assert!(positive_rate("nan").is_err());
+    }
+}

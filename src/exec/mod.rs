@@ -1,0 +1,25 @@
+//! The executor: applies a plan, one share request per entity, through the one API client,
+//! with a crash-safe journal, a drift guard, read-back verification and resume.
+//!
+//! - `run`: [`run`] and the coordinator that owns the journal, the counters and the
+//!   progress display; [`open_journal`] starts or resumes a journal for a plan; [`Settings`].
+//! - `worker`: one entity's re-read → intent (durable) → write → read-back.
+//! - `drift`: the pure drift guard ([`decide`]) and read-back check ([`at_target`]).
+//! - `summary`: [`RunSummary`], [`Tally`], [`StopKind`], the exit code and the table.
+//! - `progress`: the bar or the plain lines ([`ProgressKind`]).
+//!
+//! Cancellation is a parameter: [`run`] takes a `shutdown` future; the CLI passes Ctrl-C,
+//! tests pass a future they control.
+
+mod drift;
+mod error;
+mod progress;
+mod run;
+mod summary;
+mod worker;
+
+pub use drift::{Decision, apply_changes, at_target, decide};
+pub use error::Error;
+pub use progress::ProgressKind;
+pub use run::{JournalMode, OpenJournal, Settings, open_journal, run};
+pub use summary::{RunSummary, StopKind, Tally};

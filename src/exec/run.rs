@@ -1,0 +1,536 @@
+//! The coordinator: the one task that owns the journal, the counters and the progress
+//! display. It streams the plan, hands entities to at most `concurrency` workers, and
+//! `select!`s over their intents and ends, the shutdown signal and a tick.
+//!
+//! Group commit: whatever is ready when the coordinator wakes (intents of several workers,
+//! outcomes of others, outcomes it records itself for noop and refused entries) is appended
+//! and made durable with ONE sync; only then are the intents answered (so those writes may
+//! go out) and the outcomes counted and shown. A worker's write therefore never precedes
+//! its intent on disk, and nothing is reported that a crash could take back.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio::runtime::RuntimeFlavor;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::api::Client;
+use crate::config::normalise_endpoint;
+use crate::journal::{
+    self, End, EntityState, Header, Journal, Outcome, OutcomeKind, PurposeKind, Record, Replay,
+    Resume,
+};
+use crate::model::EntityKind;
+use crate::plan::{ActionKind, PlanEntry, PlanReader};
+
+use super::error::Error;
+use super::progress::{Progress, ProgressKind, Snapshot};
+use super::summary::{RunSummary, StopKind, Tally};
+use super::worker::{self, IntentMsg, Job, WorkerEnd, WorkerSettings};
+
+/// Entries the coordinator takes from the plan before it looks at its workers again, so a
+/// long run of noop entries cannot starve them.
+const ADMIT_BATCH: usize = 256;
+
+/// How often the coordinator wakes with nothing else to do (progress, counters).
+const TICK: Duration = Duration::from_millis(250);
+
+/// How a run behaves.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Entities worked on at once, and so requests in flight at once (each worker sends
+    /// one at a time). Default 8.
+    pub concurrency: usize,
+    /// Stop (resumably) once this many entities failed, drifted, were refused by the server
+    /// or were gone in this run (the plan's own refusals do not count). `None`: never.
+    pub max_errors: Option<u64>,
+    /// Let DataRobot e-mail recipients where it can be told not to (projects). Default off.
+    pub notify: bool,
+    /// Read every entity back after writing it and compare with the target. Default on.
+    pub verify: bool,
+    /// How progress is shown.
+    pub progress: ProgressKind,
+    /// The period of plain progress lines.
+    pub progress_every: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            concurrency: 8,
+            max_errors: None,
+            notify: false,
+            verify: true,
+            progress: ProgressKind::Off,
+            progress_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Whether [`open_journal`] may start a journal or must find one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    /// `apply`: start the journal, or resume it if it exists (same plan only).
+    CreateOrResume,
+    /// `resume`: the journal must exist.
+    ResumeOnly,
+}
+
+/// A locked journal ready for [`run`], with what it already says when it was resumed.
+#[derive(Debug)]
+pub struct OpenJournal {
+    journal: Journal,
+    replay: Option<Replay>,
+}
+
+impl OpenJournal {
+    /// Whether an existing journal was picked up again.
+    pub fn is_resume(&self) -> bool {
+        self.replay.is_some()
+    }
+
+    /// What the journal said when it was opened (`None` for a new one).
+    pub fn replay(&self) -> Option<&Replay> {
+        self.replay.as_ref()
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        self.journal.path()
+    }
+}
+
+/// Starts or resumes the journal at `path` for `plan`, under its exclusive lock.
+///
+/// Refuses (nothing sent, exit 2) a plan made against another endpoint than `endpoint`, an
+/// existing journal of another plan or purpose or endpoint, and a journal another process
+/// holds. A resumed journal gets a `resume` record.
+pub fn open_journal(
+    path: &Path,
+    plan: &PlanReader,
+    plan_label: &str,
+    endpoint: &Url,
+    mode: JournalMode,
+) -> Result<OpenJournal, Error> {
+    check_plan_endpoint(plan, endpoint)?;
+    let header = Header::new(
+        plan.digest(),
+        endpoint_label(endpoint),
+        plan_label,
+        PurposeKind::Apply,
+    );
+    let fresh = |header: &Header| {
+        Journal::create(path, header).map(|journal| OpenJournal {
+            journal,
+            replay: None,
+        })
+    };
+    if mode == JournalMode::CreateOrResume {
+        match fresh(&header) {
+            Ok(open) => return Ok(open),
+            Err(journal::Error::Exists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let (mut journal, replay) = match Journal::open_existing(path) {
+        Ok(opened) => opened,
+        Err(e @ journal::Error::MissingHeader { .. }) => {
+            // A run killed between creating the file and syncing its header: it sent
+            // nothing (every intent follows the header), so the file can start over.
+            if discard_headerless(path).unwrap_or(false) {
+                tracing::warn!(journal = %path.display(), "journal had no complete header (a run died while creating it); starting it again");
+                return Ok(fresh(&header)?);
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    replay.check_matches(plan.digest(), PurposeKind::Apply)?;
+    if !same_endpoint(&replay.header().endpoint, endpoint) {
+        return Err(Error::JournalEndpointMismatch {
+            path: path.to_path_buf(),
+            journal: replay.header().endpoint.clone(),
+            endpoint: endpoint_label(endpoint),
+        });
+    }
+    journal.append(&Record::Resume(Resume::now()));
+    journal.sync()?;
+    tracing::info!(
+        journal = %path.display(),
+        entities = replay.len(),
+        in_flight = replay.counts().in_flight,
+        "resuming"
+    );
+    Ok(OpenJournal {
+        journal,
+        replay: Some(replay),
+    })
+}
+
+/// Applies `plan` through `client`, journaling into `journal`, until the plan is done or
+/// `shutdown` completes (then: no new work, requests in flight finish, the journal is
+/// flushed, and the summary says `interrupted`).
+///
+/// Entities that already have an outcome in the journal are skipped; entities with an
+/// intent and no outcome are re-checked before anything is written. Per-entity problems
+/// become outcomes; a 401, a fatal response or `max_errors` stop the run early and
+/// resumably. `Err` only when the plan's endpoint is not the client's (nothing sent) or
+/// the journal cannot be written (then no further write goes out).
+pub async fn run(
+    client: &Client,
+    mut plan: PlanReader,
+    journal: OpenJournal,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, Error> {
+    check_plan_endpoint(&plan, client.endpoint())?;
+    let total = plan.entries();
+    let concurrency = settings.concurrency.max(1);
+    let worker_settings = WorkerSettings {
+        notify: settings.notify,
+        verify: settings.verify,
+    };
+    let (intents_tx, mut intents) = mpsc::channel::<IntentMsg>(concurrency);
+    // Dropped on every early return, which aborts the workers: after a journal failure no
+    // write may go out on the strength of an intent that is not on disk.
+    let mut workers: JoinSet<WorkerEnd> = JoinSet::new();
+    let mut c = Coordinator {
+        client,
+        settings,
+        journal: journal.journal,
+        replay: journal.replay,
+        progress: Progress::new(settings.progress, total, settings.progress_every),
+        total,
+        seen: HashSet::new(),
+        waiting: Vec::new(),
+        unsynced: Vec::new(),
+        this_run: Tally::default(),
+        earlier: Tally::default(),
+        errors: 0,
+        duplicates: 0,
+        stop: None,
+        started: Instant::now(),
+    };
+
+    let mut shutdown = pin!(shutdown);
+    let mut shutdown_seen = false;
+    let mut plan_done = false;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    loop {
+        let mut admitted = 0;
+        while c.stop.is_none()
+            && !plan_done
+            && workers.len() < concurrency
+            && admitted < ADMIT_BATCH
+        {
+            match plan.next() {
+                None => plan_done = true,
+                Some(Err(e)) => c.halt(StopKind::Fatal {
+                    message: format!("cannot read the plan: {e}"),
+                }),
+                Some(Ok(entry)) => {
+                    admitted += 1;
+                    if let Some(job) = c.admit(entry) {
+                        workers.spawn(worker::work(
+                            client.clone(),
+                            job,
+                            worker_settings,
+                            intents_tx.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        c.commit()?;
+        if workers.is_empty() && (plan_done || c.stop.is_some()) {
+            break;
+        }
+        let can_admit = c.stop.is_none() && !plan_done && workers.len() < concurrency;
+        tokio::select! {
+            biased;
+            () = &mut shutdown, if !shutdown_seen => {
+                shutdown_seen = true;
+                c.halt(StopKind::Interrupted);
+            }
+            Some(msg) = intents.recv() => c.take_intent(msg),
+            Some(end) = workers.join_next() => c.take_end(end),
+            _ = tick.tick() => c.tick(),
+            () = std::future::ready(()), if can_admit => {}
+        }
+        // Everything else already waiting joins the same batch: one sync for all of it.
+        while let Ok(msg) = intents.try_recv() {
+            c.take_intent(msg);
+        }
+        while let Some(end) = workers.try_join_next() {
+            c.take_end(end);
+        }
+        c.commit()?;
+    }
+    c.finish()
+}
+
+struct Coordinator<'a> {
+    client: &'a Client,
+    settings: &'a Settings,
+    journal: Journal,
+    replay: Option<Replay>,
+    progress: Progress,
+    total: u64,
+    /// Entities met in this run, so that a plan naming one twice cannot write it twice.
+    seen: HashSet<(EntityKind, String)>,
+    /// Workers whose intent is appended and waits for the next sync.
+    waiting: Vec<oneshot::Sender<bool>>,
+    /// Outcomes appended and not yet synced: (kind, outcome, counts towards max_errors).
+    unsynced: Vec<(EntityKind, OutcomeKind, bool)>,
+    this_run: Tally,
+    earlier: Tally,
+    errors: u64,
+    duplicates: u64,
+    stop: Option<StopKind>,
+    started: Instant,
+}
+
+impl Coordinator<'_> {
+    /// Takes one plan entry: skips it if the journal settled it, records noop and refused
+    /// entries directly, and returns the job for a worker otherwise.
+    fn admit(&mut self, entry: PlanEntry) -> Option<Job> {
+        let (kind, id) = (entry.kind, entry.id.clone());
+        if !self.seen.insert((kind, id.clone())) {
+            tracing::warn!(kind = %kind, id, "the plan names this entity again; handled once");
+            self.duplicates += 1;
+            self.progress.set_total(self.total - self.duplicates);
+            return None;
+        }
+        let state = self.replay.as_ref().and_then(|r| r.state(kind, &id));
+        match state {
+            Some(EntityState::Done { outcome }) => {
+                self.earlier.add(kind, outcome.outcome);
+                return None;
+            }
+            Some(EntityState::InFlight { .. }) if entry.request.is_some() => {
+                tracing::info!(kind = %kind, id, "intent without outcome; re-checking");
+                return Some(Job {
+                    entry,
+                    recheck: true,
+                });
+            }
+            _ => {}
+        }
+        match entry.action {
+            ActionKind::Change => Some(Job {
+                entry,
+                recheck: false,
+            }),
+            ActionKind::Noop => {
+                self.record(Outcome::new(kind, id, OutcomeKind::AlreadyDone, 0), false);
+                None
+            }
+            ActionKind::Refused => {
+                let reason = entry.reason.as_deref().unwrap_or("no reason given");
+                let outcome = Outcome {
+                    error: Some(format!("refused when planned: {reason}")),
+                    ..Outcome::new(kind, id, OutcomeKind::Refused, 0)
+                };
+                self.record(outcome, false);
+                None
+            }
+        }
+    }
+
+    /// Appends an outcome; it counts once synced.
+    fn record(&mut self, outcome: Outcome, counts_as_error: bool) {
+        let (kind, what) = (outcome.kind, outcome.outcome);
+        self.journal.append(&Record::Outcome(outcome));
+        self.unsynced
+            .push((kind, what, counts_as_error && !what.is_settled()));
+    }
+
+    /// A worker asks to journal its intent. Refused once the run is stopping: that write
+    /// would be new work.
+    fn take_intent(&mut self, msg: IntentMsg) {
+        if self.stop.is_some() {
+            let _ = msg.reply.send(false);
+            return;
+        }
+        self.journal.append(&Record::Intent(msg.intent));
+        self.waiting.push(msg.reply);
+    }
+
+    /// A worker ended.
+    fn take_end(&mut self, end: Result<WorkerEnd, JoinError>) {
+        match end {
+            Ok(WorkerEnd::Outcome(outcome)) => self.record(outcome, true),
+            Ok(WorkerEnd::Unfinished { kind, id, stop }) => {
+                tracing::debug!(kind = %kind, id, "left for a resume");
+                if let Some(stop) = stop {
+                    self.halt(stop);
+                }
+            }
+            Err(e) if e.is_panic() => self.halt(StopKind::Fatal {
+                message: format!("a worker panicked: {e}"),
+            }),
+            Err(_) => {}
+        }
+    }
+
+    /// Stops taking new work; keeps the worst reason.
+    fn halt(&mut self, stop: StopKind) {
+        let worse = self
+            .stop
+            .as_ref()
+            .is_none_or(|s| stop.severity() > s.severity());
+        if !worse {
+            return;
+        }
+        tracing::warn!(reason = %stop, "stopping; requests in flight finish first");
+        if self.stop.is_none() {
+            self.progress.println(&format!(
+                "handover: stopping ({stop}); letting requests in flight finish"
+            ));
+        }
+        self.stop = Some(stop);
+    }
+
+    /// Makes everything appended durable with one sync, then lets the waiting writes go
+    /// and counts the outcomes.
+    fn commit(&mut self) -> Result<(), Error> {
+        if self.journal.pending() == 0 {
+            return Ok(());
+        }
+        if let Err(e) = sync(&mut self.journal) {
+            // Dropping the senders tells the waiting workers not to write.
+            self.waiting.clear();
+            return Err(e.into());
+        }
+        for waiting in self.waiting.drain(..) {
+            let _ = waiting.send(true);
+        }
+        for (kind, what, is_error) in self.unsynced.drain(..) {
+            self.this_run.add(kind, what);
+            if is_error {
+                self.errors += 1;
+            }
+        }
+        if let Some(limit) = self.settings.max_errors
+            && self.errors >= limit
+        {
+            self.halt(StopKind::MaxErrors { limit });
+        }
+        self.progress.update(self.snapshot());
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        self.progress.update(self.snapshot());
+        self.progress.tick(self.client.counters());
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            done: self.earlier.total() + self.this_run.total(),
+            this_run: self.this_run.total(),
+            failed: self.earlier.failures() + self.this_run.failures(),
+            client: Some(self.client.counters()),
+        }
+    }
+
+    /// Closes the journal with an `end` record and builds the summary.
+    fn finish(mut self) -> Result<RunSummary, Error> {
+        let summary = RunSummary {
+            total: self.total,
+            this_run: self.this_run.clone(),
+            earlier: self.earlier.clone(),
+            stop: self.stop.clone(),
+            duplicates: self.duplicates,
+            client: Some(self.client.counters()),
+            elapsed: self.started.elapsed(),
+            journal: None,
+        };
+        let interrupted = summary.stop.is_some() || summary.unfinished() > 0;
+        self.journal.append(&Record::End(End::now(interrupted)));
+        sync(&mut self.journal)?;
+        let summary = RunSummary {
+            journal: Some(self.journal.stats()),
+            ..summary
+        };
+        self.progress.update(self.snapshot());
+        self.progress.finish();
+        Ok(summary)
+    }
+}
+
+/// Removes a journal that holds no complete line at all (a torn or empty header), under
+/// its lock so that a process creating it right now is not disturbed. `false` when the
+/// file is anything else, or busy.
+fn discard_headerless(path: &Path) -> std::io::Result<bool> {
+    let file = std::fs::File::open(path)?;
+    if file.try_lock().is_err() {
+        return Ok(false);
+    }
+    if file.metadata()?.len() > 64 * 1024 {
+        return Ok(false);
+    }
+    if std::fs::read(path)?.contains(&b'\n') {
+        return Ok(false);
+    }
+    std::fs::remove_file(path)?;
+    Ok(true)
+}
+
+/// Syncs without stalling the runtime: on a multi-threaded runtime the coordinator's
+/// thread hands its other tasks to the rest while it waits for the disk.
+fn sync(journal: &mut Journal) -> Result<(), journal::Error> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| journal.sync()),
+        _ => journal.sync(),
+    }
+}
+
+/// The endpoint as written in journals: without the trailing slash.
+fn endpoint_label(endpoint: &Url) -> String {
+    endpoint.as_str().trim_end_matches('/').to_string()
+}
+
+/// Whether `recorded` (from a plan or journal) names the same API root as `endpoint`.
+fn same_endpoint(recorded: &str, endpoint: &Url) -> bool {
+    let ours = normalise_endpoint(endpoint.as_str(), true);
+    match (normalise_endpoint(recorded, true), ours) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn check_plan_endpoint(plan: &PlanReader, endpoint: &Url) -> Result<(), Error> {
+    let planned = &plan.header().endpoint;
+    if same_endpoint(planned, endpoint) {
+        return Ok(());
+    }
+    Err(Error::EndpointMismatch {
+        plan: PathBuf::from(plan.path()),
+        planned: planned.clone(),
+        endpoint: endpoint_label(endpoint),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_compare_normalised() {
+        let ours = normalise_endpoint("https://dr.example.com/api/v2", false).unwrap();
+        assert!(same_endpoint("https://dr.example.com/api/v2/", &ours));
+        assert!(same_endpoint("https://DR.example.com/api/v2", &ours));
+        assert!(!same_endpoint("https://other.example.com/api/v2", &ours));
+        assert!(!same_endpoint("not a url", &ours));
+        assert_eq!(endpoint_label(&ours), "https://dr.example.com/api/v2");
+    }
+}

@@ -1,0 +1,261 @@
+//! One entity's journey: re-read, decide (the drift guard), have the intent journaled and
+//! synced, write, read back. A worker never touches the journal itself: it asks the
+//! coordinator and waits for the answer, and it reports its end as a value.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api::{self, ApiError, Client, ErrorClass};
+use crate::journal::{Intent, Outcome, OutcomeKind};
+use crate::model::{EntityKind, Grant};
+use crate::plan::{PlanEntry, ShareRequest};
+
+use super::drift::{self, Decision};
+use super::summary::StopKind;
+
+/// One entity to work on.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub entry: PlanEntry,
+    /// An earlier run journaled an intent for this entity and no outcome: its write may
+    /// have landed. Finding the entity at its target then means the write succeeded.
+    pub recheck: bool,
+}
+
+/// What a worker needs to know from the settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorkerSettings {
+    pub notify: bool,
+    pub verify: bool,
+}
+
+/// A worker's request to journal an intent. The coordinator answers `true` once the intent
+/// is on disk, `false` (or drops the sender) when the write must not go out.
+#[derive(Debug)]
+pub(crate) struct IntentMsg {
+    pub intent: Intent,
+    pub reply: oneshot::Sender<bool>,
+}
+
+/// How a worker ended.
+#[derive(Debug)]
+pub(crate) enum WorkerEnd {
+    /// It has an outcome to journal.
+    Outcome(Outcome),
+    /// It stopped without an outcome: the entity stays pending (no intent journaled) or in
+    /// flight (intent journaled), and a resume picks it up. `stop` is set when the reason
+    /// should stop the whole run.
+    Unfinished {
+        kind: EntityKind,
+        id: String,
+        stop: Option<StopKind>,
+    },
+}
+
+/// Works one entity through to its end.
+pub(crate) async fn work(
+    client: Client,
+    job: Job,
+    settings: WorkerSettings,
+    intents: mpsc::Sender<IntentMsg>,
+) -> WorkerEnd {
+    let entry = &job.entry;
+    let (kind, id) = (entry.kind, entry.id.as_str());
+    let outcome = |what: OutcomeKind| Outcome::new(kind, id, what, 0);
+
+    let live = match client.access_list(kind, id).await {
+        Ok(live) => live,
+        Err(e) => return failure(kind, id, "read", e, None, 0),
+    };
+
+    let request = match drift::decide(entry, &live) {
+        Decision::AlreadyDone => {
+            // An earlier write that was never confirmed did land.
+            let what = if job.recheck {
+                OutcomeKind::Succeeded
+            } else {
+                OutcomeKind::AlreadyDone
+            };
+            return WorkerEnd::Outcome(Outcome {
+                after: Some(live),
+                ..outcome(what)
+            });
+        }
+        Decision::Drifted { difference } => {
+            tracing::info!(kind = %kind, id, %difference, "drifted since planning; not written");
+            return WorkerEnd::Outcome(Outcome {
+                error: Some(format!("drifted: {difference}")),
+                after: Some(live),
+                ..outcome(OutcomeKind::Drifted)
+            });
+        }
+        Decision::Refused { reason } => {
+            return WorkerEnd::Outcome(Outcome {
+                error: Some(format!("not sent: {reason}")),
+                after: Some(live),
+                ..outcome(OutcomeKind::Refused)
+            });
+        }
+        Decision::Write {
+            mut request,
+            recomputed,
+        } => {
+            if recomputed {
+                tracing::info!(kind = %kind, id, "access list changed in principals the plan does not touch; request recomputed");
+            }
+            request.notify = settings.notify;
+            request
+        }
+    };
+
+    let wire = to_api(&request);
+    let body = match api::share_body(kind, &wire) {
+        Ok(body) => body,
+        Err(e) => {
+            return WorkerEnd::Outcome(Outcome {
+                error: Some(format!("not sent: {e}")),
+                after: Some(live),
+                ..outcome(OutcomeKind::Refused)
+            });
+        }
+    };
+
+    // The intent, with the list as just read, must be on disk before the write goes out.
+    let (reply, synced) = oneshot::channel();
+    let msg = IntentMsg {
+        intent: Intent::new(kind, id, live, body),
+        reply,
+    };
+    let unfinished = || WorkerEnd::Unfinished {
+        kind,
+        id: id.to_string(),
+        stop: None,
+    };
+    if intents.send(msg).await.is_err() {
+        return unfinished();
+    }
+    if !matches!(synced.await, Ok(true)) {
+        return unfinished();
+    }
+
+    let (attempts, status) = match client.share(kind, id, &wire).await {
+        Ok(done) => (done.attempts, done.status),
+        Err(e) if e.class() == ErrorClass::Retryable && settings.verify => {
+            // Out of retries, but an attempt may have landed before its answer was lost.
+            let attempts = e.attempts();
+            return match client.access_list(kind, id).await {
+                Ok(after) if drift::at_target(kind, &after, &request.changes).is_ok() => {
+                    WorkerEnd::Outcome(Outcome {
+                        status: e.status(),
+                        after: Some(after),
+                        ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+                    })
+                }
+                Ok(after) => failure(kind, id, "write", e, Some(after), attempts),
+                Err(read) => match read.class() {
+                    ErrorClass::Auth | ErrorClass::Fatal => {
+                        failure(kind, id, "read-back", read, None, attempts)
+                    }
+                    _ => failure(kind, id, "write", e, None, attempts),
+                },
+            };
+        }
+        Err(e) => {
+            let attempts = e.attempts();
+            return failure(kind, id, "write", e, None, attempts);
+        }
+    };
+
+    if !settings.verify {
+        return WorkerEnd::Outcome(Outcome {
+            status: Some(status),
+            ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+        });
+    }
+    match client.access_list(kind, id).await {
+        Ok(after) => match drift::at_target(kind, &after, &request.changes) {
+            Ok(()) => WorkerEnd::Outcome(Outcome {
+                status: Some(status),
+                after: Some(after),
+                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+            }),
+            Err(mismatch) => {
+                tracing::warn!(kind = %kind, id, %mismatch, "write accepted but the read-back does not match");
+                WorkerEnd::Outcome(Outcome {
+                    status: Some(status),
+                    error: Some(format!("verify: write accepted, but read back {mismatch}")),
+                    after: Some(after),
+                    ..Outcome::new(kind, id, OutcomeKind::Failed, attempts)
+                })
+            }
+        },
+        Err(e) => {
+            let end = failure(kind, id, "read-back", e, None, attempts);
+            match end {
+                WorkerEnd::Outcome(mut o) => {
+                    // The write went through; what failed is the check.
+                    o.status = Some(status);
+                    WorkerEnd::Outcome(o)
+                }
+                other => other,
+            }
+        }
+    }
+}
+
+/// The end an API error deserves. Auth and fatal errors stop the run and leave the entity
+/// for a resume (it gets no outcome); 403, 409/422 are refusals; 404 means the entity is
+/// gone (skipped); anything else, retries used up, is a failure.
+fn failure(
+    kind: EntityKind,
+    id: &str,
+    stage: &str,
+    e: ApiError,
+    after: Option<Vec<Grant>>,
+    attempts: u32,
+) -> WorkerEnd {
+    let text = format!("{stage}: {e}");
+    let what = match e.class() {
+        ErrorClass::Auth => {
+            return WorkerEnd::Unfinished {
+                kind,
+                id: id.to_string(),
+                stop: Some(StopKind::Auth { message: text }),
+            };
+        }
+        ErrorClass::Fatal => {
+            return WorkerEnd::Unfinished {
+                kind,
+                id: id.to_string(),
+                stop: Some(StopKind::Fatal { message: text }),
+            };
+        }
+        ErrorClass::NotAllowed | ErrorClass::Refused => OutcomeKind::Refused,
+        ErrorClass::Gone => OutcomeKind::Skipped,
+        ErrorClass::Retryable => OutcomeKind::Failed,
+    };
+    tracing::info!(kind = %kind, id, outcome = %what, error = %text, "entity not changed");
+    WorkerEnd::Outcome(Outcome {
+        status: e.status(),
+        error: Some(text),
+        after,
+        ..Outcome::new(kind, id, what, attempts)
+    })
+}
+
+/// The plan's request in the client's terms (the two types have the same fields).
+pub(crate) fn to_api(request: &ShareRequest) -> api::ShareRequest {
+    api::ShareRequest {
+        changes: request
+            .changes
+            .iter()
+            .map(|c| api::Change {
+                recipient_type: c.recipient_type.clone(),
+                id: c.id.clone(),
+                name: c.name.clone(),
+                role: c.role,
+                can_share: c.can_share,
+            })
+            .collect(),
+        notify: request.notify,
+    }
+}

@@ -1,0 +1,344 @@
+//! `handover apply`, `resume` and `status` as a user runs them: the real binary against the
+//! in-process simulator, with `HOME` and `DATAROBOT_*` set per test and nothing else.
+
+mod exec_support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use exec_support::*;
+use handover::exit;
+use handover::journal::{EntityState, OutcomeKind, Replay};
+use handover::plan::PlanReader;
+use handover::sim::{DEFAULT_ADMIN_TOKEN, SUCCESSOR_USERNAME, SimConfig};
+
+fn handover(w: &World, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
+    cmd.env_clear()
+        .env("HOME", w.dir.path())
+        .env("DATAROBOT_ENDPOINT", w.sim.endpoint())
+        .env("DATAROBOT_API_TOKEN", DEFAULT_ADMIN_TOKEN)
+        .current_dir(w.dir.path())
+        .args(args);
+    cmd
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_prints_the_summary_writes_the_report_and_status_reads_the_journal() {
+    let w = world(generated(21, 1));
+    let entries = w.offboard_entries().await;
+    w.write_plan("plan.jsonl", &entries);
+
+    let out = output(handover(&w, &["apply", "plan.jsonl", "--rate", "500"])).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(exit::OK), "{stdout}\n{stderr}");
+    let n = entries.len();
+    assert!(
+        stdout.starts_with(
+            "type                       succeeded  already_done        failed       drifted       refused       skipped\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "\ntotal                     {n:>10}             0             0             0             0             0\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{n} of {n} entities have an outcome")),
+        "{stdout}"
+    );
+    // Not a terminal: plain progress lines instead of a bar.
+    assert!(
+        stderr.contains(&format!("handover: {n}/{n} entities (100%)")),
+        "{stderr}"
+    );
+    assert_at_targets(&w.sim.state(), &entries);
+
+    // Defaults: the journal beside the plan, the report beside the journal.
+    let journal = w.path("plan.journal.jsonl");
+    assert!(journal.exists());
+    let csv = std::fs::read_to_string(w.path("plan.journal.report.csv")).unwrap();
+    assert_eq!(csv.lines().count(), n + 1);
+    assert!(w.path("plan.journal.report.json").exists());
+
+    let out = output(handover(&w, &["status", "--journal", "plan.journal.jsonl"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    assert!(stdout.contains("state     finished\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pending   0 of {n} entries")),
+        "{stdout}"
+    );
+
+    // Applying again: everything has an outcome, nothing is sent but the preflight.
+    let writes = w.sim.stats().total_writes();
+    let out = output(handover(&w, &["apply", "plan.jsonl", "-q"])).await;
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    assert_eq!(w.sim.stats().total_writes(), writes);
+    assert!(text(&out.stdout).contains(&format!("0 this run, {n} from earlier runs")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_journal_is_refused() {
+    let w = world(generated(22, 1));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    // This process holds the journal, as a running apply would. (Held from its creation:
+    // releasing and retaking it here could race with another test's child process, which
+    // shares every open file, and so the lock, between its fork and its exec.)
+    let _held = w.open(&plan, &w.path("j.jsonl")).unwrap();
+    let requests = w.sim.stats().requests;
+
+    let out = output(handover(
+        &w,
+        &["apply", "plan.jsonl", "--journal", "j.jsonl"],
+    ))
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::INVALID_INPUT), "{stderr}");
+    assert!(
+        stderr.contains("handover: error: journal j.jsonl is in use by another handover process"),
+        "{stderr}"
+    );
+    let out = output(handover(&w, &["resume", "--journal", "j.jsonl"])).await;
+    assert_eq!(out.status.code(), Some(exit::INVALID_INPUT));
+    assert_eq!(w.sim.stats().requests, requests, "nothing sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_for_another_endpoint_is_refused_and_nothing_is_sent() {
+    let w = world(generated(23, 1));
+    let entries = w.offboard_entries().await;
+    w.write_plan("plan.jsonl", &entries);
+    let requests = w.sim.stats().requests;
+    let mut cmd = handover(&w, &["apply", "plan.jsonl"]);
+    cmd.env("DATAROBOT_ENDPOINT", "http://localhost:9/api/v2");
+    let out = output(cmd).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::INVALID_INPUT), "{stderr}");
+    assert!(
+        stderr.contains("was made against http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!w.path("plan.journal.jsonl").exists());
+    assert_eq!(w.sim.stats().requests, requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_lets_requests_finish_and_resume_completes_the_run() {
+    let w = world(generated(24, 3));
+    let entries = w.offboard_entries().await;
+    w.write_plan("plan.jsonl", &entries);
+    w.sim.set_config(SimConfig {
+        latency_ms: 30,
+        ..SimConfig::default()
+    });
+    let mut cmd = handover(
+        &w,
+        &[
+            "apply",
+            "plan.jsonl",
+            "--journal",
+            "run.jsonl",
+            "--concurrency",
+            "3",
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    while w.sim.stats().total_writes() < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::INTERRUPTED), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; letting requests in flight finish"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resume with: handover resume --journal run.jsonl"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains("stopped: interrupted"));
+
+    let replay = Replay::read(w.path("run.jsonl")).unwrap();
+    assert_eq!(
+        replay.counts().in_flight,
+        0,
+        "in-flight requests were drained"
+    );
+    let settled = settled_writes(&w, &replay);
+    assert!(!settled.is_empty() && settled.len() < entries.len());
+
+    w.sim.set_config(SimConfig::default());
+    let out = output(handover(&w, &["resume", "--journal", "run.jsonl"])).await;
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    assert_at_targets(&w.sim.state(), &entries);
+    for (kind, id, writes) in settled {
+        assert_eq!(w.sim.stats().writes_to(kind, &id), writes, "{kind} {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_aborts_at_once_and_the_journal_still_resumes() {
+    let w = world(generated(26, 2));
+    let entries = w.offboard_entries().await;
+    w.write_plan("plan.jsonl", &entries);
+    // Slow enough that requests are in flight when the signals come.
+    w.sim.set_config(SimConfig {
+        latency_ms: 400,
+        ..SimConfig::default()
+    });
+    let mut cmd = handover(
+        &w,
+        &[
+            "apply",
+            "plan.jsonl",
+            "--journal",
+            "run.jsonl",
+            "--concurrency",
+            "4",
+        ],
+    );
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    while w.sim.stats().total_writes() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let interrupt = || {
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    interrupt();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    interrupt();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::INTERRUPTED), "{stderr}");
+    assert!(
+        stderr.contains("handover: aborted; resume with"),
+        "{stderr}"
+    );
+    // No summary: the process did not wait for anything.
+    assert!(text(&out.stdout).is_empty());
+
+    w.sim.set_config(SimConfig::default());
+    let out = output(handover(&w, &["resume", "--journal", "run.jsonl"])).await;
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    assert_at_targets(&w.sim.state(), &entries);
+}
+
+/// Succeeded entities and how often each was written so far.
+fn settled_writes(w: &World, replay: &Replay) -> Vec<(handover::model::EntityKind, String, u64)> {
+    let stats = w.sim.stats();
+    replay
+        .entities()
+        .filter(|(_, _, e)| {
+            matches!(&e.state, EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded)
+        })
+        .map(|(k, id, _)| (k, id.to_string(), stats.writes_to(k, id)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_exit_3_and_status_writes_a_plan_to_retry() {
+    let w = world(generated(25, 1));
+    let entries = w.offboard_entries().await;
+    w.write_plan("plan.jsonl", &entries);
+    w.sim.set_active(SUCCESSOR_USERNAME, false).unwrap();
+    let out = output(handover(
+        &w,
+        &[
+            "apply",
+            "plan.jsonl",
+            "--journal",
+            "j.jsonl",
+            "--report",
+            "out/report",
+        ],
+    ))
+    .await;
+    // The report directory does not exist: the run's result stands, the report error is
+    // printed.
+    assert_eq!(
+        out.status.code(),
+        Some(exit::PARTIAL),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("cannot write report"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::create_dir(w.path("out")).unwrap();
+
+    let out = output(handover(
+        &w,
+        &[
+            "status",
+            "--journal",
+            "j.jsonl",
+            "--json",
+            "--failed-plan",
+            "retry.jsonl",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["counts"]["refused"], entries.len());
+    assert_eq!(status["failures"].as_array().unwrap().len(), entries.len());
+    assert_eq!(status["failures"][0]["http_status"], 422);
+    let retry = PlanReader::open(w.path("retry.jsonl")).unwrap();
+    assert_eq!(retry.entries(), entries.len() as u64);
+    assert_eq!(retry.header().endpoint, w.sim.endpoint());
+
+    w.sim.set_active(SUCCESSOR_USERNAME, true).unwrap();
+    let out = output(handover(
+        &w,
+        &["apply", "retry.jsonl", "--report", "out/report.csv"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
+    assert!(w.path("out/report.csv").exists() && w.path("out/report.json").exists());
+    assert_at_targets(&w.sim.state(), &entries);
+}
+
+#[test]
+fn status_of_a_missing_journal_is_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_handover"))
+        .env_clear()
+        .current_dir(dir.path())
+        .args(["status", "--journal", "nope.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit::INVALID_INPUT));
+    assert!(text(&out.stderr).contains("cannot open journal nope.jsonl"));
+}
