@@ -14,7 +14,17 @@
 //! The planner (`config`, `api`, `plan`, `csvplan`) and the executor (`exec`, `journal`,
 //! `report`) build on these.
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod csvplan;
+pub mod exec;
 pub mod exit;
+pub mod journal;
 pub mod model;
+pub mod plan;
+pub mod planner;
+pub mod report;
+pub mod secret;
 pub mod sim;
+pub mod verify;

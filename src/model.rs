@@ -106,7 +106,10 @@ impl fmt::Display for Role {
 /// Whether a role name on the wire means "revoke": `NO_ROLE` or `NONE` (or JSON null,
 /// which callers handle before they get a string).
 pub fn is_revoke_name(name: &str) -> bool {
-    matches!(name.trim().to_ascii_uppercase().as_str(), "NO_ROLE" | "NONE")
+    matches!(
+        name.trim().to_ascii_uppercase().as_str(),
+        "NO_ROLE" | "NONE"
+    )
 }
 
 /// Which vocabulary an access-list read uses for roles (contract §10, open question 2).
@@ -217,7 +220,11 @@ impl EntityKind {
     /// For accessControl writes, the body key that holds the list: `users` for calendars,
     /// `data` for everything else.
     pub fn ac_body_key(self) -> &'static str {
-        if self == EntityKind::Calendar { "users" } else { "data" }
+        if self == EntityKind::Calendar {
+            "users"
+        } else {
+            "data"
+        }
     }
 
     /// For sharedRoles writes, how a user recipient is named besides `id`.
@@ -388,7 +395,11 @@ mod tests {
             assert_eq!(kind.as_str().parse::<EntityKind>().unwrap(), kind);
             assert_eq!(kind.collection().parse::<EntityKind>().unwrap(), kind);
             assert_eq!(
-                kind.as_str().replace('_', "-").to_uppercase().parse::<EntityKind>().unwrap(),
+                kind.as_str()
+                    .replace('_', "-")
+                    .to_uppercase()
+                    .parse::<EntityKind>()
+                    .unwrap(),
                 kind
             );
         }

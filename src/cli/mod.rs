@@ -4,6 +4,11 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod apply;
+pub mod conn;
+pub mod demo;
+pub mod offboard;
+pub mod plan;
 pub mod sim;
 
 /// Move ownership of DataRobot entities in bulk, with a plan, a journal and a way back.
@@ -43,6 +48,19 @@ pub enum LogFormatKind {
 pub enum Command {
     /// Run the built-in DataRobot simulator (the sharing API of /api/v2) on a local port.
     Sim(sim::SimOpts),
+    /// Decide what will change and write a reviewable plan: everything a user owns goes to
+    /// another user (--from/--to), or a hand-written CSV (--csv).
+    Plan(plan::PlanOpts),
+    /// Plan and apply in one command: everything --from owns goes to --to.
+    Offboard(offboard::OffboardOpts),
+    /// A whole offboarding on the built-in simulator: plan, apply under faults, verify.
+    Demo(demo::DemoOpts),
+    /// Apply a saved plan: one share request per entity, journaled, resumable.
+    Apply(apply::ApplyOpts),
+    /// Continue an interrupted apply from its journal.
+    Resume(apply::ResumeOpts),
+    /// Show where a run stands (from its journal); write a plan of what failed.
+    Status(apply::StatusOpts),
 }
 
 /// Installs the tracing subscriber on stderr. `HANDOVER_LOG`, else `RUST_LOG`, else the
@@ -91,6 +109,12 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     runtime.block_on(async move {
         match opts.command {
             Command::Sim(sim_opts) => sim::run(sim_opts).await,
+            Command::Plan(o) => plan::run(o, opts.global.quiet).await,
+            Command::Offboard(o) => offboard::run(o, opts.global.quiet).await,
+            Command::Demo(o) => demo::run(o, opts.global.quiet).await,
+            Command::Apply(o) => apply::apply(o, opts.global.quiet).await,
+            Command::Resume(o) => apply::resume(o, opts.global.quiet).await,
+            Command::Status(o) => apply::status(o),
         }
     })
 }

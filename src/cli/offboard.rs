@@ -1,0 +1,142 @@
+//! `handover offboard`: plan and apply in one command. The plan is written to disk first
+//! (it is the journal's reference and the admin's record), its counts are shown, and on a
+//! terminal the admin confirms before anything is written.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use crate::api::ClientPolicy;
+use crate::exec::JournalMode;
+use crate::exit;
+use crate::model::EntityKind;
+use crate::plan::{OldOwnerRoleKind, render_table};
+use crate::planner::PlannerSettings;
+
+use super::apply::{RunOpts, default_journal, execute};
+use super::plan::{OffboardWho, caller_of, connect, plan_offboard, progress_on};
+
+/// Options of `handover offboard`.
+#[derive(Debug, clap::Args)]
+pub struct OffboardOpts {
+    /// The departing user [default: the caller].
+    #[arg(long, value_name = "USER")]
+    pub from: Option<String>,
+    /// The user who becomes OWNER of everything `--from` owns.
+    #[arg(long, value_name = "USER")]
+    pub to: String,
+    /// What the old owner keeps: none (revoked), consumer, editor or owner.
+    #[arg(long, value_name = "ROLE", default_value = "none")]
+    pub old_owner_role: OldOwnerRoleKind,
+    /// Entity types to include, comma-separated [default: all 13].
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub types: Vec<EntityKind>,
+    /// Where to write the plan [default: offboard-FROM.plan.jsonl in the current
+    /// directory].
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// The journal [default: beside the plan, with .journal.jsonl].
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Apply without asking. Required when stdin or stderr is not a terminal, so that a
+    /// script never writes by accident.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub run: RunOpts,
+}
+
+/// Runs `handover offboard`.
+pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !opts.yes && !interactive {
+        return Err(exit::with_code(
+            exit::INVALID_INPUT,
+            anyhow::anyhow!("--yes is required when not on a terminal (nothing was sent)"),
+        ));
+    }
+    let policy = ClientPolicy {
+        rate_per_sec: opts.run.rate,
+        ..ClientPolicy::default()
+    };
+    let (client, account) = connect(&opts.run.conn, policy).await?;
+    let caller = caller_of(&account);
+    let from_label = opts
+        .from
+        .clone()
+        .unwrap_or_else(|| account.username.clone());
+    let out = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(&from_label)))
+    });
+    let who = OffboardWho {
+        from: opts.from.as_deref(),
+        to: &opts.to,
+        old_owner_role: opts.old_owner_role,
+        types: &opts.types,
+    };
+    let settings = PlannerSettings {
+        concurrency: opts.run.concurrency as usize,
+        progress: progress_on(quiet),
+    };
+    let written = plan_offboard(&client, &caller, &who, settings, &out).await?;
+    print!("{}", render_table(&written.summary));
+    println!(
+        "plan: {} (review copy {})",
+        written.path.display(),
+        written.csv_path.display()
+    );
+    let to_change = written.summary.total().change;
+    if to_change == 0 {
+        println!("nothing to change");
+        return Ok(exit::OK);
+    }
+    if !opts.yes
+        && !confirm(&format!(
+            "hand {to_change} entities from {from_label} to {} now?",
+            opts.to
+        ))?
+    {
+        eprintln!(
+            "handover: nothing written; apply later with: handover apply {}",
+            written.path.display()
+        );
+        return Ok(exit::OK);
+    }
+    let journal = opts
+        .journal
+        .clone()
+        .unwrap_or_else(|| default_journal(&written.path));
+    execute(
+        &written.path,
+        &journal,
+        JournalMode::CreateOrResume,
+        &opts.run,
+        quiet,
+    )
+    .await
+}
+
+/// Asks on the terminal; anything but y/yes is a no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    let mut err = std::io::stderr();
+    write!(err, "{question} [y/N] ")?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// A username as a file-name fragment: `alice@acme.com` → `alice_acme.com`.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
