@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use handover::api::{
-    Action, ApiErrorKind, Change, Client, ClientPolicy, ErrorClass, ListFilter, RetryPolicy,
-    ShareRequest, User,
+    Action, ApiErrorKind, Client, ClientPolicy, ErrorClass, ListFilter, RetryPolicy, ShareRequest,
+    User, grant_to, revoke_from,
 };
 use handover::config::ConnSettings;
 use handover::model::{EntityKind, Role, RoleVocabKind};
@@ -352,8 +352,8 @@ async fn transfers_ownership_in_one_patch_in_both_dialects() {
         let id = owned_by(&sim, kind, DEPARTING).into_iter().next().unwrap();
         let req = ShareRequest {
             changes: vec![
-                Change::grant(&successor, Role::Owner, Some(true)),
-                Change::revoke(&departing),
+                grant_to(&successor, Role::Owner, Some(true)),
+                revoke_from(&departing),
             ],
             notify: false,
         };
@@ -401,7 +401,7 @@ async fn calendars_answering_200_are_success_too() {
             EntityKind::Calendar,
             &id,
             &ShareRequest {
-                changes: vec![Change::grant(&successor, Role::Editor, None)],
+                changes: vec![grant_to(&successor, Role::Editor, None)],
                 notify: false,
             },
         )
@@ -438,7 +438,7 @@ async fn refusals_are_classified_with_the_servers_message() {
                 kind,
                 &id,
                 &ShareRequest {
-                    changes: vec![Change::revoke(&departing)],
+                    changes: vec![revoke_from(&departing)],
                     notify: false,
                 },
             )
@@ -460,7 +460,7 @@ async fn refusals_are_classified_with_the_servers_message() {
             full_name: None,
             active: None,
         };
-        let mut change = Change::grant(&ghost, Role::Consumer, None);
+        let mut change = grant_to(&ghost, Role::Consumer, None);
         change.id = None;
         let err = client
             .share(
@@ -573,7 +573,7 @@ async fn a_write_that_landed_but_answered_502_is_retried_and_reports_its_attempt
         ..SimConfig::default()
     });
     let req = ShareRequest {
-        changes: vec![Change::grant(&successor, Role::Owner, Some(true))],
+        changes: vec![grant_to(&successor, Role::Owner, Some(true))],
         notify: false,
     };
     // Every write answers 502 after applying: the client retries to its budget and reports

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use exec_support::*;
-use handover::api::ShareRequest as WireRequest;
 use handover::exec::{self, StopKind};
 use handover::exit;
 use handover::journal::{
@@ -28,11 +27,6 @@ use serde_json::json;
 
 fn never() -> std::future::Pending<()> {
     std::future::pending()
-}
-
-/// The plan's request in the client's terms.
-fn wire(entry: &PlanEntry) -> WireRequest {
-    serde_json::from_value(serde_json::to_value(entry.request.as_ref().unwrap()).unwrap()).unwrap()
 }
 
 fn seed_grants(state: &handover::sim::StateSnapshot, kind: EntityKind, id: &str) -> Vec<SeedGrant> {
@@ -220,7 +214,7 @@ async fn intent_without_outcome_is_rechecked_not_blindly_rewritten() {
     drop(j);
     // The write of `landed` reached the server before the crash.
     w.client
-        .share(landed.kind, &landed.id, &wire(landed))
+        .share(landed.kind, &landed.id, landed.request.as_ref().unwrap())
         .await
         .unwrap();
 

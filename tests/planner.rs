@@ -206,21 +206,7 @@ fn others(grants: &[Grant]) -> Vec<Grant> {
 /// The wire body the executor will send for an entry's request.
 fn wire_body(entry: &PlanEntry) -> serde_json::Value {
     let req = entry.request.as_ref().expect("a change has a request");
-    let wire = api::ShareRequest {
-        changes: req
-            .changes
-            .iter()
-            .map(|c| api::Change {
-                recipient_type: c.recipient_type.clone(),
-                id: c.id.clone(),
-                name: c.name.clone(),
-                role: c.role,
-                can_share: c.can_share,
-            })
-            .collect(),
-        notify: req.notify,
-    };
-    api::share_body(entry.kind, &wire).unwrap()
+    api::share_body(entry.kind, req).unwrap()
 }
 
 /// Checks one entry of a plain handover (old owner revoked): the request grants the

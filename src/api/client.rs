@@ -19,10 +19,9 @@ use serde_json::Value;
 
 use crate::config::{ConnSettings, TlsKind};
 use crate::model::{DialectKind, EntityKind, EnvelopeKind, Grant};
+use crate::plan::ShareRequest;
 
-use super::dialect::{
-    ItemProblem, ShareRequest, grant_from_ac, grant_from_sr, grant_is, share_body, str_field,
-};
+use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body, str_field};
 use super::entities::{
     Account, EntityRef, ListFilter, User, entity_from_item, full_name, owners_include,
     user_from_item,

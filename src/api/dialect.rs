@@ -11,91 +11,49 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::model::{DialectKind, EntityKind, Grant, RecipientKeyKind, Role, is_revoke_name};
+use crate::plan::{Change, ShareRequest};
 
 use super::entities::User;
 
 /// The most entries one sharedRoles PATCH may carry (contract R10).
 pub const SR_MAX_ROLES: usize = 100;
 
-/// Every change to one entity's access list, sent as one PATCH.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareRequest {
-    /// Grants, role changes and revocations, in order.
-    pub changes: Vec<Change>,
-    /// Whether DataRobot should e-mail the recipients. Only projects can be told not to
-    /// (`sendNotification`); other kinds ignore this.
-    #[serde(default)]
-    pub notify: bool,
+/// A change that gives `user` the level `role`.
+pub fn grant_to(user: &User, role: Role, can_share: Option<bool>) -> Change {
+    Change {
+        recipient_type: "user".to_string(),
+        id: Some(user.id.clone()),
+        name: user.username.clone(),
+        role: Some(role),
+        can_share,
+    }
 }
 
-/// One recipient's new state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// `user`, `group`, `organization` or `externalApplication`.
-    pub recipient_type: String,
-    /// The recipient's id, when known (sharedRoles prefers it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// The username (users) or display name.
-    pub name: String,
-    /// The new level; `None` revokes.
-    pub role: Option<Role>,
-    /// Whether the recipient may share further; `None` leaves it to the server. Sent only
-    /// where the kind takes it (`EntityKind::supports_can_share`), and never on a revoke.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub can_share: Option<bool>,
+/// A change that takes all access from `user`.
+pub fn revoke_from(user: &User) -> Change {
+    Change {
+        recipient_type: "user".to_string(),
+        id: Some(user.id.clone()),
+        name: user.username.clone(),
+        role: None,
+        can_share: None,
+    }
 }
 
-impl Change {
-    /// Gives `user` the level `role`.
-    pub fn grant(user: &User, role: Role, can_share: Option<bool>) -> Change {
-        Change {
-            recipient_type: "user".to_string(),
-            id: Some(user.id.clone()),
-            name: user.username.clone(),
-            role: Some(role),
-            can_share,
-        }
-    }
+fn is_user(c: &Change) -> bool {
+    c.recipient_type.eq_ignore_ascii_case("user")
+}
 
-    /// Takes all access from `user`.
-    pub fn revoke(user: &User) -> Change {
-        Change {
-            recipient_type: "user".to_string(),
-            id: Some(user.id.clone()),
-            name: user.username.clone(),
-            role: None,
-            can_share: None,
-        }
-    }
-
-    /// Puts a recipient back the way an access-list entry says it was (for undo).
-    pub fn restore(grant: &Grant) -> Change {
-        Change {
-            recipient_type: grant.recipient_type.clone(),
-            id: grant.id.clone(),
-            name: grant.name.clone(),
-            role: Some(grant.role),
-            can_share: grant.can_share,
-        }
-    }
-
-    fn is_user(&self) -> bool {
-        self.recipient_type.eq_ignore_ascii_case("user")
-    }
-
-    /// What makes two changes "the same recipient" (contract R2).
-    fn identity(&self) -> (String, String) {
-        let key = match &self.id {
-            Some(id) if !id.is_empty() => format!("id:{id}"),
-            _ => format!("name:{}", self.name.to_lowercase()),
-        };
-        (self.recipient_type.to_ascii_lowercase(), key)
-    }
+/// What makes two changes "the same recipient" (contract R2).
+fn identity(c: &Change) -> (String, String) {
+    let key = match &c.id {
+        Some(id) if !id.is_empty() => format!("id:{id}"),
+        _ => format!("name:{}", c.name.to_lowercase()),
+    };
+    (c.recipient_type.to_ascii_lowercase(), key)
 }
 
 /// Why a share request cannot be sent.
@@ -139,7 +97,7 @@ pub fn share_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBo
         if c.name.trim().is_empty() && c.id.as_deref().is_none_or(str::is_empty) {
             return Err(ShareBodyError::NoRecipient { index });
         }
-        if !seen.insert(c.identity()) {
+        if !seen.insert(identity(c)) {
             return Err(ShareBodyError::Duplicate {
                 name: if c.name.is_empty() {
                     c.id.clone().unwrap_or_default()
@@ -158,7 +116,7 @@ pub fn share_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBo
 fn access_control_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
     let mut entries = Vec::with_capacity(req.changes.len());
     for (index, c) in req.changes.iter().enumerate() {
-        if !c.is_user() {
+        if !is_user(c) {
             return Err(ShareBodyError::NotAUser {
                 kind,
                 recipient_type: c.recipient_type.clone(),
@@ -211,7 +169,7 @@ fn shared_roles_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, Shar
             Some(id) if !id.is_empty() => {
                 e.insert("id".into(), Value::String(id.clone()));
             }
-            _ if !c.is_user() => {
+            _ if !is_user(c) => {
                 return Err(ShareBodyError::NoId {
                     recipient_type: c.recipient_type.clone(),
                     name: c.name.clone(),
@@ -343,14 +301,14 @@ mod tests {
     fn transfer() -> ShareRequest {
         ShareRequest {
             changes: vec![
-                Change::grant(
+                grant_to(
                     &user("u-new", "successor@acme.test"),
                     Role::Owner,
                     Some(true),
                 ),
-                Change::revoke(&user("u-old", "departing@acme.test")),
-                Change::grant(&user("u-3", "third@acme.test"), Role::Editor, Some(false)),
-                Change::grant(&user("u-4", "fourth@acme.test"), Role::Consumer, None),
+                revoke_from(&user("u-old", "departing@acme.test")),
+                grant_to(&user("u-3", "third@acme.test"), Role::Editor, Some(false)),
+                grant_to(&user("u-4", "fourth@acme.test"), Role::Consumer, None),
             ],
             notify: false,
         }
@@ -526,8 +484,8 @@ mod tests {
         let u = user("u1", "A@acme.test");
         let dup = ShareRequest {
             changes: vec![
-                Change::grant(&u, Role::Owner, None),
-                Change::revoke(&user("u1", "a@acme.test")),
+                grant_to(&u, Role::Owner, None),
+                revoke_from(&user("u1", "a@acme.test")),
             ],
             notify: false,
         };
@@ -538,7 +496,7 @@ mod tests {
         let many = ShareRequest {
             changes: (0..101)
                 .map(|i| {
-                    Change::grant(
+                    grant_to(
                         &user(&format!("u{i}"), &format!("{i}@x")),
                         Role::Consumer,
                         None,

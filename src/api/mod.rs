@@ -18,8 +18,9 @@ pub mod limiter;
 pub mod paths;
 pub mod retry;
 
+pub use crate::plan::{Change, ShareRequest};
 pub use client::{Client, ClientPolicy, Counters, ShareOutcome};
-pub use dialect::{Change, SR_MAX_ROLES, ShareBodyError, ShareRequest, share_body};
+pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body};
 pub use entities::{Account, EntityRef, ListFilter, User};
 pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};
 pub use limiter::{AdaptiveLimiter, AimdConfig, TokioClock};

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::api::{self, ApiError, Client, ErrorClass};
 use crate::journal::{Intent, Outcome, OutcomeKind};
 use crate::model::{EntityKind, Grant};
-use crate::plan::{PlanEntry, ShareRequest};
+use crate::plan::PlanEntry;
 
 use super::drift::{self, Decision};
 use super::summary::StopKind;
@@ -107,8 +107,7 @@ pub(crate) async fn work(
         }
     };
 
-    let wire = to_api(&request);
-    let body = match api::share_body(kind, &wire) {
+    let body = match api::share_body(kind, &request) {
         Ok(body) => body,
         Err(e) => {
             return WorkerEnd::Outcome(Outcome {
@@ -137,7 +136,7 @@ pub(crate) async fn work(
         return unfinished();
     }
 
-    let (attempts, status) = match client.share(kind, id, &wire).await {
+    let (attempts, status) = match client.share(kind, id, &request).await {
         Ok(done) => (done.attempts, done.status),
         Err(e) if e.class() == ErrorClass::Retryable && settings.verify => {
             // Out of retries, but an attempt may have landed before its answer was lost.
@@ -240,22 +239,4 @@ fn failure(
         after,
         ..Outcome::new(kind, id, what, attempts)
     })
-}
-
-/// The plan's request in the client's terms (the two types have the same fields).
-pub(crate) fn to_api(request: &ShareRequest) -> api::ShareRequest {
-    api::ShareRequest {
-        changes: request
-            .changes
-            .iter()
-            .map(|c| api::Change {
-                recipient_type: c.recipient_type.clone(),
-                id: c.id.clone(),
-                name: c.name.clone(),
-                role: c.role,
-                can_share: c.can_share,
-            })
-            .collect(),
-        notify: request.notify,
-    }
 }
