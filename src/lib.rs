@@ -4,15 +4,22 @@
 //!
 //! - [`model`] names the 13 shareable entity kinds, the three access levels and, per kind,
 //!   the facts of the wire contract (dialect, body keys, role names). Both sides use it.
-//! - [`sim`] is a DataRobot simulator (an axum server) that plays the contract, its open
-//!   variants and the faults a real migration meets. Every test, the demo and the
-//!   benchmarks run against it, in process or as `handover sim`.
+//! - [`config`] resolves where DataRobot is and the token ([`secret::Token`], never
+//!   printed); [`api`] is the one HTTP client: every request, reads included, passes its
+//!   rate limiter and its retry policy.
+//! - The planner: [`planner`] asks the server what exists and who holds what, and hands
+//!   each entity to the pure [`plan`] functions (target, diff, validation, the plan file);
+//!   [`csvplan`] reads hand-written plans.
+//! - The executor: [`exec`] applies a plan, one share request per entity, with a drift
+//!   guard and a read-back; [`journal`] makes every step durable and resumable; [`report`]
+//!   turns a journal into reports, `status` and retry plans; [`verify`] checks a plan
+//!   against the live server.
+//! - [`sim`] is a DataRobot simulator (axum routes behind a fault-injecting middleware)
+//!   that plays the contract, its open variants and the faults a real migration meets.
+//!   Every test, the demo and the benchmarks run against it, in process or as
+//!   `handover sim`.
 //! - [`cli`] is the edge: clap parses into `*Opts`, which become validated settings for the
-//!   core; nothing below `cli` imports clap.
-//! - [`exit`] names the process exit codes and the error wrapper that carries one.
-//!
-//! The planner (`config`, `api`, `plan`, `csvplan`) and the executor (`exec`, `journal`,
-//! `report`) build on these.
+//!   core; nothing below `cli` imports clap. [`exit`] names the process exit codes.
 
 pub mod api;
 pub mod cli;
