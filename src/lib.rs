@@ -27,6 +27,7 @@ pub mod config;
 pub mod csvplan;
 pub mod exec;
 pub mod exit;
+pub mod files;
 pub mod journal;
 pub mod model;
 pub mod plan;

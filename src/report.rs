@@ -26,8 +26,7 @@
 //! they name every principal of every entity.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -35,6 +34,7 @@ use serde::Serialize;
 
 use crate::exec::{Tally, apply_changes};
 use crate::exit;
+use crate::files::{AtomicFile, spreadsheet_cell};
 use crate::journal::{EntityReplay, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Grant};
 use crate::plan::{
@@ -256,25 +256,31 @@ pub struct Written {
 
 /// Writes the report of `plan` as `replay` records it, to `paths`, atomically.
 pub fn write(plan: PlanReader, replay: &Replay, paths: &ReportPaths) -> Result<Written, Error> {
-    let mut csv_file = AtomicFile::create(&paths.csv)?;
-    let mut json_file = AtomicFile::create(&paths.json)?;
+    let create = |path: &Path| {
+        AtomicFile::create(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut csv_file = create(&paths.csv)?;
+    let mut json_file = create(&paths.json)?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     {
         let csv_err = |e: csv::Error, path: &Path| Error::Write {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),
         };
-        let csv_path = csv_file.tmp.clone();
-        let json_path = json_file.tmp.clone();
+        let csv_path = paths.csv.clone();
+        let json_path = paths.json.clone();
         let json_err = |source: io::Error| Error::Write {
             path: json_path.clone(),
             source,
         };
-        let mut csv = csv::Writer::from_writer(&mut csv_file.out);
+        let mut csv = csv::Writer::from_writer(&mut csv_file);
         csv.write_record(CSV_COLUMNS)
             .map_err(|e| csv_err(e, &csv_path))?;
 
-        let json = &mut json_file.out;
+        let json = &mut json_file;
         let header = serde_json::json!({
             "format": FORMAT,
             "version": VERSION,
@@ -296,13 +302,13 @@ pub fn write(plan: PlanReader, replay: &Replay, paths: &ReportPaths) -> Result<W
             *counts.entry(row.outcome.clone()).or_default() += 1;
             csv.write_record([
                 row.kind.as_str().to_string(),
-                cell(&row.id),
-                cell(&row.name),
+                spreadsheet_cell(&row.id),
+                spreadsheet_cell(&row.name),
                 row.outcome.clone(),
                 row.attempts.map(|a| a.to_string()).unwrap_or_default(),
                 row.http_status.map(|s| s.to_string()).unwrap_or_default(),
-                cell(&row.roles_cell()),
-                cell(row.error.as_deref().unwrap_or("")),
+                spreadsheet_cell(&row.roles_cell()),
+                spreadsheet_cell(row.error.as_deref().unwrap_or("")),
             ])
             .map_err(|e| csv_err(e, &csv_path))?;
             if !first {
@@ -319,88 +325,16 @@ pub fn write(plan: PlanReader, replay: &Replay, paths: &ReportPaths) -> Result<W
             source,
         })?;
     }
-    csv_file.commit()?;
-    json_file.commit()?;
+    for (file, path) in [(csv_file, &paths.csv), (json_file, &paths.json)] {
+        file.commit().map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
     Ok(Written {
         paths: paths.clone(),
         counts,
     })
-}
-
-/// Defuses spreadsheet formulas: a cell a spreadsheet would evaluate gets a leading `'`.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// A file written beside its final path and renamed into place; removed if dropped before
-/// [`commit`](AtomicFile::commit).
-struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
-    committed: bool,
-}
-
-impl AtomicFile {
-    fn create(path: &Path) -> Result<AtomicFile, Error> {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.{:08x}.tmp", rand::random::<u32>()));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(&tmp).map_err(|source| Error::Write {
-            path: tmp.clone(),
-            source,
-        })?;
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            tmp,
-            out: BufWriter::new(file),
-            committed: false,
-        })
-    }
-
-    fn commit(mut self) -> Result<(), Error> {
-        let tmp = self.tmp.clone();
-        let err = |source| Error::Write {
-            path: tmp.clone(),
-            source,
-        };
-        self.out.flush().map_err(err)?;
-        self.out.get_ref().sync_all().map_err(err)?;
-        fs::rename(&self.tmp, &self.path).map_err(|source| Error::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.committed = true;
-        if let Some(dir) = self.path.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
 }
 
 /// One failure in [`Status`].
@@ -627,11 +561,5 @@ mod tests {
         );
         let unknown = role_changes(&before, None);
         assert_eq!(unknown[0].after.as_deref(), Some("?"));
-    }
-
-    #[test]
-    fn cells_that_look_like_formulas_are_defused() {
-        assert_eq!(cell("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(cell("alice"), "alice");
     }
 }

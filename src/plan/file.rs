@@ -15,14 +15,15 @@
 //! Beside `plan.jsonl` the writer puts `plan.csv` for people with a spreadsheet (see
 //! [`PlanWriter`] for its columns). It is a view: nothing reads it back.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::exit;
+use crate::files::{AtomicFile, spreadsheet_cell};
 use crate::model::{Grant, Role};
 
 use super::diff::same_principal;
@@ -123,19 +124,6 @@ pub fn companion_csv_path(plan: &Path) -> PathBuf {
     }
 }
 
-/// Deletes the temp files unless disarmed, so a failed or abandoned write leaves nothing.
-struct TempGuard {
-    paths: Vec<PathBuf>,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        for path in &self.paths {
-            let _ = fs::remove_file(path);
-        }
-    }
-}
-
 /// Writes a plan one entry at a time to temp files next to the target, and renames them
 /// into place on [`finish`](PlanWriter::finish); dropping the writer unfinished removes
 /// them. Files are created 0600 (they name every principal of every entity).
@@ -158,16 +146,11 @@ impl Drop for TempGuard {
 /// Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'`, so a spreadsheet
 /// never runs a name as a formula.
 pub struct PlanWriter {
-    path: PathBuf,
-    csv_path: PathBuf,
-    tmp: PathBuf,
-    csv_tmp: PathBuf,
-    out: BufWriter<File>,
-    csv: csv::Writer<BufWriter<File>>,
+    out: AtomicFile,
+    csv: csv::Writer<AtomicFile>,
     hasher: Sha256,
     entries: u64,
     summary: Summary,
-    guard: TempGuard,
 }
 
 /// The companion CSV's header row.
@@ -189,34 +172,20 @@ impl PlanWriter {
     /// Starts a plan at `path` (and its CSV at [`companion_csv_path`]) with `header` as
     /// line 1. Nothing appears at either path until [`finish`](PlanWriter::finish).
     pub fn create(path: impl AsRef<Path>, header: &PlanHeader) -> Result<PlanWriter, Error> {
-        let path = path.as_ref().to_path_buf();
-        let csv_path = companion_csv_path(&path);
-        let tmp = temp_path(&path);
-        let csv_tmp = temp_path(&csv_path);
-        let mut guard = TempGuard { paths: Vec::new() };
-
-        let file = create_private(&tmp).map_err(|source| Error::Write {
-            path: tmp.clone(),
-            source,
-        })?;
-        guard.paths.push(tmp.clone());
-        let csv_file = create_private(&csv_tmp).map_err(|source| Error::Write {
-            path: csv_tmp.clone(),
-            source,
-        })?;
-        guard.paths.push(csv_tmp.clone());
-
+        let path = path.as_ref();
+        let csv_path = companion_csv_path(path);
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Write { path, source }
+        };
+        let out = AtomicFile::create(path).map_err(write_err(path))?;
+        let csv_file = AtomicFile::create(&csv_path).map_err(write_err(&csv_path))?;
         let mut writer = PlanWriter {
-            out: BufWriter::new(file),
-            csv: csv::Writer::from_writer(BufWriter::new(csv_file)),
-            path,
-            csv_path,
-            tmp,
-            csv_tmp,
+            out,
+            csv: csv::Writer::from_writer(csv_file),
             hasher: Sha256::new(),
             entries: 0,
             summary: Summary::new(),
-            guard,
         };
         writer.write_line(header)?;
         writer
@@ -253,44 +222,27 @@ impl PlanWriter {
         };
         let mut line = serde_json::to_vec(&trailer).expect("a trailer always serialises");
         line.push(b'\n');
-        let tmp = self.tmp.clone();
-        let write_err = |source| Error::Write {
-            path: tmp.clone(),
-            source,
-        };
-        self.out.write_all(&line).map_err(write_err)?;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| write_err(e.into_error()))?;
-        file.sync_all().map_err(write_err)?;
-
-        let csv_tmp = self.csv_tmp.clone();
-        let csv_err = |source| Error::Write {
-            path: csv_tmp.clone(),
-            source,
-        };
-        let csv_file = self
-            .csv
-            .into_inner()
-            .map_err(|e| csv_err(io::Error::other(e.to_string())))?
-            .into_inner()
-            .map_err(|e| csv_err(e.into_error()))?;
-        csv_file.sync_all().map_err(csv_err)?;
-
-        fs::rename(&self.csv_tmp, &self.csv_path).map_err(|source| Error::Write {
-            path: self.csv_path.clone(),
+        let path = self.out.path().to_path_buf();
+        self.out.write_all(&line).map_err(|source| Error::Write {
+            path: path.clone(),
             source,
         })?;
-        fs::rename(&self.tmp, &self.path).map_err(|source| Error::Write {
-            path: self.path.clone(),
+        let csv_file = self.csv.into_inner().map_err(|e| Error::Write {
+            path: companion_csv_path(&path),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let csv_path = csv_file.path().to_path_buf();
+        csv_file.commit().map_err(|source| Error::Write {
+            path: csv_path.clone(),
             source,
         })?;
-        self.guard.paths.clear();
-        sync_dir(&self.path);
+        self.out.commit().map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
         Ok(WrittenPlan {
-            path: self.path,
-            csv_path: self.csv_path,
+            path,
+            csv_path,
             entries: self.entries,
             digest,
             summary: self.summary,
@@ -299,57 +251,23 @@ impl PlanWriter {
 
     fn write_line(&mut self, value: &impl Serialize) -> Result<(), Error> {
         let mut line = serde_json::to_vec(value).map_err(|e| Error::Write {
-            path: self.tmp.clone(),
+            path: self.out.path().to_path_buf(),
             source: io::Error::other(e),
         })?;
         line.push(b'\n');
         self.hasher.update(&line);
         self.out.write_all(&line).map_err(|source| Error::Write {
-            path: self.tmp.clone(),
+            path: self.out.path().to_path_buf(),
             source,
         })
     }
 
     fn csv_error(&self, e: csv::Error) -> Error {
         Error::Write {
-            path: self.csv_tmp.clone(),
+            path: self.csv.get_ref().path().to_path_buf(),
             source: io::Error::other(e.to_string()),
         }
     }
-}
-
-/// `.name.<random>.tmp` beside `path`: same directory, so the rename is atomic.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.{:08x}.tmp", rand::random::<u32>()))
-}
-
-fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Makes the renames durable. Best effort: some filesystems refuse to sync a directory.
-fn sync_dir(path: &Path) {
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
@@ -357,16 +275,16 @@ fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
         |principal: &str, principal_type: &str, before: (&str, &str), after: (&str, &str)| {
             [
                 entry.kind.as_str().to_string(),
-                cell(&entry.id),
-                cell(&entry.name),
+                spreadsheet_cell(&entry.id),
+                spreadsheet_cell(&entry.name),
                 entry.action.as_str().to_string(),
-                cell(principal),
-                cell(principal_type),
+                spreadsheet_cell(principal),
+                spreadsheet_cell(principal_type),
                 before.0.to_string(),
                 after.0.to_string(),
                 before.1.to_string(),
                 after.1.to_string(),
-                cell(entry.reason.as_deref().unwrap_or("")),
+                spreadsheet_cell(entry.reason.as_deref().unwrap_or("")),
             ]
         };
     let Some(request) = entry
@@ -410,16 +328,6 @@ fn bool_cell(b: Option<bool>) -> &'static str {
         Some(true) => "true",
         Some(false) => "false",
         None => "",
-    }
-}
-
-/// Defuses spreadsheet formulas (CSV injection): a cell a spreadsheet would evaluate gets
-/// a leading `'`.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
     }
 }
 
