@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api::{Client, ClientPolicy};
-use crate::config::ConnSettings;
+use crate::api::ClientPolicy;
 use crate::exec::{self, JournalMode, ProgressKind, Settings};
 use crate::exit;
 use crate::journal::{Record, Replay};
@@ -57,7 +56,7 @@ pub struct RunOpts {
     pub conn: ConnOpts,
     /// Requests per second, all requests together (reads, writes, retries). The client
     /// slows down on its own when the server throttles.
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = positive_rate)]
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = super::conn::parse_rate)]
     pub rate: f64,
     /// Requests in flight at once (entities worked on at once).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -94,15 +93,6 @@ pub struct StatusOpts {
     /// The plan, if it moved. [default: the path recorded in the journal]
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
-}
-
-fn positive_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!(
-            "{s:?} is not a positive number of requests per second"
-        )),
-    }
 }
 
 /// `handover apply`.
@@ -151,8 +141,7 @@ pub(crate) async fn execute(
     quiet: bool,
 ) -> anyhow::Result<i32> {
     let plan = PlanReader::open(plan_path).map_err(|e| exit::with_code(e.exit_code(), e))?;
-    let conn = ConnSettings::from_process(&run.conn.inputs())
-        .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let conn = run.conn.settings()?;
     let journal = exec::open_journal(
         journal_path,
         &plan,
@@ -169,11 +158,7 @@ pub(crate) async fn execute(
         rate_per_sec: run.rate,
         ..ClientPolicy::default()
     };
-    let client = Client::new(conn, policy).map_err(|e| exit::with_code(e.exit_code(), e))?;
-    let account = client
-        .preflight()
-        .await
-        .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let (client, account) = super::conn::connect(conn, policy).await?;
     let planned_by = &plan.header().caller.username;
     if !account.username.eq_ignore_ascii_case(planned_by) {
         tracing::warn!(
@@ -395,12 +380,5 @@ mod tests {
             default_journal(Path::new("/w/offboard.jsonl")),
             PathBuf::from("/w/offboard.journal.jsonl")
         );
-    }
-
-    #[test]
-    fn rate_must_be_positive() {
-        assert!(positive_rate("2.5").is_ok());
-        assert!(positive_rate("0").is_err());
-        assert!(positive_rate("nan").is_err());
     }
 }

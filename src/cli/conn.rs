@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConnInputs;
+use crate::api::{Account, Client, ClientPolicy};
+use crate::config::{ConnInputs, ConnSettings};
+use crate::exit;
 use crate::secret::Token;
 
 /// Where DataRobot is and how to log in. Without flags, `DATAROBOT_ENDPOINT` and
@@ -38,6 +40,12 @@ fn parse_token(raw: &str) -> Result<Token, String> {
 }
 
 impl ConnOpts {
+    /// The validated settings (flags over environment over files), with the exit code an
+    /// error deserves attached.
+    pub fn settings(&self) -> anyhow::Result<ConnSettings> {
+        ConnSettings::from_process(&self.inputs()).map_err(|e| exit::with_code(e.exit_code(), e))
+    }
+
     /// The raw inputs for `ConnSettings::resolve`.
     pub fn inputs(&self) -> ConnInputs {
         ConnInputs {
@@ -46,6 +54,31 @@ impl ConnOpts {
             config_file: self.config.clone(),
             allow_insecure_http: self.allow_insecure_http,
         }
+    }
+}
+
+/// Builds the one client for `settings` and runs the preflight. Every command that talks to
+/// DataRobot goes through here, so a bad token or endpoint fails before anything else is
+/// sent.
+pub async fn connect(
+    settings: ConnSettings,
+    policy: ClientPolicy,
+) -> anyhow::Result<(Client, Account)> {
+    let client = Client::new(settings, policy).map_err(|e| exit::with_code(e.exit_code(), e))?;
+    let account = client
+        .preflight()
+        .await
+        .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    Ok((client, account))
+}
+
+/// Parses a `--rate`: a positive, finite number of requests per second, at most 10,000.
+pub fn parse_rate(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
+        _ => Err(format!(
+            "{raw:?} is not a rate between 0 and 10000 requests per second"
+        )),
     }
 }
 
@@ -69,6 +102,14 @@ mod tests {
     struct Cmd {
         #[command(flatten)]
         conn: ConnOpts,
+    }
+
+    #[test]
+    fn rate_must_be_positive_and_finite() {
+        assert!(parse_rate("2.5").is_ok());
+        for bad in ["0", "-1", "nan", "inf", "10001", "fast"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use crate::api::{Account, Client, ClientPolicy};
 use crate::cli::conn::ConnOpts;
-use crate::config::ConnSettings;
 use crate::exit;
 use crate::model::EntityKind;
 use crate::plan::{OldOwnerRoleKind, PlanHeader, PlanWriter, SourceKind, UserIdent, render_table};
@@ -49,40 +48,16 @@ pub struct PlanOpts {
     #[arg(long, value_name = "PLAN")]
     pub out: PathBuf,
     /// Requests per second, every request counted.
-    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, default_value_t = 10.0, value_parser = super::conn::parse_rate)]
     pub rate: f64,
     /// Access-list reads in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 }
 
-/// Parses `--rate`: a positive, finite number of requests per second.
-pub fn parse_rate(raw: &str) -> Result<f64, String> {
-    match raw.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
-        _ => Err(format!(
-            "{raw:?} is not a rate between 0 and 10000 requests per second"
-        )),
-    }
-}
-
-/// Resolves the connection, builds the one client and runs the preflight. Every command
-/// that talks to DataRobot starts here, so a bad token or endpoint fails before anything
-/// else is sent.
+/// Resolves the connection, builds the one client and runs the preflight.
 pub async fn connect(conn: &ConnOpts, policy: ClientPolicy) -> anyhow::Result<(Client, Account)> {
-    let settings = ConnSettings::from_process(&conn.inputs()).map_err(|e| {
-        let code = e.exit_code();
-        exit::with_code(code, e)
-    })?;
-    let client = Client::new(settings, policy).map_err(|e| {
-        let code = e.exit_code();
-        exit::with_code(code, e)
-    })?;
-    let account = client.preflight().await.map_err(|e| {
-        let code = e.exit_code();
-        exit::with_code(code, e)
-    })?;
-    Ok((client, account))
+    super::conn::connect(conn.settings()?, policy).await
 }
 
 /// Who hands over to whom, as given on the command line (`plan` and `offboard`).
