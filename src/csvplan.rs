@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -107,9 +108,11 @@ impl Error {
     }
 }
 
-struct Listing<'a> {
-    file: &'a str,
-    problems: &'a [Problem],
+/// Problems listed one per line as `file:line: message`, cut short after [`MAX_SHOWN`];
+/// every hand-written input file (CSV plans, map files, id lists) reports this way.
+pub(crate) struct Listing<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) problems: &'a [Problem],
 }
 
 impl fmt::Display for Listing<'_> {
@@ -186,43 +189,17 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<CsvChange>, Error> {
 /// Checks a CSV plan held in memory; `file` names it in messages. Returns one
 /// [`CsvChange`] per entity, in the order entities first appear.
 pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
-    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .from_reader(input);
-
     let mut problems: Vec<Problem> = Vec::new();
     let mut columns: Option<Vec<ColumnKind>> = None;
+    let mut header_refused = false;
     let mut changes: Vec<CsvChange> = Vec::new();
     let mut by_entity: HashMap<(EntityKind, String), usize> = HashMap::new();
     let mut seen_user: HashMap<(EntityKind, String, String), u64> = HashMap::new();
     let mut rows_read: u64 = 0;
 
-    let mut lines = LineCounter::new(input);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        let more = match reader.read_byte_record(&mut record) {
-            Ok(more) => more,
-            Err(err) => {
-                let line = err.position().map(|p| p.line());
-                problems.push(Problem {
-                    line,
-                    message: format!("malformed CSV: {err}"),
-                });
-                break;
-            }
-        };
-        if !more {
-            break;
-        }
-        let line = lines.line_of_record(record.position().map_or(0, |p| p.byte()));
-        if record.iter().all(|f| f.trim_ascii().is_empty()) {
-            continue;
-        }
+    let read = for_each_row(input, |line, record| {
         let Some(cols) = &columns else {
-            match parse_header(&record) {
+            match parse_header(record) {
                 Ok(cols) => columns = Some(cols),
                 Err(messages) => {
                     problems.extend(messages.into_iter().map(|message| Problem {
@@ -230,13 +207,11 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
                         message,
                     }));
                     // Without a header no row can be read.
-                    return Err(Error::Invalid {
-                        file: file.to_string(),
-                        problems,
-                    });
+                    header_refused = true;
+                    return ControlFlow::Break(());
                 }
             }
-            continue;
+            return ControlFlow::Continue(());
         };
         rows_read += 1;
         let mut report = |message: String| {
@@ -251,10 +226,10 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
                 cols.len(),
                 record.len()
             ));
-            continue;
+            return ControlFlow::Continue(());
         }
-        let Some(row) = parse_row(cols, &record, &mut report) else {
-            continue;
+        let Some(row) = parse_row(cols, record, &mut report) else {
+            return ControlFlow::Continue(());
         };
         let key = (row.kind, row.id.clone(), row.username.to_lowercase());
         if let Some(first) = seen_user.get(&key) {
@@ -262,7 +237,7 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
                 "duplicate row for {} {} and user {:?} (first at line {first})",
                 row.kind, row.id, row.username
             ));
-            continue;
+            return ControlFlow::Continue(());
         }
         seen_user.insert(key, line);
         let index = *by_entity
@@ -280,6 +255,16 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
             role: row.role,
             can_share: row.can_share,
             line,
+        });
+        ControlFlow::Continue(())
+    });
+    if let Err(malformed) = read {
+        problems.push(malformed);
+    }
+    if header_refused {
+        return Err(Error::Invalid {
+            file: file.to_string(),
+            problems,
         });
     }
 
@@ -301,6 +286,52 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
             file: file.to_string(),
             problems,
         })
+    }
+}
+
+/// Reads a hand-written CSV input the way every such file is read (a UTF-8 BOM, CRLF or
+/// lone CR line ends, quoting, `#` comment lines; rows may differ in length) and hands each
+/// row that is not blank to `on_row`, with the 1-based line it starts on. Stops when
+/// `on_row` breaks, or at the first malformed row, which is returned as a problem: the
+/// rest of the file cannot be trusted to split into the same rows.
+pub(crate) fn for_each_row(
+    input: &[u8],
+    mut on_row: impl FnMut(u64, &csv::ByteRecord) -> ControlFlow<()>,
+) -> Result<(), Problem> {
+    // Excel's "Unicode Text" and some editors save UTF-16; read as bytes it would show up
+    // as one unknown column full of NULs.
+    if input.starts_with(b"\xFF\xFE") || input.starts_with(b"\xFE\xFF") {
+        return Err(Problem {
+            line: Some(1),
+            message: "the file is UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)".to_string(),
+        });
+    }
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(input);
+    let mut lines = LineCounter::new(input);
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(err) => {
+                return Err(Problem {
+                    line: err.position().map(|p| p.line()),
+                    message: format!("malformed CSV: {err}"),
+                });
+            }
+        }
+        let line = lines.line_of_record(record.position().map_or(0, |p| p.byte()));
+        if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
+        if on_row(line, &record).is_break() {
+            return Ok(());
+        }
     }
 }
 
@@ -434,42 +465,19 @@ fn parse_row(
             .map_err(|e| fail(ColumnKind::EntityType, e.to_string()))
             .ok()
     });
-    let id = field(ColumnKind::EntityId).and_then(|s| {
-        let valid = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if s.is_empty() {
-            fail(ColumnKind::EntityId, "empty".to_string());
+    let id = field(ColumnKind::EntityId).and_then(|s| match id_problem(s) {
+        Some(problem) => {
+            fail(ColumnKind::EntityId, problem);
             None
-        } else if !valid {
-            fail(
-                ColumnKind::EntityId,
-                format!("{s:?} is not an id (letters, digits, '-' and '_' only)"),
-            );
-            None
-        } else {
-            Some(s.to_string())
         }
+        None => Some(s.to_string()),
     });
-    let username = field(ColumnKind::Username).and_then(|s| {
-        if s.is_empty() {
-            fail(ColumnKind::Username, "empty".to_string());
+    let username = field(ColumnKind::Username).and_then(|s| match username_problem(s) {
+        Some(problem) => {
+            fail(ColumnKind::Username, problem);
             None
-        } else if s.chars().any(char::is_whitespace) {
-            fail(
-                ColumnKind::Username,
-                format!("{s:?} is not a plausible username (contains whitespace)"),
-            );
-            None
-        } else if s.chars().any(char::is_control) {
-            fail(
-                ColumnKind::Username,
-                format!("{s:?} is not a plausible username (contains a control character)"),
-            );
-            None
-        } else {
-            Some(s.to_string())
         }
+        None => Some(s.to_string()),
     });
     let role = field(ColumnKind::Role).and_then(|s| {
         if s.is_empty() {
@@ -529,6 +537,63 @@ fn parse_row(
         role: role?,
         can_share: can_share?,
     })
+}
+
+/// What is wrong with an entity id cell (trimmed), if anything: ids are letters, digits,
+/// `-` and `_`, which every DataRobot id is and a stray name or path is not.
+pub(crate) fn id_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        Some("empty".to_string())
+    } else if let Some(problem) = too_long(s, "an id", MAX_ID_CHARS) {
+        Some(problem)
+    } else if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Some(format!(
+            "{s:?} is not an id (letters, digits, '-' and '_' only)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The longest username accepted: an e-mail address has at most 254 characters (RFC
+/// 5321). A longer cell is a paste gone wrong, and one of 64 KiB would not even fit in the
+/// URL of the user lookup.
+const MAX_USERNAME_CHARS: usize = 254;
+
+/// The longest entity id accepted. DataRobot's are 24 hex digits; this leaves room for
+/// other id shapes while keeping a pasted blob out of request paths.
+const MAX_ID_CHARS: usize = 128;
+
+/// A problem when `s` has more than `max` characters, quoting only its start so that the
+/// message stays one line.
+fn too_long(s: &str, what: &str, max: usize) -> Option<String> {
+    let n = s.chars().count();
+    (n > max).then(|| {
+        let head: String = s.chars().take(24).collect();
+        format!("{head:?}… ({n} characters) is too long for {what} (at most {max})")
+    })
+}
+
+/// What is wrong with a username cell (trimmed), if anything.
+pub(crate) fn username_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        Some("empty".to_string())
+    } else if let Some(problem) = too_long(s, "a username", MAX_USERNAME_CHARS) {
+        Some(problem)
+    } else if s.chars().any(char::is_whitespace) {
+        Some(format!(
+            "{s:?} is not a plausible username (contains whitespace)"
+        ))
+    } else if s.chars().any(char::is_control) {
+        Some(format!(
+            "{s:?} is not a plausible username (contains a control character)"
+        ))
+    } else {
+        None
+    }
 }
 
 fn parse_bool(s: &str) -> Result<Option<bool>, ()> {

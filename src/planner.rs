@@ -4,32 +4,45 @@
 //!
 //! Two sources of intent:
 //!
-//! - **offboarding** ([`plan_offboard`]): every entity of the chosen kinds that a departing
-//!   user owns goes to a successor. Kinds are listed concurrently, with the server-side
-//!   owner filters where they exist, and each candidate's access list is read to confirm
-//!   ownership (a catalog owner filter is a hint, the access list is the truth);
+//! - **offboarding** ([`plan_batch`], and [`plan_offboard`] for one departing user): every
+//!   entity of the chosen kinds that a departing user owns goes to that user's successor.
+//!   However many departing users there are, each kind is listed once, concurrently, with
+//!   the server-side owner filters where they exist and there is one departing user, and
+//!   each candidate's access list is read once to confirm ownership (a catalog owner
+//!   filter is a hint, the access list is the truth). An entity co-owned by several
+//!   departing users gets every pair's transfer in its one request ([`batch_target`]);
 //! - **a hand-written CSV** ([`plan_csv`]): the rows of [`csvplan`](crate::csvplan), one
 //!   change per entity, checked against the live entity, its access list and the users.
 //!
+//! Either can be narrowed to, or away from, lists of entity ids ([`Selection`]); narrowing
+//! happens after listing and before any access list is read.
+//!
 //! Users named on the command line are looked up first: the recipient with
 //! [`resolve_user`] (must exist and be active), the departing user with
-//! [`resolve_departing`] (may be deactivated already). A change the caller may not make
-//! (contract R5–R7) is planned as refused, not left for the server to refuse.
+//! [`resolve_departing`] (may be deactivated already), the users of a map with
+//! [`resolve_map`]. Looking users up needs `users/`, which only organization
+//! administrators may read; for anyone else [`resolve_recipient`] and
+//! [`resolve_departing_user`] fall back to naming the user by username only, unchecked,
+//! with a warning: the server refuses an unknown or inactive recipient when the share is
+//! sent (contract R3, R4), and the executor records that entity as refused. A change the
+//! caller may not make (contract R5–R7) is planned as refused, not left for the server to
+//! refuse.
 //!
 //! Every request goes through the one [`Client`], so through its rate limiter; this module
 //! only bounds how many access-list reads are in flight.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::api::{ApiError, Client, ErrorClass, ListFilter, User};
-use crate::csvplan::CsvChange;
+use crate::csvplan::{CsvChange, Problem};
+use crate::mapfile::{IdList, MapRow};
 use crate::model::{EntityKind, Grant, Role};
 use crate::plan::{
-    OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest, UserIdent, offboard_target,
-    owner_of, same_principal,
+    HandoverPair, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest, UserIdent,
+    batch_target, same_principal,
 };
 
 /// What went wrong while planning. Per-entity problems never end up here: they become
@@ -63,6 +76,10 @@ pub enum Error {
         name: String,
         role: OldOwnerRoleKind,
     },
+    /// Users of a map file do not exist, are inactive, or cannot keep the role asked
+    /// for; every one is listed with its line.
+    #[error(transparent)]
+    Map(#[from] crate::mapfile::Error),
     /// Writing the plan file failed.
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
@@ -76,6 +93,7 @@ impl Error {
             Error::UnknownUser { .. }
             | Error::InactiveUser { .. }
             | Error::InactiveKeepsRole { .. } => crate::exit::INVALID_INPUT,
+            Error::Map(e) => e.exit_code(),
             Error::Plan(e) => e.exit_code(),
         }
     }
@@ -162,6 +180,285 @@ fn ident(user: &User) -> UserIdent {
     UserIdent {
         id: user.id.clone(),
         username: user.username.clone(),
+    }
+}
+
+/// A user as far as the caller could check them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The user; with an empty id when unchecked.
+    pub user: UserIdent,
+    /// `false` when `users/` refused the caller (not an organization administrator): the
+    /// user is named by username only, and the server checks them when the share is sent.
+    pub checked: bool,
+}
+
+impl Resolved {
+    fn unchecked(name: &str) -> Resolved {
+        Resolved {
+            user: UserIdent::unchecked(name),
+            checked: false,
+        }
+    }
+}
+
+/// Says once, at warn, which users could not be checked in advance and what follows.
+pub fn warn_unchecked<'a>(names: impl IntoIterator<Item = &'a str>) {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        users = %names.join(", "),
+        "cannot look users up (only organization administrators may): they are named by \
+         username only and were not checked in advance; the server refuses an unknown or \
+         inactive user when the plan is applied, and those entities are recorded as refused"
+    );
+}
+
+/// [`resolve_user`] for callers who may not be able to look users up: when `users/`
+/// answers 403, the recipient is named by username only (see [`Resolved::checked`]) and a
+/// warning says so. Every other failure is [`resolve_user`]'s.
+pub async fn resolve_recipient(
+    client: &Client,
+    flag: &'static str,
+    name: &str,
+) -> Result<Resolved, Error> {
+    match resolve_user(client, flag, name).await {
+        Ok(user) => Ok(Resolved {
+            user,
+            checked: true,
+        }),
+        Err(Error::LookupRefused { .. }) => {
+            warn_unchecked([name]);
+            Ok(Resolved::unchecked(name))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`resolve_departing`], with the same fallback as [`resolve_recipient`]. The caller
+/// needs no lookup: `caller` is returned as is when `name` is the caller's username, which
+/// is how a non-administrator hands over their own entities.
+pub async fn resolve_departing_user(
+    client: &Client,
+    caller: &Caller,
+    flag: &'static str,
+    name: &str,
+    old_owner_role: OldOwnerRoleKind,
+) -> Result<Resolved, Error> {
+    if name.eq_ignore_ascii_case(&caller.user.username) {
+        return Ok(Resolved {
+            user: caller.user.clone(),
+            checked: true,
+        });
+    }
+    match resolve_departing(client, flag, name, old_owner_role).await {
+        Ok(user) => Ok(Resolved {
+            user,
+            checked: true,
+        }),
+        Err(Error::LookupRefused { .. }) => {
+            warn_unchecked([name]);
+            Ok(Resolved::unchecked(name))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What a `users/` lookup said about one username.
+#[derive(Clone, Debug)]
+enum Looked {
+    Found(User),
+    Missing,
+    /// `users/` refused the caller; nobody can be checked.
+    Refused,
+}
+
+/// Looks every name up once, as first spelled (a server may match `username=` exactly);
+/// the answers are keyed by the lowercased name. The first lookup goes alone: when the
+/// caller may not look users up, that one 403 says so for all, and no more are sent.
+async fn look_up_all(
+    client: &Client,
+    names: Vec<String>,
+    concurrency: usize,
+) -> Result<HashMap<String, Looked>, Error> {
+    let mut seen = HashSet::new();
+    let names: Vec<String> = names
+        .into_iter()
+        .filter(|n| seen.insert(n.to_lowercase()))
+        .collect();
+    let mut looked = HashMap::with_capacity(names.len());
+    let Some((first, rest)) = names.split_first() else {
+        return Ok(looked);
+    };
+    let one = |name: String| async move {
+        let key = name.to_lowercase();
+        match client.find_user(&name).await {
+            Ok(Some(user)) => Ok((key, Looked::Found(user))),
+            Ok(None) => Ok((key, Looked::Missing)),
+            Err(e) if e.class() == ErrorClass::NotAllowed => Ok((key, Looked::Refused)),
+            Err(e) => Err(Error::Api(e)),
+        }
+    };
+    let (name, first_look) = one(first.clone()).await?;
+    if matches!(first_look, Looked::Refused) {
+        return Ok(names
+            .into_iter()
+            .map(|n| (n.to_lowercase(), Looked::Refused))
+            .collect());
+    }
+    looked.insert(name, first_look);
+    let more: Vec<(String, Looked)> = stream::iter(rest.iter().cloned())
+        .map(one)
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    looked.extend(more);
+    Ok(looked)
+}
+
+/// Resolves every user of a map (checked by [`mapfile::parse_map`](crate::mapfile::parse_map)):
+/// departing users as [`resolve_departing`] does, successors as [`resolve_user`] does, each
+/// name looked up once. Every user that does not exist, is inactive, or cannot keep
+/// `old_owner_role` is reported with the line of its row, all at once, as a
+/// [`mapfile::Error`](crate::mapfile::Error) on `file`. When the caller may not look users
+/// up, the users are named by username only ([`warn_unchecked`]); the second value lists
+/// them.
+pub async fn resolve_map(
+    client: &Client,
+    caller: &Caller,
+    file: &str,
+    rows: &[MapRow],
+    old_owner_role: OldOwnerRoleKind,
+    concurrency: usize,
+) -> Result<(Vec<HandoverPair>, Vec<String>), Error> {
+    let is_caller = |name: &str| name.eq_ignore_ascii_case(&caller.user.username);
+    let names: Vec<String> = rows
+        .iter()
+        .flat_map(|r| [&r.from, &r.to])
+        .filter(|n| !is_caller(n))
+        .cloned()
+        .collect();
+    let looked = look_up_all(client, names, concurrency).await?;
+    let keeps_changed_role = matches!(
+        old_owner_role,
+        OldOwnerRoleKind::Consumer | OldOwnerRoleKind::Editor
+    );
+
+    let mut problems = Vec::new();
+    let mut unchecked: Vec<String> = Vec::new();
+    let mut pairs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut resolve = |column: &str, name: &str, departing: bool| -> Option<UserIdent> {
+            if is_caller(name) {
+                return Some(caller.user.clone());
+            }
+            let mut report = |message: String| {
+                problems.push(Problem {
+                    line: Some(row.line),
+                    message: format!("field {column}: {message}"),
+                });
+            };
+            match looked.get(&name.to_lowercase()) {
+                Some(Looked::Found(user)) if user.active == Some(false) && !departing => {
+                    report(format!("{name:?} is not active"));
+                    None
+                }
+                Some(Looked::Found(user))
+                    if user.active == Some(false) && departing && keeps_changed_role =>
+                {
+                    report(format!(
+                        "{name:?} is not active and cannot keep the role {old_owner_role} \
+                         (use --old-owner-role none or owner)"
+                    ));
+                    None
+                }
+                Some(Looked::Found(user)) => Some(ident(user)),
+                Some(Looked::Missing) | None => {
+                    report(format!("no such user {name:?}"));
+                    None
+                }
+                Some(Looked::Refused) => {
+                    if !unchecked.iter().any(|u| u.eq_ignore_ascii_case(name)) {
+                        unchecked.push(name.to_string());
+                    }
+                    Some(UserIdent::unchecked(name))
+                }
+            }
+        };
+        let from = resolve("from", &row.from, true);
+        let to = resolve("to", &row.to, false);
+        if let (Some(from), Some(to)) = (from, to) {
+            pairs.push(HandoverPair { from, to });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Map(crate::mapfile::Error::Invalid {
+            file: file.to_string(),
+            problems,
+        }));
+    }
+    warn_unchecked(unchecked.iter().map(String::as_str));
+    Ok((pairs, unchecked))
+}
+
+/// Which entities a plan may hold, from `--only-ids` and `--exclude`. The default admits
+/// everything. An entity in both lists is excluded.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only these, when set.
+    pub only: Option<IdList>,
+    /// Never these, when set.
+    pub exclude: Option<IdList>,
+}
+
+impl Selection {
+    /// Whether the entity `id` of `kind` may be planned.
+    pub fn admits(&self, kind: EntityKind, id: &str) -> bool {
+        self.only.as_ref().is_none_or(|l| l.contains(kind, id))
+            && !self.exclude.as_ref().is_some_and(|l| l.contains(kind, id))
+    }
+
+    /// Keeps the CSV changes whose entity is admitted, and warns about `--only-ids` lines
+    /// that name none of them.
+    pub fn narrow_csv(&self, mut changes: Vec<CsvChange>) -> Vec<CsvChange> {
+        changes.retain(|c| self.admits(c.kind, &c.id));
+        let kept: HashSet<(EntityKind, String)> = changes
+            .iter()
+            .map(|c| (c.kind, c.id.to_lowercase()))
+            .collect();
+        self.warn_missing(&kept, "not in the CSV plan");
+        changes
+    }
+
+    /// Warns about `--only-ids` lines that name no entity in `planned` (kind and lowercased
+    /// id): a typo, or an entity the plan could not include, should not go unnoticed.
+    fn warn_missing(&self, planned: &HashSet<(EntityKind, String)>, why: &str) {
+        let Some(only) = &self.only else { return };
+        let missing: Vec<&str> = only
+            .entries()
+            .iter()
+            .filter(|e| {
+                let id = e.id.to_lowercase();
+                match e.kind {
+                    Some(kind) => !planned.contains(&(kind, id)),
+                    None => !EntityKind::ALL
+                        .iter()
+                        .any(|k| planned.contains(&(*k, id.clone()))),
+                }
+            })
+            .map(|e| e.id.as_str())
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        const SHOWN: usize = 10;
+        let mut ids = missing[..missing.len().min(SHOWN)].join(", ");
+        if missing.len() > SHOWN {
+            ids.push_str(&format!(" and {} more", missing.len() - SHOWN));
+        }
+        tracing::warn!(count = missing.len(), ids = %ids, "--only-ids names entities that are {why}");
     }
 }
 
@@ -261,7 +558,8 @@ impl Bars {
     }
 }
 
-/// What to offboard: from whom, to whom, which kinds, and what the old owner keeps.
+/// What to offboard: from whom, to whom, which kinds, and what the old owner keeps. One
+/// successor for every departing user; [`BatchSpec`] is the general form.
 #[derive(Clone, Debug)]
 pub struct OffboardSpec {
     /// The departing users (already resolved).
@@ -272,9 +570,38 @@ pub struct OffboardSpec {
     pub kinds: Vec<EntityKind>,
 }
 
-/// Plans an offboarding: lists every kind in `spec.kinds` concurrently, reads the access
-/// list of each candidate, and writes one entry per entity a departing user owns.
-/// Entities none of them own are not in the plan.
+/// Several departing users, each with their own successor, planned in one pass.
+#[derive(Clone, Debug)]
+pub struct BatchSpec {
+    /// Who hands over to whom, already resolved. No `from` twice, no `to` that is also a
+    /// `from` ([`mapfile`](crate::mapfile) checks this for map files).
+    pub pairs: Vec<HandoverPair>,
+    pub old_owner_role: OldOwnerRoleKind,
+    pub kinds: Vec<EntityKind>,
+    /// Which entities may be planned.
+    pub selection: Selection,
+}
+
+impl From<&OffboardSpec> for BatchSpec {
+    fn from(spec: &OffboardSpec) -> BatchSpec {
+        BatchSpec {
+            pairs: spec
+                .from
+                .iter()
+                .map(|from| HandoverPair {
+                    from: from.clone(),
+                    to: spec.to.clone(),
+                })
+                .collect(),
+            old_owner_role: spec.old_owner_role,
+            kinds: spec.kinds.clone(),
+            selection: Selection::default(),
+        }
+    }
+}
+
+/// Plans an offboarding to one successor: [`plan_batch`] with every departing user paired
+/// with `spec.to`.
 pub async fn plan_offboard(
     client: &Client,
     caller: &Caller,
@@ -282,12 +609,36 @@ pub async fn plan_offboard(
     settings: PlannerSettings,
     writer: &mut PlanWriter,
 ) -> Result<(), Error> {
-    // With one departing user the server can filter for us where it knows how; with
-    // several, one unfiltered pass serves them all.
+    plan_batch(client, caller, &BatchSpec::from(spec), settings, writer).await
+}
+
+/// Plans an offboarding of every pair in `spec`: lists every kind in `spec.kinds` once,
+/// concurrently, keeps the entities `spec.selection` admits, reads the access list of
+/// each, and writes one entry per entity a departing user owns, with the transfer of every
+/// departing owner in it ([`batch_target`]). Entities no departing user owns are not in
+/// the plan.
+pub async fn plan_batch(
+    client: &Client,
+    caller: &Caller,
+    spec: &BatchSpec,
+    settings: PlannerSettings,
+    writer: &mut PlanWriter,
+) -> Result<(), Error> {
+    // With one departing user whose id is known the server can filter for us where it
+    // knows how; with several, one unfiltered pass serves them all.
+    let mut departing: Vec<&UserIdent> = Vec::new();
+    for pair in &spec.pairs {
+        if !departing
+            .iter()
+            .any(|u| u.username.eq_ignore_ascii_case(&pair.from.username))
+        {
+            departing.push(&pair.from);
+        }
+    }
     let filter = ListFilter {
-        owner: match spec.from.as_slice() {
-            [one] => Some(User {
-                id: one.id.clone(),
+        owner: match departing.as_slice() {
+            [one] => one.known_id().map(|id| User {
+                id: id.to_string(),
                 username: one.username.clone(),
                 full_name: None,
                 active: Some(true),
@@ -303,6 +654,13 @@ pub async fn plan_offboard(
         .buffer_unordered(spec.kinds.len().max(1))
         .try_collect()
         .await?;
+    let lists: Vec<(EntityKind, Vec<crate::api::EntityRef>)> = lists
+        .into_iter()
+        .map(|(kind, mut refs)| {
+            refs.retain(|e| spec.selection.admits(e.kind, &e.id));
+            (kind, refs)
+        })
+        .collect();
 
     let mut bars = Bars::new(settings.progress);
     for kind in &spec.kinds {
@@ -320,6 +678,7 @@ pub async fn plan_offboard(
         })
         .buffer_unordered(settings.concurrency.max(1));
 
+    let mut planned: HashSet<(EntityKind, String)> = HashSet::new();
     while let Some((entity, acl)) = reads.next().await {
         bars.inc(entity.kind);
         let current = match acl {
@@ -340,18 +699,24 @@ pub async fn plan_offboard(
                     Vec::new(),
                     &refusal,
                 ))?;
+                planned.insert((entity.kind, entity.id.to_lowercase()));
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        let Some(from) = spec.from.iter().find(|u| owner_of(&current, u)) else {
+        let Some(target) = batch_target(entity.kind, &current, &spec.pairs, spec.old_owner_role)
+        else {
             continue;
         };
-        let target = offboard_target(entity.kind, &current, from, &spec.to, spec.old_owner_role);
         let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
         writer.write(&checked(entry, caller))?;
+        planned.insert((entity.kind, entity.id.to_lowercase()));
     }
     bars.finish();
+    spec.selection.warn_missing(
+        &planned,
+        "not in the plan (not of the selected types, or not owned by a departing user)",
+    );
     Ok(())
 }
 
@@ -364,18 +729,19 @@ pub async fn plan_csv(
     settings: PlannerSettings,
     writer: &mut PlanWriter,
 ) -> Result<(), Error> {
-    // Look every named user up once.
-    let mut names: Vec<String> = changes
+    // Look every named user up once; a caller who may not is warned, and the server
+    // checks the recipients when the plan is applied.
+    let names: Vec<String> = changes
         .iter()
-        .flat_map(|c| c.rows.iter().map(|r| r.username.to_ascii_lowercase()))
+        .flat_map(|c| c.rows.iter().map(|r| r.username.clone()))
         .collect();
-    names.sort();
-    names.dedup();
-    let users: HashMap<String, Option<User>> = stream::iter(names)
-        .map(|name| async move { client.find_user(&name).await.map(|u| (name, u)) })
-        .buffer_unordered(settings.concurrency.max(1))
-        .try_collect()
-        .await?;
+    let users = look_up_all(client, names, settings.concurrency).await?;
+    if users.values().any(|l| matches!(l, Looked::Refused)) {
+        let mut recipients: Vec<&str> = changes.iter().flat_map(CsvChange::recipients).collect();
+        recipients.sort_by_key(|n| n.to_lowercase());
+        recipients.dedup_by_key(|n| n.to_lowercase());
+        warn_unchecked(recipients);
+    }
 
     let mut bars = Bars::new(settings.progress);
     let mut per_kind: HashMap<EntityKind, u64> = HashMap::new();
@@ -444,22 +810,27 @@ pub async fn plan_csv(
 fn csv_target(
     change: &CsvChange,
     current: &[Grant],
-    users: &HashMap<String, Option<User>>,
+    users: &HashMap<String, Looked>,
 ) -> Result<Vec<Grant>, RefusalKind> {
     let mut resolved = Vec::with_capacity(change.rows.len());
     for row in &change.rows {
-        let user = users
-            .get(&row.username.to_ascii_lowercase())
-            .cloned()
-            .flatten();
-        match (&user, row.role) {
+        let user = match users.get(&row.username.to_lowercase()) {
+            Some(Looked::Found(u)) => Some(u),
+            // Not checked: matched and named by username, judged by the server.
+            Some(Looked::Refused) => {
+                resolved.push((row, None));
+                continue;
+            }
+            Some(Looked::Missing) | None => None,
+        };
+        match (user, row.role) {
             (None, Some(_)) => return Err(RefusalKind::RecipientNotFound(row.username.clone())),
             (Some(u), Some(_)) if u.active == Some(false) => {
                 return Err(RefusalKind::RecipientInactive(row.username.clone()));
             }
             _ => {}
         }
-        resolved.push((row, user.map(|u| ident(&u))));
+        resolved.push((row, user.map(ident)));
     }
     Ok(crate::csvplan::apply(change.kind, current, &resolved))
 }

@@ -1,9 +1,10 @@
 //! `handover offboard`: plan and apply in one command. The plan is written to disk first
 //! (it is the journal's reference and the admin's record), its counts are shown, and on a
-//! terminal the admin confirms before anything is written.
+//! terminal the admin confirms before anything is written. One departing user
+//! (`--from/--to`) or several (`--map`), narrowed by `--only-ids`/`--exclude` as `plan` is.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::api::ClientPolicy;
 use crate::exec::JournalMode;
@@ -13,7 +14,9 @@ use crate::plan::{OldOwnerRoleKind, render_table};
 use crate::planner::PlannerSettings;
 
 use super::apply::{RunOpts, default_journal, execute};
-use super::plan::{OffboardWho, caller_of, connect, plan_offboard, progress_on};
+use super::plan::{
+    Handover, OffboardWho, caller_of, connect, plan_handover, progress_on, read_map, read_narrowing,
+};
 
 /// Options of `handover offboard`.
 #[derive(Debug, clap::Args)]
@@ -22,8 +25,18 @@ pub struct OffboardOpts {
     #[arg(long, value_name = "USER")]
     pub from: Option<String>,
     /// The user who becomes OWNER of everything `--from` owns.
-    #[arg(long, value_name = "USER")]
-    pub to: String,
+    #[arg(long, value_name = "USER", required_unless_present = "map")]
+    pub to: Option<String>,
+    /// Several departing users at once: a CSV with the header from,to and one row per
+    /// departing user (see README, "Several departing users at once").
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to"])]
+    pub map: Option<PathBuf>,
+    /// Hand over only these entities: a file with one ID or TYPE,ID per line.
+    #[arg(long, value_name = "FILE")]
+    pub only_ids: Option<PathBuf>,
+    /// Leave these entities alone (same format as --only-ids; wins over it).
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
     /// What the old owner keeps: none (revoked), consumer, editor or owner.
     #[arg(long, value_name = "ROLE", default_value = "none")]
     pub old_owner_role: OldOwnerRoleKind,
@@ -31,7 +44,7 @@ pub struct OffboardOpts {
     #[arg(long, value_name = "TYPES", value_delimiter = ',')]
     pub types: Vec<EntityKind>,
     /// Where to write the plan [default: offboard-FROM.plan.jsonl in the current
-    /// directory].
+    /// directory; offboard-MAP.plan.jsonl with --map, after the map file's name].
     #[arg(long, value_name = "PLAN")]
     pub out: Option<PathBuf>,
     /// The journal [default: beside the plan, with .journal.jsonl].
@@ -54,30 +67,57 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             anyhow::anyhow!("--yes is required when not on a terminal (nothing was sent)"),
         ));
     }
+    // Input files before connecting: a bad one fails without a single request.
+    let map = opts.map.as_deref().map(read_map).transpose()?;
+    let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
     let policy = ClientPolicy {
         rate_per_sec: opts.run.rate,
         ..ClientPolicy::default()
     };
     let (client, account) = connect(&opts.run.conn, policy).await?;
     let caller = caller_of(&account);
-    let from_label = opts
-        .from
-        .clone()
-        .unwrap_or_else(|| account.username.clone());
-    let out = opts.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(&from_label)))
-    });
-    let who = OffboardWho {
-        from: opts.from.as_deref(),
-        to: &opts.to,
-        old_owner_role: opts.old_owner_role,
-        types: &opts.types,
-    };
     let settings = PlannerSettings {
         concurrency: opts.run.concurrency as usize,
         progress: progress_on(quiet),
     };
-    let written = plan_offboard(&client, &caller, &who, settings, &out).await?;
+    let written = match (&map, opts.to.as_deref()) {
+        (Some(map), _) => {
+            let out = opts.out.clone().unwrap_or_else(|| {
+                let stem = Path::new(&map.file)
+                    .file_stem()
+                    .map_or_else(|| "map".into(), |s| s.to_string_lossy());
+                PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(&stem)))
+            });
+            let handover = Handover::Map {
+                map,
+                old_owner_role: opts.old_owner_role,
+                types: &opts.types,
+            };
+            plan_handover(&client, &caller, &handover, &narrowing, settings, &out).await?
+        }
+        (None, to) => {
+            let to = to.expect("clap requires --to without --map");
+            let from_label = opts.from.as_deref().unwrap_or(&account.username);
+            let out = opts.out.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(from_label)))
+            });
+            let who = OffboardWho {
+                from: opts.from.as_deref(),
+                to,
+                old_owner_role: opts.old_owner_role,
+                types: &opts.types,
+            };
+            plan_handover(
+                &client,
+                &caller,
+                &Handover::One(&who),
+                &narrowing,
+                settings,
+                &out,
+            )
+            .await?
+        }
+    };
     print!("{}", render_table(&written.summary));
     println!(
         "plan: {} (review copy {})",
@@ -89,12 +129,19 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         println!("nothing to change");
         return Ok(exit::OK);
     }
-    if !opts.yes
-        && !confirm(&format!(
-            "hand {to_change} entities from {from_label} to {} now?",
-            opts.to
-        ))?
-    {
+    let question = match (&map, opts.to.as_deref()) {
+        (Some(map), _) => format!(
+            "hand {to_change} entities of {} departing users to their successors ({}) now?",
+            map.rows.len(),
+            map.file
+        ),
+        (None, to) => format!(
+            "hand {to_change} entities from {} to {} now?",
+            opts.from.as_deref().unwrap_or(&account.username),
+            to.unwrap_or_default()
+        ),
+    };
+    if !opts.yes && !confirm(&question)? {
         eprintln!(
             "handover: nothing written; apply later with: handover apply {}",
             written.path.display()

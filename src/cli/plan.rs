@@ -1,15 +1,21 @@
 //! `handover plan`: decide what will change, before anything changes, and write it down for
-//! review. Glue only: flags → [`OffboardSpec`] or CSV changes → [`planner`] → plan file.
+//! review. Glue only: flags → [`OffboardSpec`], a map ([`BatchSpec`]) or CSV changes →
+//! [`planner`] → plan file. Every input file (CSV plan, map, id lists) is read and checked
+//! before connecting, so a bad one fails without a single request.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::api::{Account, Client, ClientPolicy};
 use crate::cli::conn::ConnOpts;
 use crate::exit;
+use crate::mapfile::{self, IdList, IdListKind, MapRow};
 use crate::model::EntityKind;
-use crate::plan::{OldOwnerRoleKind, PlanHeader, PlanWriter, SourceKind, UserIdent, render_table};
-use crate::planner::{self, Caller, OffboardSpec, PlannerSettings};
+use crate::plan::{
+    InputFile, OldOwnerRoleKind, PlanHeader, PlanWriter, SelectionSource, SourceKind, UserIdent,
+    render_table, sha256_hex,
+};
+use crate::planner::{self, BatchSpec, Caller, OffboardSpec, PlannerSettings, Selection};
 
 /// Options of `handover plan`.
 #[derive(Debug, clap::Args)]
@@ -21,8 +27,19 @@ pub struct PlanOpts {
     #[arg(long, value_name = "USER", conflicts_with = "csv")]
     pub from: Option<String>,
     /// The user who becomes OWNER of everything `--from` owns.
-    #[arg(long, value_name = "USER", required_unless_present = "csv")]
+    #[arg(long, value_name = "USER", required_unless_present_any = ["csv", "map"])]
     pub to: Option<String>,
+    /// Several departing users in one plan: a CSV with the header from,to and one row per
+    /// departing user (see README, "Several departing users at once").
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to", "csv"])]
+    pub map: Option<PathBuf>,
+    /// Plan only these entities: a file with one ID or TYPE,ID per line (see README,
+    /// "Narrowing a plan: id lists").
+    #[arg(long, value_name = "FILE")]
+    pub only_ids: Option<PathBuf>,
+    /// Leave these entities out of the plan (same format as --only-ids; wins over it).
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
     /// What the old owner keeps: none (revoked), consumer, editor or owner.
     #[arg(
         long,
@@ -48,7 +65,7 @@ pub struct PlanOpts {
     #[arg(long, value_name = "PLAN")]
     pub out: PathBuf,
     /// Requests per second, every request counted.
-    #[arg(long, default_value_t = 10.0, value_parser = super::conn::parse_rate)]
+    #[arg(long, default_value_t = 10.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// Access-list reads in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -68,6 +85,91 @@ pub(crate) struct OffboardWho<'a> {
     pub types: &'a [EntityKind],
 }
 
+/// A map file, read and checked.
+pub(crate) struct MapInput {
+    /// The path as given.
+    pub file: String,
+    /// `sha256:<hex>` of the bytes that were parsed.
+    pub sha256: String,
+    pub rows: Vec<MapRow>,
+}
+
+/// Reads and checks `--map FILE` (exit 2 on any problem).
+pub(crate) fn read_map(path: &Path) -> anyhow::Result<MapInput> {
+    let file = path.display().to_string();
+    let bytes = mapfile::read_bytes(path).map_err(map_coded)?;
+    let rows = mapfile::parse_map(&file, &bytes).map_err(map_coded)?;
+    Ok(MapInput {
+        file,
+        sha256: sha256_hex(&bytes),
+        rows,
+    })
+}
+
+/// `--only-ids` and `--exclude`, read and checked: what the planner admits, and what the
+/// plan header records.
+#[derive(Default)]
+pub(crate) struct Narrowing {
+    pub selection: Selection,
+    pub source: Option<SelectionSource>,
+}
+
+/// Reads and checks the id lists (exit 2 on any problem).
+pub(crate) fn read_narrowing(
+    only_ids: Option<&Path>,
+    exclude: Option<&Path>,
+) -> anyhow::Result<Narrowing> {
+    let read = |path: &Path, purpose: IdListKind| -> anyhow::Result<(IdList, InputFile)> {
+        let file = path.display().to_string();
+        let bytes = mapfile::read_bytes(path).map_err(map_coded)?;
+        let list = mapfile::parse_ids(&file, &bytes, purpose).map_err(map_coded)?;
+        let sha256 = sha256_hex(&bytes);
+        Ok((list, InputFile { file, sha256 }))
+    };
+    let only = only_ids.map(|p| read(p, IdListKind::Only)).transpose()?;
+    let exclude = exclude.map(|p| read(p, IdListKind::Exclude)).transpose()?;
+    if only.is_none() && exclude.is_none() {
+        return Ok(Narrowing::default());
+    }
+    let (only, only_file) = only.unzip();
+    let (exclude, exclude_file) = exclude.unzip();
+    Ok(Narrowing {
+        selection: Selection { only, exclude },
+        source: Some(SelectionSource {
+            only_ids: only_file,
+            exclude: exclude_file,
+        }),
+    })
+}
+
+fn map_coded(e: mapfile::Error) -> anyhow::Error {
+    let code = e.exit_code();
+    exit::with_code(code, e)
+}
+
+/// Who hands over to whom: one departing user (or the caller) to one successor, or every
+/// row of a map.
+pub(crate) enum Handover<'a> {
+    One(&'a OffboardWho<'a>),
+    Map {
+        map: &'a MapInput,
+        old_owner_role: OldOwnerRoleKind,
+        types: &'a [EntityKind],
+    },
+}
+
+/// `--types` as the planner takes it: all 13 when empty, else sorted without repeats.
+fn kinds_of(types: &[EntityKind]) -> Vec<EntityKind> {
+    if types.is_empty() {
+        EntityKind::ALL.to_vec()
+    } else {
+        let mut kinds = types.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
 /// Looks the users up, plans the offboarding and writes the plan to `out`.
 pub(crate) async fn plan_offboard(
     client: &Client,
@@ -76,39 +178,104 @@ pub(crate) async fn plan_offboard(
     settings: PlannerSettings,
     out: &std::path::Path,
 ) -> anyhow::Result<crate::plan::WrittenPlan> {
-    let to = planner::resolve_user(client, "--to", who.to)
-        .await
-        .map_err(coded)?;
-    let from = match who.from {
-        Some(name) => planner::resolve_departing(client, "--from", name, who.old_owner_role)
+    plan_handover(
+        client,
+        caller,
+        &Handover::One(who),
+        &Narrowing::default(),
+        settings,
+        out,
+    )
+    .await
+}
+
+/// Looks the users up (falling back to unchecked usernames for a caller who may not, with
+/// a warning), plans the handover in one pass, narrowed by `narrowing`, and writes the
+/// plan to `out`.
+pub(crate) async fn plan_handover(
+    client: &Client,
+    caller: &Caller,
+    handover: &Handover<'_>,
+    narrowing: &Narrowing,
+    settings: PlannerSettings,
+    out: &std::path::Path,
+) -> anyhow::Result<crate::plan::WrittenPlan> {
+    let (batch, source) = match handover {
+        Handover::One(who) => {
+            let to = planner::resolve_recipient(client, "--to", who.to)
+                .await
+                .map_err(coded)?
+                .user;
+            let from = match who.from {
+                Some(name) => {
+                    planner::resolve_departing_user(
+                        client,
+                        caller,
+                        "--from",
+                        name,
+                        who.old_owner_role,
+                    )
+                    .await
+                    .map_err(coded)?
+                    .user
+                }
+                None => caller.user.clone(),
+            };
+            let spec = OffboardSpec {
+                from: vec![from],
+                to,
+                old_owner_role: who.old_owner_role,
+                kinds: kinds_of(who.types),
+            };
+            let source = SourceKind::Offboard {
+                from: spec.from.clone(),
+                to: spec.to.clone(),
+                old_owner_role: spec.old_owner_role,
+                types: spec.kinds.clone(),
+            };
+            (BatchSpec::from(&spec), source)
+        }
+        Handover::Map {
+            map,
+            old_owner_role,
+            types,
+        } => {
+            let (pairs, _unchecked) = planner::resolve_map(
+                client,
+                caller,
+                &map.file,
+                &map.rows,
+                *old_owner_role,
+                settings.concurrency,
+            )
             .await
-            .map_err(coded)?,
-        None => caller.user.clone(),
+            .map_err(coded)?;
+            let kinds = kinds_of(types);
+            let source = SourceKind::OffboardMap {
+                file: map.file.clone(),
+                sha256: Some(map.sha256.clone()),
+                pairs: pairs.clone(),
+                old_owner_role: *old_owner_role,
+                types: kinds.clone(),
+            };
+            let batch = BatchSpec {
+                pairs,
+                old_owner_role: *old_owner_role,
+                kinds,
+                selection: Selection::default(),
+            };
+            (batch, source)
+        }
     };
-    let kinds = if who.types.is_empty() {
-        EntityKind::ALL.to_vec()
-    } else {
-        let mut kinds = who.types.to_vec();
-        kinds.sort();
-        kinds.dedup();
-        kinds
-    };
-    let spec = OffboardSpec {
-        from: vec![from],
-        to,
-        old_owner_role: who.old_owner_role,
-        kinds,
-    };
-    let source = SourceKind::Offboard {
-        from: spec.from.clone(),
-        to: spec.to.clone(),
-        old_owner_role: spec.old_owner_role,
-        types: spec.kinds.clone(),
+    let batch = BatchSpec {
+        selection: narrowing.selection.clone(),
+        ..batch
     };
     let endpoint = client.endpoint().as_str().trim_end_matches('/').to_string();
-    let header = PlanHeader::new(&endpoint, caller.user.clone(), source);
+    let mut header = PlanHeader::new(&endpoint, caller.user.clone(), source);
+    header.selection = narrowing.source.clone();
     let mut writer = PlanWriter::create(out, &header)?;
-    planner::plan_offboard(client, caller, &spec, settings, &mut writer)
+    planner::plan_batch(client, caller, &batch, settings, &mut writer)
         .await
         .map_err(coded)?;
     Ok(writer.finish()?)
@@ -137,8 +304,9 @@ pub(crate) fn progress_on(quiet: bool) -> bool {
 
 /// Runs `handover plan`.
 pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
-    // Read a CSV before connecting: a bad file must fail without a single request. The
-    // bytes are read once, so the digest in the header is of the rows that were planned.
+    // Read every input file before connecting: a bad file must fail without a single
+    // request. The bytes are read once, so the digest in the header is of the rows that
+    // were planned.
     let csv_input = match &opts.csv {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|source| {
@@ -157,6 +325,8 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    let map = opts.map.as_deref().map(read_map).transpose()?;
+    let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
     let policy = ClientPolicy {
         rate_per_sec: opts.rate,
         ..ClientPolicy::default()
@@ -168,32 +338,43 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
         progress: progress_on(quiet),
     };
 
-    let written = match csv_input {
-        Some((path, changes, sha256)) => {
+    let written = match (csv_input, &map) {
+        (Some((path, changes, sha256)), _) => {
             let source = SourceKind::Csv {
                 file: path.display().to_string(),
                 sha256: Some(sha256),
             };
+            let changes = narrowing.selection.narrow_csv(changes);
             let endpoint = client.endpoint().as_str().trim_end_matches('/');
-            let header = PlanHeader::new(endpoint, caller.user.clone(), source);
+            let mut header = PlanHeader::new(endpoint, caller.user.clone(), source);
+            header.selection = narrowing.source.clone();
             let mut writer = PlanWriter::create(&opts.out, &header)?;
             planner::plan_csv(&client, &caller, changes, settings, &mut writer)
                 .await
                 .map_err(coded)?;
             writer.finish()?
         }
-        None => {
+        (None, Some(map)) => {
+            let handover = Handover::Map {
+                map,
+                old_owner_role: opts.old_owner_role,
+                types: &opts.types,
+            };
+            plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?
+        }
+        (None, None) => {
             let to_name = opts
                 .to
                 .as_deref()
-                .expect("clap requires --to without --csv");
+                .expect("clap requires --to without --csv or --map");
             let who = OffboardWho {
                 from: opts.from.as_deref(),
                 to: to_name,
                 old_owner_role: opts.old_owner_role,
                 types: &opts.types,
             };
-            plan_offboard(&client, &caller, &who, settings, &opts.out).await?
+            let handover = Handover::One(&who);
+            plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?
         }
     };
 

@@ -9,7 +9,7 @@ use crate::model::{DialectKind, EntityKind, Grant};
 
 use super::diff::{MAX_SHARED_ROLES_CHANGES, RefusalKind, diff, fingerprint, validate};
 use super::request::ShareRequest;
-use super::target::{OldOwnerRoleKind, UserIdent};
+use super::target::{HandoverPair, OldOwnerRoleKind, UserIdent};
 use super::time::rfc3339_utc;
 
 /// The `format` of every plan file's header.
@@ -41,6 +41,10 @@ pub struct PlanHeader {
     pub created: String,
     /// What the plan was made from.
     pub source: SourceKind,
+    /// The id lists that narrowed the plan (`--only-ids`, `--exclude`); absent when none
+    /// did, and in plans written before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionSource>,
     /// The handover version that wrote the plan.
     pub tool_version: String,
 }
@@ -55,6 +59,7 @@ impl PlanHeader {
             caller,
             created: rfc3339_utc(SystemTime::now()),
             source,
+            selection: None,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }
@@ -71,6 +76,26 @@ pub enum SourceKind {
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
     },
+    /// `handover plan --map FILE`: several departing users in one pass, each to their own
+    /// successor ([`crate::mapfile`]). A mode of its own rather than a field of `offboard`,
+    /// so that single-user plans keep exactly the shape they always had.
+    ///
+    /// ```json
+    /// {"mode":"offboard_map","file":"leavers.csv","sha256":"sha256:…",
+    ///  "pairs":[{"from":{"id":"…","username":"alice@x.com"},"to":{"id":"…","username":"bob@x.com"}}],
+    ///  "old_owner_role":"NONE","types":["project"]}
+    /// ```
+    OffboardMap {
+        /// The map file as given on the command line.
+        file: String,
+        /// `sha256:<hex>` of its bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// Every row of the map, in file order, with the users as resolved.
+        pairs: Vec<HandoverPair>,
+        old_owner_role: OldOwnerRoleKind,
+        types: Vec<EntityKind>,
+    },
     /// `handover plan csv`: a hand-written plan ([`crate::csvplan`]).
     Csv {
         /// The file as given on the command line.
@@ -79,6 +104,25 @@ pub enum SourceKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,
     },
+}
+
+/// The id lists a plan was narrowed with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectionSource {
+    /// `--only-ids`: only these entities were planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_ids: Option<InputFile>,
+    /// `--exclude`: these entities were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<InputFile>,
+}
+
+/// A file a plan was made from: its name as given and a digest of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub file: String,
+    /// `sha256:<hex>`.
+    pub sha256: String,
 }
 
 /// What the executor does with an entry.
@@ -307,6 +351,36 @@ mod tests {
             serde_json::to_string(&header).unwrap(),
             r#"{"format":"handover-plan","version":1,"endpoint":"http://127.0.0.1:1/api/v2","caller":{"id":"id-admin","username":"admin"},"created":"2024-05-01T12:34:56Z","source":{"mode":"offboard","from":[{"id":"id-alice","username":"alice"}],"to":{"id":"id-bob","username":"bob"},"old_owner_role":"EDITOR","types":["project","data_source"]},"tool_version":"9.9.9"}"#
         );
+        // A plan written before maps and id lists existed reads as it always did.
+        let old = r#"{"format":"handover-plan","version":1,"endpoint":"e","caller":{"id":"i","username":"u"},"created":"c","source":{"mode":"offboard","from":[{"id":"a","username":"a"}],"to":{"id":"b","username":"b"},"old_owner_role":"NONE","types":[]},"tool_version":"0.1.0"}"#;
+        let read: PlanHeader = serde_json::from_str(old).unwrap();
+        assert_eq!(read.selection, None);
+        assert_eq!(serde_json::to_string(&read).unwrap(), old);
+
+        header.source = SourceKind::OffboardMap {
+            file: "m.csv".into(),
+            sha256: None,
+            pairs: vec![HandoverPair {
+                from: ident("alice"),
+                to: UserIdent::unchecked("bob"),
+            }],
+            old_owner_role: OldOwnerRoleKind::None,
+            types: vec![EntityKind::Project],
+        };
+        header.selection = Some(SelectionSource {
+            only_ids: None,
+            exclude: Some(InputFile {
+                file: "x.txt".into(),
+                sha256: "sha256:00".into(),
+            }),
+        });
+        let text = serde_json::to_string(&header).unwrap();
+        assert!(
+            text.contains(r#""source":{"mode":"offboard_map","file":"m.csv","pairs":[{"from":{"id":"id-alice","username":"alice"},"to":{"id":"","username":"bob"}}],"old_owner_role":"NONE","types":["project"]},"selection":{"exclude":{"file":"x.txt","sha256":"sha256:00"}},"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<PlanHeader>(&text).unwrap(), header);
+
         let csv = SourceKind::Csv {
             file: "p.csv".into(),
             sha256: None,

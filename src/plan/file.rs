@@ -477,6 +477,7 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
     let mut pending: Option<Vec<u8>> = None;
     let mut line_no: u64 = 1;
     let mut entries: u64 = 0;
+    let mut first_bad: Option<Error> = None;
     loop {
         let mut next = Vec::new();
         if read_line(path, &mut input, &mut next)? == 0 {
@@ -486,6 +487,16 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
         if let Some(prev) = pending.replace(next) {
             hasher.update(&prev);
             entries += 1;
+            // Every entry is parsed here too, so that a bad entry in an intact plan (its
+            // digest fixed up by hand) is refused before anything is sent rather than when
+            // the executor reaches it. Reported only once the file is known to be whole
+            // and unedited: for an edited plan, that is the news.
+            if first_bad.is_none()
+                && let Err(e) = parse_line::<PlanEntry>(path, line_no - 1, &prev)
+                    .and_then(|entry| check_entry(path, line_no - 1, &entry))
+            {
+                first_bad = Some(e);
+            }
         }
     }
     let Some(last) = pending else {
@@ -522,6 +533,9 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
             line_no,
             "digest mismatch: the plan was edited after it was written",
         ));
+    }
+    if let Some(e) = first_bad {
+        return Err(e);
     }
     Ok((header, entries, digest))
 }

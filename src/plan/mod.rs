@@ -5,8 +5,9 @@
 //!
 //! - the request shape handover sends ([`ShareRequest`], [`Change`]); the client (`api`)
 //!   turns one into the wire body of either dialect;
-//! - target building for offboarding ([`offboard_target`]) and the rules a target must
-//!   obey ([`validate`], [`RefusalKind`]);
+//! - target building for offboarding ([`offboard_target`], and [`batch_target`] for
+//!   several departing users at once) and the rules a target must obey ([`validate`],
+//!   [`RefusalKind`]);
 //! - the diff from current to target ([`diff`]) and the drift fingerprint
 //!   ([`fingerprint`]);
 //! - the plan file, JSON Lines with a header, one entry per line and a digest trailer
@@ -32,12 +33,15 @@ mod target;
 mod time;
 
 pub use diff::{RefusalKind, diff, fingerprint, is_noop, same_principal, validate};
-pub use entry::{ActionKind, FORMAT, PlanEntry, PlanHeader, SourceKind, VERSION};
+pub use entry::{
+    ActionKind, FORMAT, InputFile, PlanEntry, PlanHeader, SelectionSource, SourceKind, VERSION,
+};
 pub use file::{Error, PlanReader, PlanWriter, WrittenPlan, companion_csv_path};
 pub use request::{Change, ShareRequest};
 pub use summary::{Counts, Summary, render_table};
 pub use target::{
-    OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, offboard_target, owner_of,
+    HandoverPair, OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, batch_target,
+    offboard_target, owner_of,
 };
 pub use time::rfc3339_utc;
 

@@ -1,5 +1,6 @@
 //! Target building for offboarding: who owns the entity after the handover, and what the
-//! old owner keeps.
+//! old owner keeps; with several departing users ([`HandoverPair`]s), every pair that
+//! applies to the entity, in one target.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,18 +12,36 @@ use crate::model::{EntityKind, Grant, Role, is_revoke_name};
 use super::diff::same_principal;
 
 /// A user as the planner knows them after looking them up: both id and username.
+///
+/// The id is empty when the user could not be looked up (`users/` is for organization
+/// administrators): such a user is matched and named by username only, and the server
+/// checks that they exist when the share is sent (contract R3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserIdent {
+    #[serde(default)]
     pub id: String,
     pub username: String,
 }
 
 impl UserIdent {
+    /// A user known by username only (see the type's note on the empty id).
+    pub fn unchecked(username: impl Into<String>) -> UserIdent {
+        UserIdent {
+            id: String::new(),
+            username: username.into(),
+        }
+    }
+
+    /// The id, when known.
+    pub fn known_id(&self) -> Option<&str> {
+        (!self.id.is_empty()).then_some(self.id.as_str())
+    }
+
     /// The grant this user would hold at `role`.
     fn grant(&self, role: Role, can_share: Option<bool>) -> Grant {
         Grant {
             recipient_type: "user".to_string(),
-            id: Some(self.id.clone()),
+            id: self.known_id().map(str::to_string),
             name: self.username.clone(),
             role,
             can_share,
@@ -150,13 +169,47 @@ pub fn offboard_target(
             existing.role = Role::Owner;
             existing.can_share = can_share;
             if existing.id.is_none() {
-                existing.id = Some(to.id.clone());
+                existing.id = to.known_id().map(str::to_string);
             }
         }
         None => {
             // `from` == `to` and removed above: they come back as the owner.
             target.push(to.grant(Role::Owner, can_share));
         }
+    }
+    target
+}
+
+/// One departing user and the successor who takes over what they own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoverPair {
+    pub from: UserIdent,
+    pub to: UserIdent,
+}
+
+/// The access list after every pair whose `from` owns the entity (in `current`) has handed
+/// it over, in the order of `pairs`; `None` when no departing user owns it.
+///
+/// An entity co-owned by two departing users gets both successors as owners and keeps
+/// neither departing user as owner (unless `old_owner_role` is OWNER). Each step is
+/// [`offboard_target`]; pairs whose `from` is not an owner are skipped, so a departing
+/// user who is only an editor of the entity keeps that role.
+pub fn batch_target(
+    kind: EntityKind,
+    current: &[Grant],
+    pairs: &[HandoverPair],
+    old_owner_role: OldOwnerRoleKind,
+) -> Option<Vec<Grant>> {
+    let mut target: Option<Vec<Grant>> = None;
+    for pair in pairs.iter().filter(|p| owner_of(current, &p.from)) {
+        let so_far = target.as_deref().unwrap_or(current);
+        target = Some(offboard_target(
+            kind,
+            so_far,
+            &pair.from,
+            &pair.to,
+            old_owner_role,
+        ));
     }
     target
 }
@@ -324,6 +377,143 @@ mod tests {
             OldOwnerRoleKind::None,
         );
         assert_eq!(target, current);
+    }
+
+    fn carol() -> UserIdent {
+        user("c3", "carol@x.com")
+    }
+
+    fn dave() -> UserIdent {
+        user("d4", "dave@x.com")
+    }
+
+    #[test]
+    fn co_owners_who_both_leave_each_hand_over_to_their_successor() {
+        let current = vec![
+            grant(Some("a1"), "alice@x.com", Role::Owner, Some(true)),
+            grant(Some("e5"), "erin@x.com", Role::Consumer, Some(false)),
+            grant(Some("c3"), "carol@x.com", Role::Owner, Some(true)),
+        ];
+        let pairs = [
+            HandoverPair {
+                from: alice(),
+                to: bob(),
+            },
+            HandoverPair {
+                from: carol(),
+                to: dave(),
+            },
+        ];
+        let target = batch_target(
+            EntityKind::UseCase,
+            &current,
+            &pairs,
+            OldOwnerRoleKind::None,
+        )
+        .unwrap();
+        assert_eq!(
+            target,
+            vec![
+                grant(Some("e5"), "erin@x.com", Role::Consumer, Some(false)),
+                grant(Some("b2"), "bob@x.com", Role::Owner, Some(true)),
+                grant(Some("d4"), "dave@x.com", Role::Owner, Some(true)),
+            ]
+        );
+        // Both to one successor: one owner entry.
+        let same = [
+            pairs[0].clone(),
+            HandoverPair {
+                from: carol(),
+                to: bob(),
+            },
+        ];
+        let target = batch_target(
+            EntityKind::UseCase,
+            &current,
+            &same,
+            OldOwnerRoleKind::Editor,
+        )
+        .unwrap();
+        assert_eq!(
+            target,
+            vec![
+                grant(Some("a1"), "alice@x.com", Role::Editor, Some(true)),
+                grant(Some("e5"), "erin@x.com", Role::Consumer, Some(false)),
+                grant(Some("c3"), "carol@x.com", Role::Editor, Some(true)),
+                grant(Some("b2"), "bob@x.com", Role::Owner, Some(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_departing_user_who_does_not_own_the_entity_keeps_their_role() {
+        let current = vec![
+            grant(Some("a1"), "alice@x.com", Role::Owner, None),
+            grant(Some("c3"), "carol@x.com", Role::Editor, None),
+        ];
+        let pairs = [
+            HandoverPair {
+                from: carol(),
+                to: dave(),
+            },
+            HandoverPair {
+                from: alice(),
+                to: bob(),
+            },
+        ];
+        let target = batch_target(
+            EntityKind::Project,
+            &current,
+            &pairs,
+            OldOwnerRoleKind::None,
+        )
+        .unwrap();
+        assert_eq!(
+            target,
+            vec![
+                grant(Some("c3"), "carol@x.com", Role::Editor, None),
+                grant(Some("b2"), "bob@x.com", Role::Owner, None),
+            ]
+        );
+        assert_eq!(
+            batch_target(
+                EntityKind::Project,
+                &current[1..],
+                &pairs,
+                OldOwnerRoleKind::None
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unchecked_successor_is_named_by_username_only() {
+        let current = vec![
+            grant(Some("a1"), "alice@x.com", Role::Owner, None),
+            grant(Some("b2"), "BOB@x.com", Role::Consumer, None),
+        ];
+        let bob = UserIdent::unchecked("bob@x.com");
+        assert_eq!(bob.known_id(), None);
+        // Absent: added without an id. Present: matched by name, keeps the server's id.
+        let target = offboard_target(
+            EntityKind::Project,
+            &current[..1],
+            &alice(),
+            &bob,
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(target, vec![grant(None, "bob@x.com", Role::Owner, None)]);
+        let target = offboard_target(
+            EntityKind::Project,
+            &current,
+            &alice(),
+            &bob,
+            OldOwnerRoleKind::None,
+        );
+        assert_eq!(
+            target,
+            vec![grant(Some("b2"), "BOB@x.com", Role::Owner, None)]
+        );
     }
 
     #[test]
