@@ -2,15 +2,25 @@
 //! each one that is not at its target, judged only on the principals the plan touches (the
 //! same rule the executor's read-back uses, [`exec::at_target`]).
 //!
+//! It can also count what a departing user still holds ([`Residual`]): every entity of the
+//! kinds a plan covered is listed and its access list read, in the same pass as the plan's
+//! own entities, so no access list is read twice. Without a plan, what a journal says
+//! succeeded can be checked instead ([`expected_from_journal`]).
+//!
 //! [`exec::at_target`]: crate::exec::at_target
 
-use futures::stream::{self, StreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::api::{ApiError, Client, ErrorClass};
+use crate::api::{ApiError, Client, ErrorClass, ListFilter};
 use crate::exec::at_target;
-use crate::model::EntityKind;
-use crate::plan::{ActionKind, PlanEntry};
+use crate::journal::{self, Replay};
+use crate::model::{EntityKind, Role};
+use crate::plan::{ActionKind, Change, PlanEntry, UserIdent};
+use crate::rollback::{self, WrittenEnd};
 
 /// One entity that is not where the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,6 +48,33 @@ impl Verdict {
     }
 }
 
+/// One entity to check: the changes it should show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub kind: EntityKind,
+    pub id: String,
+    pub name: String,
+    /// What the touched principals should hold; empty for an entity that only needs an
+    /// owner (a noop entry).
+    pub changes: Vec<Change>,
+}
+
+impl Expected {
+    /// What a `change` or `noop` plan entry expects; `None` for a refused one, which was
+    /// never meant to change.
+    pub fn of_entry(entry: PlanEntry) -> Option<Expected> {
+        if !matches!(entry.action, ActionKind::Change | ActionKind::Noop) {
+            return None;
+        }
+        Some(Expected {
+            kind: entry.kind,
+            id: entry.id,
+            name: entry.name,
+            changes: entry.request.map(|r| r.changes).unwrap_or_default(),
+        })
+    }
+}
+
 /// Checks every `change` and `noop` entry of a plan against the live server, `concurrency`
 /// reads at a time through the client's rate limiter. Refused entries were never meant to
 /// change and are not checked. A failure to read one entity is a mismatch; failures that
@@ -47,43 +84,222 @@ pub async fn verify_entries(
     entries: impl IntoIterator<Item = PlanEntry>,
     concurrency: usize,
 ) -> Result<Verdict, ApiError> {
-    let wanted = entries
-        .into_iter()
-        .filter(|e| matches!(e.action, ActionKind::Change | ActionKind::Noop));
-    let mut reads = stream::iter(wanted)
-        .map(|entry| async move {
-            let live = client.access_list(entry.kind, &entry.id).await;
-            (entry, live)
+    let expected = entries.into_iter().filter_map(Expected::of_entry).collect();
+    let (verdict, _) = verify(client, expected, None, concurrency).await?;
+    Ok(verdict)
+}
+
+/// Whose remaining access to count, and among which kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResidualSpec {
+    /// The departing users (an offboarding plan's `from`, or `--user`).
+    pub users: Vec<UserIdent>,
+    /// The kinds to list.
+    pub kinds: Vec<EntityKind>,
+}
+
+/// How many entities of one kind the users still hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ResidualCounts {
+    /// Entities one of the users owns.
+    pub owned: u64,
+    /// Entities one of the users can access without owning them.
+    pub other_access: u64,
+}
+
+/// What the departing users still hold, among every entity of the kinds listed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Residual {
+    /// Their usernames.
+    pub users: Vec<String>,
+    /// The kinds listed.
+    pub kinds: Vec<EntityKind>,
+    /// Entities listed and read.
+    pub listed: u64,
+    /// Entities one of them owns.
+    pub owned: u64,
+    /// Entities one of them can access (any role) without owning them.
+    pub other_access: u64,
+    /// Entities listed whose access list could not be read (gone since, or not allowed).
+    pub unreadable: u64,
+    /// The counts per kind, kinds with nothing held left out.
+    pub by_kind: BTreeMap<EntityKind, ResidualCounts>,
+}
+
+impl Residual {
+    /// Entities one of the users still owns or can access.
+    pub fn total(&self) -> u64 {
+        self.owned + self.other_access
+    }
+
+    /// The one line `verify` prints.
+    pub fn render(&self) -> String {
+        format!(
+            "residual: {} still {} {} and {} access to {} more, of {} entities of {} types listed{}",
+            self.users.join(", "),
+            if self.users.len() == 1 { "owns" } else { "own" },
+            self.owned,
+            if self.users.len() == 1 { "has" } else { "have" },
+            self.other_access,
+            self.listed,
+            self.kinds.len(),
+            match self.unreadable {
+                0 => String::new(),
+                n => format!(" ({n} not readable)"),
+            }
+        )
+    }
+}
+
+/// One entity to read: what to check it against, and whether it counts for the residual.
+struct Item {
+    kind: EntityKind,
+    id: String,
+    expected: Option<Expected>,
+    residual: bool,
+}
+
+/// Checks every `expected` entity against the live server and, with `residual`, counts
+/// what its users still hold among every entity of its kinds, in one pass: each kind is
+/// listed once and each access list read once, `concurrency` at a time through the
+/// client's rate limiter. A failure to read one entity is a mismatch (or, for the
+/// residual, counted as unreadable); failures that are not about one entity stop it.
+pub async fn verify(
+    client: &Client,
+    expected: Vec<Expected>,
+    residual: Option<&ResidualSpec>,
+    concurrency: usize,
+) -> Result<(Verdict, Option<Residual>), ApiError> {
+    let concurrency = concurrency.max(1);
+    let mut items = Vec::with_capacity(expected.len());
+    let mut held = None;
+    if let Some(spec) = residual {
+        // Unfiltered: an owner filter would miss what the users hold without owning it.
+        let lists: Vec<Vec<crate::api::EntityRef>> = stream::iter(spec.kinds.clone())
+            .map(|kind| async move { client.list(kind, &ListFilter::default()).await })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        let mut by_key: HashMap<(EntityKind, String), Expected> = expected
+            .into_iter()
+            .map(|e| ((e.kind, e.id.clone()), e))
+            .collect();
+        for entity in lists.into_iter().flatten() {
+            let expected = by_key.remove(&(entity.kind, entity.id.clone()));
+            items.push(Item {
+                kind: entity.kind,
+                id: entity.id,
+                expected,
+                residual: true,
+            });
+        }
+        // Planned entities the lists do not show (gone, or of another kind) are still read.
+        let mut rest: Vec<Expected> = by_key.into_values().collect();
+        rest.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+        items.extend(rest.into_iter().map(|e| Item {
+            kind: e.kind,
+            id: e.id.clone(),
+            expected: Some(e),
+            residual: false,
+        }));
+        let mut kinds = spec.kinds.clone();
+        kinds.sort();
+        kinds.dedup();
+        held = Some(Residual {
+            users: spec.users.iter().map(|u| u.username.clone()).collect(),
+            kinds,
+            ..Residual::default()
+        });
+    } else {
+        items.extend(expected.into_iter().map(|e| Item {
+            kind: e.kind,
+            id: e.id.clone(),
+            expected: Some(e),
+            residual: false,
+        }));
+    }
+
+    let mut reads = stream::iter(items)
+        .map(|item| async move {
+            let live = client.access_list(item.kind, &item.id).await;
+            (item, live)
         })
-        .buffer_unordered(concurrency.max(1));
+        .buffer_unordered(concurrency);
     let mut verdict = Verdict::default();
-    while let Some((entry, live)) = reads.next().await {
-        verdict.checked += 1;
-        let problem = match live {
-            Ok(live) => {
-                let changes = entry
-                    .request
-                    .as_ref()
-                    .map(|r| r.changes.as_slice())
-                    .unwrap_or_default();
-                at_target(entry.kind, &live, changes).err()
-            }
-            Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
-                Some(format!("cannot read the access list: {e}"))
-            }
+    while let Some((item, live)) = reads.next().await {
+        let live = match live {
+            Ok(live) => Ok(live),
+            Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => Err(e),
             Err(e) => return Err(e),
         };
-        if let Some(problem) = problem {
-            verdict.mismatches.push(Mismatch {
-                kind: entry.kind,
-                id: entry.id,
-                name: entry.name,
-                problem,
-            });
+        if let Some(entry) = item.expected {
+            verdict.checked += 1;
+            let problem = match &live {
+                Ok(live) => at_target(entry.kind, live, &entry.changes).err(),
+                Err(e) => Some(format!("cannot read the access list: {e}")),
+            };
+            if let Some(problem) = problem {
+                verdict.mismatches.push(Mismatch {
+                    kind: entry.kind,
+                    id: entry.id,
+                    name: entry.name,
+                    problem,
+                });
+            }
+        }
+        if let (true, Some(held), Some(spec)) = (item.residual, held.as_mut(), residual) {
+            held.listed += 1;
+            let Ok(live) = &live else {
+                held.unreadable += 1;
+                continue;
+            };
+            let best = live
+                .iter()
+                .filter(|g| spec.users.iter().any(|u| u.matches(g)))
+                .map(|g| g.role)
+                .max();
+            let Some(role) = best else {
+                continue;
+            };
+            let per_kind = held.by_kind.entry(item.kind).or_default();
+            if role == Role::Owner {
+                per_kind.owned += 1;
+                held.owned += 1;
+            } else {
+                per_kind.other_access += 1;
+                held.other_access += 1;
+            }
         }
     }
     verdict
         .mismatches
         .sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-    Ok(verdict)
+    Ok((verdict, held))
+}
+
+/// What a journal says succeeded, as entities to check: each with the changes of its
+/// last write, read back from the request the journal recorded. For when the journal's
+/// plan is not at hand.
+pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Error> {
+    let replay = Replay::read(path)?;
+    let (written, _) = rollback::read_written(path, &replay)?;
+    Ok(written
+        .into_iter()
+        .filter(|w| matches!(w.end, WrittenEnd::Succeeded { .. }))
+        .map(|w| {
+            let after = w.expected_after();
+            let known = [&w.last_before[..], &after[..], &w.before[..]];
+            let changes = w
+                .last_changes
+                .iter()
+                .map(|c| rollback::complete_change(c, &known))
+                .collect();
+            Expected {
+                kind: w.kind,
+                id: w.id,
+                name: String::new(),
+                changes,
+            }
+        })
+        .collect())
 }

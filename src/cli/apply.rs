@@ -56,14 +56,14 @@ pub struct RunOpts {
     pub conn: ConnOpts,
     /// Requests per second, all requests together (reads, writes, retries). The client
     /// slows down on its own when the server throttles.
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = super::conn::parse_rate)]
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// Requests in flight at once (entities worked on at once).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
     /// Stop (resumably, exit 4) once N entities failed, drifted, were refused by the server
     /// or were gone in this run.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_max_errors)]
     pub max_errors: Option<u64>,
     /// Let DataRobot e-mail the recipients of project shares (off: sendNotification=false).
     #[arg(long)]
@@ -93,6 +93,15 @@ pub struct StatusOpts {
     /// The plan, if it moved. [default: the path recorded in the journal]
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
+}
+
+/// Parses `--max-errors`: a whole number of entities, at least 1 (0 would stop before
+/// the first entity).
+fn parse_max_errors(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{raw:?} is not a number of entities of at least 1")),
+    }
 }
 
 /// `handover apply`.
@@ -188,7 +197,10 @@ pub(crate) async fn execute(
         plan,
         journal,
         &settings,
-        shutdown_signal(journal_path),
+        super::shutdown_signal(format!(
+            "handover resume --journal {}",
+            journal_path.display()
+        )),
     )
     .await
     .map_err(|e| e.coded())?;
@@ -230,49 +242,6 @@ fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> a
     let plan = PlanReader::open(plan_path)?;
     report::write(plan, &replay, paths)?;
     Ok(())
-}
-
-/// Completes on the first Ctrl-C (or SIGTERM): the run stops taking new work, lets the
-/// requests in flight finish and flushes. A second Ctrl-C exits at once with code 4; the
-/// journal stays consistent, since every record is one whole line and a torn last line is
-/// dropped on resume.
-fn shutdown_signal(journal: &Path) -> impl std::future::Future<Output = ()> + use<> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let journal = journal.display().to_string();
-    tokio::spawn(async move {
-        if first_signal().await.is_err() {
-            return;
-        }
-        eprintln!(
-            "handover: interrupted; letting requests in flight finish (Ctrl-C again to abort)"
-        );
-        let _ = tx.send(());
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("handover: aborted; resume with: handover resume --journal {journal}");
-            std::process::exit(exit::INTERRUPTED);
-        }
-    });
-    async move {
-        if rx.await.is_err() {
-            // No signal handler could be installed: never interrupt.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-#[cfg(unix)]
-async fn first_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-async fn first_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
 }
 
 /// `handover status`.
@@ -380,5 +349,13 @@ mod tests {
             default_journal(Path::new("/w/offboard.jsonl")),
             PathBuf::from("/w/offboard.journal.jsonl")
         );
+    }
+
+    #[test]
+    fn max_errors_must_be_at_least_one() {
+        assert_eq!(parse_max_errors("3"), Ok(3));
+        for bad in ["0", "-1", "x", ""] {
+            assert!(parse_max_errors(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -21,5 +21,5 @@ mod worker;
 pub use drift::{Decision, apply_changes, at_target, decide};
 pub use error::Error;
 pub use progress::ProgressKind;
-pub use run::{JournalMode, OpenJournal, Settings, open_journal, run};
+pub use run::{JournalMode, OpenJournal, Settings, open_journal, open_journal_for, run};
 pub use summary::{RunSummary, StopKind, Tally};

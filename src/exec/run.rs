@@ -21,7 +21,7 @@ use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::api::Client;
-use crate::config::normalise_endpoint;
+use crate::config::same_endpoint;
 use crate::journal::{
     self, End, EntityState, Header, Journal, Outcome, OutcomeKind, PurposeKind, Record, Replay,
     Resume,
@@ -118,13 +118,22 @@ pub fn open_journal(
     endpoint: &Url,
     mode: JournalMode,
 ) -> Result<OpenJournal, Error> {
+    open_journal_for(path, plan, plan_label, endpoint, mode, PurposeKind::Apply)
+}
+
+/// [`open_journal`] for a run of `purpose`: a rollback runs its plan through the same
+/// executor with a journal of its own, whose header says `rollback`, so that applying or
+/// resuming it as an apply journal (or the other way round) is refused.
+pub fn open_journal_for(
+    path: &Path,
+    plan: &PlanReader,
+    plan_label: &str,
+    endpoint: &Url,
+    mode: JournalMode,
+    purpose: PurposeKind,
+) -> Result<OpenJournal, Error> {
     check_plan_endpoint(plan, endpoint)?;
-    let header = Header::new(
-        plan.digest(),
-        endpoint_label(endpoint),
-        plan_label,
-        PurposeKind::Apply,
-    );
+    let header = Header::new(plan.digest(), endpoint_label(endpoint), plan_label, purpose);
     let fresh = |header: &Header| {
         Journal::create(path, header).map(|journal| OpenJournal {
             journal,
@@ -151,8 +160,8 @@ pub fn open_journal(
         }
         Err(e) => return Err(e.into()),
     };
-    replay.check_matches(plan.digest(), PurposeKind::Apply)?;
-    if !same_endpoint(&replay.header().endpoint, endpoint) {
+    replay.check_matches(plan.digest(), purpose)?;
+    if !same_endpoint(&replay.header().endpoint, endpoint.as_str()) {
         return Err(Error::JournalEndpointMismatch {
             path: path.to_path_buf(),
             journal: replay.header().endpoint.clone(),
@@ -469,7 +478,7 @@ impl Coordinator<'_> {
 
 /// Removes a journal that holds no complete line at all (a torn or empty header), under
 /// its lock so that a process creating it right now is not disturbed. `false` when the
-/// file is anything else, or busy.
+/// file is anything else (a one-line file of the user's, say), or busy.
 fn discard_headerless(path: &Path) -> std::io::Result<bool> {
     let file = std::fs::File::open(path)?;
     if file.try_lock().is_err() {
@@ -478,7 +487,15 @@ fn discard_headerless(path: &Path) -> std::io::Result<bool> {
     if file.metadata()?.len() > 64 * 1024 {
         return Ok(false);
     }
-    if std::fs::read(path)?.contains(&b'\n') {
+    let bytes = std::fs::read(path)?;
+    if bytes.contains(&b'\n') {
+        return Ok(false);
+    }
+    // Only what a torn header can look like: nothing, or the start of a header record.
+    // Any other one-line file was named as the journal by mistake and is not ours to delete.
+    const HEAD: &[u8] = br#"{"type":"header","#;
+    let torn_header = HEAD.starts_with(&bytes) || bytes.starts_with(HEAD);
+    if !torn_header {
         return Ok(false);
     }
     std::fs::remove_file(path)?;
@@ -499,18 +516,9 @@ fn endpoint_label(endpoint: &Url) -> String {
     endpoint.as_str().trim_end_matches('/').to_string()
 }
 
-/// Whether `recorded` (from a plan or journal) names the same API root as `endpoint`.
-fn same_endpoint(recorded: &str, endpoint: &Url) -> bool {
-    let ours = normalise_endpoint(endpoint.as_str(), true);
-    match (normalise_endpoint(recorded, true), ours) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 fn check_plan_endpoint(plan: &PlanReader, endpoint: &Url) -> Result<(), Error> {
     let planned = &plan.header().endpoint;
-    if same_endpoint(planned, endpoint) {
+    if same_endpoint(planned, endpoint.as_str()) {
         return Ok(());
     }
     Err(Error::EndpointMismatch {
@@ -525,12 +533,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoints_compare_normalised() {
-        let ours = normalise_endpoint("https://dr.example.com/api/v2", false).unwrap();
-        assert!(same_endpoint("https://dr.example.com/api/v2/", &ours));
-        assert!(same_endpoint("https://DR.example.com/api/v2", &ours));
-        assert!(!same_endpoint("https://other.example.com/api/v2", &ours));
-        assert!(!same_endpoint("not a url", &ours));
+    fn endpoint_labels_have_no_trailing_slash() {
+        let ours = crate::config::normalise_endpoint("https://dr.example.com/api/v2", false)
+            .expect("a valid endpoint");
         assert_eq!(endpoint_label(&ours), "https://dr.example.com/api/v2");
     }
 }

@@ -187,6 +187,23 @@ pub(crate) async fn work(
                 })
             }
         },
+        // A caller who is not an admin sees an entity only while they hold a role on it:
+        // a write that took their own access away (reassigning their own entities) makes
+        // the read-back answer 404 or 403. The write was accepted; it just cannot be seen.
+        Err(e)
+            if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed)
+                && request.revokes() > 0 =>
+        {
+            tracing::info!(kind = %kind, id, error = %e, "read-back refused after the write; not verified");
+            WorkerEnd::Outcome(Outcome {
+                status: Some(status),
+                error: Some(format!(
+                    "not verified: the write was accepted but the read-back was refused ({e}); \
+                     the caller may have removed their own access"
+                )),
+                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+            })
+        }
         Err(e) => {
             let end = failure(kind, id, "read-back", e, None, attempts);
             match end {

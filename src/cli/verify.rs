@@ -1,0 +1,246 @@
+//! `handover verify PLAN` and `handover verify --journal FILE`: re-read the live access
+//! lists and say which entities are not at their target, and what the departing user
+//! still holds. Exit 0 when everything matches, [`exit::MISMATCH`] when something does
+//! not. The work is [`crate::verify`]'s.
+//!
+//! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
+//! (read), the connection settings and the endpoint they were made for, the preflight.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::api::{Client, ClientPolicy};
+use crate::exit;
+use crate::journal::Replay;
+use crate::model::EntityKind;
+use crate::plan::{OldOwnerRoleKind, PlanHeader, PlanReader, SourceKind};
+use crate::planner;
+use crate::rollback::resolve_recorded;
+use crate::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
+
+use super::conn::{ConnOpts, connect, parse_rate};
+
+/// `handover verify`: is every entity where the plan wants it?
+#[derive(Debug, clap::Args)]
+pub struct VerifyOpts {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// The plan to check the live state against.
+    #[arg(
+        value_name = "PLAN",
+        required_unless_present = "journal",
+        conflicts_with = "journal"
+    )]
+    pub plan: Option<PathBuf>,
+    /// Check the plan this journal's run applied (or, if that plan is not where the
+    /// journal says, what the journal records as succeeded).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Also count what USER still owns or can access among every entity of the plan's
+    /// types. [default: the --from of an offboarding plan]
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Requests per second, every request counted.
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Access-list reads in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+}
+
+/// What is checked, read from the plan or the journal before anything is sent.
+struct Subject {
+    /// How the output names it: `plan p.jsonl`, `journal j.jsonl`.
+    label: String,
+    /// The endpoint it was made against.
+    endpoint: String,
+    expected: Vec<Expected>,
+    /// The plan's header, when there is a plan.
+    header: Option<PlanHeader>,
+    /// Every kind the plan or journal names.
+    kinds: BTreeSet<EntityKind>,
+}
+
+/// The `--json` verdict.
+#[derive(Serialize)]
+struct Verdict<'a> {
+    /// Every checked entity is at its target.
+    ok: bool,
+    /// What was checked: `plan PATH`, or `journal PATH`.
+    source: &'a str,
+    checked: u64,
+    not_at_target: usize,
+    mismatches: &'a [Mismatch],
+    /// What the departing user still holds; `null` without one.
+    residual: Option<&'a Residual>,
+}
+
+/// `handover verify`.
+pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
+    let subject = match (&opts.plan, &opts.journal) {
+        (Some(plan), _) => from_plan(plan)?,
+        (None, Some(journal)) => from_journal(journal)?,
+        (None, None) => unreachable!("clap requires PLAN or --journal"),
+    };
+    let conn = opts.conn.settings()?;
+    if !crate::config::same_endpoint(&subject.endpoint, conn.endpoint.as_str()) {
+        return Err(exit::with_code(
+            exit::INVALID_INPUT,
+            anyhow::anyhow!(
+                "{} was made against {}, not {}",
+                subject.label,
+                subject.endpoint,
+                conn.endpoint.as_str().trim_end_matches('/')
+            ),
+        ));
+    }
+    let policy = ClientPolicy {
+        rate_per_sec: opts.rate,
+        ..ClientPolicy::default()
+    };
+    let (client, _) = connect(conn, policy).await?;
+
+    let residual = residual_spec(&client, &opts, &subject).await?;
+    let (verdict, residual) = verify::verify(
+        &client,
+        subject.expected,
+        residual.as_ref(),
+        opts.concurrency as usize,
+    )
+    .await
+    .map_err(|e| exit::with_code(e.exit_code(), e))?;
+
+    if opts.json {
+        let out = Verdict {
+            ok: verdict.ok(),
+            source: &subject.label,
+            checked: verdict.checked,
+            not_at_target: verdict.mismatches.len(),
+            mismatches: &verdict.mismatches,
+            residual: residual.as_ref(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("cannot render the verdict as JSON")?
+        );
+    } else {
+        println!(
+            "verified {}: {} entities checked, {} not at target",
+            subject.label,
+            verdict.checked,
+            verdict.mismatches.len()
+        );
+        for m in &verdict.mismatches {
+            println!("  {} {} {:?}: {}", m.kind, m.id, m.name, m.problem);
+        }
+        if let Some(residual) = &residual {
+            println!("{}", residual.render());
+        }
+    }
+    Ok(if verdict.ok() {
+        exit::OK
+    } else {
+        exit::MISMATCH
+    })
+}
+
+fn from_plan(path: &Path) -> anyhow::Result<Subject> {
+    let plan = PlanReader::open(path).map_err(|e| exit::with_code(e.exit_code(), e))?;
+    subject_of_plan(plan, format!("plan {}", path.display()))
+}
+
+fn subject_of_plan(plan: PlanReader, label: String) -> anyhow::Result<Subject> {
+    let header = plan.header().clone();
+    let mut kinds = BTreeSet::new();
+    let mut expected = Vec::new();
+    for entry in plan {
+        let entry = entry.map_err(|e| exit::with_code(e.exit_code(), e))?;
+        kinds.insert(entry.kind);
+        expected.extend(Expected::of_entry(entry));
+    }
+    Ok(Subject {
+        label,
+        endpoint: header.endpoint.clone(),
+        expected,
+        header: Some(header),
+        kinds,
+    })
+}
+
+/// The journal's plan, if it is where the journal says and is the same plan; else what
+/// the journal says succeeded.
+fn from_journal(journal: &Path) -> anyhow::Result<Subject> {
+    let replay = Replay::read(journal).map_err(|e| e.coded())?;
+    let header = replay.header();
+    let plan_path = resolve_recorded(journal, &header.plan);
+    match PlanReader::open(&plan_path) {
+        Ok(plan) if plan.digest() == header.plan_digest => {
+            return subject_of_plan(
+                plan,
+                format!(
+                    "plan {} of journal {}",
+                    plan_path.display(),
+                    journal.display()
+                ),
+            );
+        }
+        Ok(_) => tracing::warn!(
+            plan = %plan_path.display(),
+            "not the plan of this journal; checking what the journal says succeeded"
+        ),
+        Err(e) => tracing::warn!(
+            plan = %plan_path.display(),
+            error = %e,
+            "the journal's plan is not readable; checking what the journal says succeeded"
+        ),
+    }
+    let expected = verify::expected_from_journal(journal).map_err(|e| e.coded())?;
+    Ok(Subject {
+        label: format!("journal {} (what it says succeeded)", journal.display()),
+        endpoint: header.endpoint.clone(),
+        kinds: expected.iter().map(|e| e.kind).collect(),
+        expected,
+        header: None,
+    })
+}
+
+/// Whose residual access to count: `--user`, else an offboarding plan's `from`; among
+/// the plan's types (an offboarding plan's `types`, else the kinds it names, else all).
+async fn residual_spec(
+    client: &Client,
+    opts: &VerifyOpts,
+    subject: &Subject,
+) -> anyhow::Result<Option<ResidualSpec>> {
+    let offboard = subject.header.as_ref().and_then(|h| match &h.source {
+        SourceKind::Offboard { from, types, .. } => Some((from.clone(), types.clone())),
+        SourceKind::OffboardMap { pairs, types, .. } => Some((
+            pairs.iter().map(|p| p.from.clone()).collect(),
+            types.clone(),
+        )),
+        // A hand-written plan names no departing user.
+        _ => None,
+    });
+    let users = match (&opts.user, &offboard) {
+        (Some(name), _) => {
+            vec![
+                planner::resolve_departing(client, "--user", name, OldOwnerRoleKind::None)
+                    .await
+                    .map_err(|e| exit::with_code(e.exit_code(), e))?,
+            ]
+        }
+        (None, Some((from, _))) => from.clone(),
+        (None, None) => return Ok(None),
+    };
+    let kinds = match offboard {
+        Some((_, types)) if !types.is_empty() => types,
+        _ if !subject.kinds.is_empty() => subject.kinds.iter().copied().collect(),
+        _ => EntityKind::ALL.to_vec(),
+    };
+    Ok(Some(ResidualSpec { users, kinds }))
+}

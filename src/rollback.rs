@@ -1,0 +1,952 @@
+//! Rollback: undoing what a run did, from its journal.
+//!
+//! A rollback is a run of its own. It reads the journal of the run to undo (the *source*
+//! journal), turns it into a plan (the *rollback plan*, `ROLLBACK.plan.jsonl` with its
+//! review CSV beside it) and applies that plan through the executor with a journal of its
+//! own, whose header says `rollback`. So it has every guarantee an apply has (one request
+//! per entity, durable intents, drift guard, read-back, resume) and can itself be undone.
+//!
+//! For every entity the source run wrote (it has an intent), the plan entry is
+//!
+//! - `current`: the access list the run left, as it recorded it (the outcome's read-back,
+//!   or, without one, the list before the last write with that write's changes applied);
+//!   or, with `force`, or where the journal cannot say whether the write landed (an intent
+//!   without an outcome, a failed write), the live list read now;
+//! - `target`: `current`, with every principal the run's requests named put back as the
+//!   journal recorded it before the first write ([`Replay::first_before`]): its role and
+//!   `can_share` restored, or removed if it had no access. Nobody else is touched.
+//!
+//! The executor then does the rest. An entity whose touched principals changed since the
+//! run (someone else changed it) no longer matches `current` on them and is left alone as
+//! `drifted`, unless the plan was made with `force` from the live list. Principals the run
+//! did not name may have changed meanwhile; they keep what they have now, as in an apply.
+//! The one request per entity puts grants before revokes, and a target without an owner is
+//! refused, so no entity is ever left without one: the old owner comes back before the new
+//! one goes.
+//!
+//! Resuming: while the rollback journal exists, its own plan is run again (the executor
+//! skips what is settled); the source journal is only read when the plan is made. The
+//! source journal is locked for the whole rollback, so the run it records cannot be
+//! resumed meanwhile.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use futures::stream::{self, StreamExt};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::api::{ApiError, Client, ErrorClass};
+use crate::config::same_endpoint;
+use crate::exec::{self, JournalMode, OpenJournal, RunSummary, apply_changes};
+use crate::exit;
+use crate::journal::{self, EntityState, Journal, OutcomeKind, PurposeKind, Replay};
+use crate::model::{DialectKind, EntityKind, Grant, Role, is_revoke_name};
+use crate::plan::{
+    self, Change, PlanEntry, PlanHeader, PlanReader, PlanWriter, RefusalKind, SourceKind,
+    UserIdent, WrittenPlan, same_principal,
+};
+
+/// What stops a rollback before or outside the per-entity flow.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The source or the rollback journal cannot be opened, locked, read or written.
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
+    /// The rollback plan cannot be written or read.
+    #[error(transparent)]
+    Plan(#[from] plan::Error),
+    /// The executor refused to start, or the journal failed mid-run.
+    #[error(transparent)]
+    Exec(#[from] exec::Error),
+    /// Reading the live access lists failed in a way that is not about one entity.
+    #[error("reading the live access lists stopped")]
+    Api(#[from] ApiError),
+    /// The source run was made against another DataRobot.
+    #[error("journal {} was written against {journal}, not {endpoint}", path.display())]
+    EndpointMismatch {
+        path: PathBuf,
+        journal: String,
+        endpoint: String,
+    },
+    /// The rollback journal was given the source journal's path.
+    #[error("the rollback journal {} is the journal it would roll back", path.display())]
+    SameJournal { path: PathBuf },
+    /// An existing rollback journal undoes another run.
+    #[error("rollback journal {} rolls back {undoes}, not {}", path.display(), source_journal.display())]
+    OtherSource {
+        path: PathBuf,
+        undoes: String,
+        source_journal: PathBuf,
+    },
+}
+
+impl Error {
+    /// The exit code: bad or mismatched files are invalid input (nothing was sent); the
+    /// rest as their source says.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Journal(e) => e.exit_code(),
+            Error::Plan(e) => e.exit_code(),
+            Error::Exec(e) => e.exit_code(),
+            Error::Api(e) => e.exit_code(),
+            Error::EndpointMismatch { .. }
+            | Error::SameJournal { .. }
+            | Error::OtherSource { .. } => exit::INVALID_INPUT,
+        }
+    }
+
+    /// This error wrapped so that `main` exits with [`Error::exit_code`].
+    pub fn coded(self) -> anyhow::Error {
+        exit::with_code(self.exit_code(), self)
+    }
+}
+
+/// The default rollback journal for the run journaled in `journal`: beside it, its name
+/// with `.rollback.jsonl` (`run.jsonl` → `run.rollback.jsonl`), or `.rollback-force.jsonl`
+/// with `force`. A forced rollback gets a journal of its own so that forcing after a
+/// rollback that left entities drifted starts afresh, and each is resumed by repeating
+/// its own command line.
+pub fn default_rollback_journal(journal: &Path, force: bool) -> PathBuf {
+    let stem = journal.file_stem().unwrap_or_default().to_string_lossy();
+    let suffix = if force { "rollback-force" } else { "rollback" };
+    journal.with_file_name(format!("{stem}.{suffix}.jsonl"))
+}
+
+/// The rollback plan of the rollback journal `rollback_journal`: beside it, its name with
+/// `.plan.jsonl` (`run.rollback.jsonl` → `run.rollback.plan.jsonl`, and the review CSV
+/// `run.rollback.plan.csv`).
+pub fn rollback_plan_path(rollback_journal: &Path) -> PathBuf {
+    let stem = rollback_journal
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy();
+    rollback_journal.with_file_name(format!("{stem}.plan.jsonl"))
+}
+
+/// How the source run ended for one entity it wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WrittenEnd {
+    /// The write succeeded; `after` is the list read back, if it was.
+    Succeeded { after: Option<Vec<Grant>> },
+    /// The journal cannot say whether the last write landed: an intent without an outcome
+    /// (the run died or is still going), or an outcome other than success after an intent
+    /// (a write whose answer was lost, a read-back that did not match). `outcome` is
+    /// `None` for an intent in flight.
+    Unconfirmed { outcome: Option<OutcomeKind> },
+}
+
+/// What the source run did to one entity, as its journal records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub kind: EntityKind,
+    pub id: String,
+    /// The access list before the run first wrote the entity: what a rollback restores.
+    pub before: Vec<Grant>,
+    /// Every principal the run's requests for the entity named (roles meaningless).
+    pub principals: Vec<Grant>,
+    /// The access list just before the last write.
+    pub last_before: Vec<Grant>,
+    /// The last write's changes, read back from the request body it journaled.
+    pub last_changes: Vec<Change>,
+    pub end: WrittenEnd,
+}
+
+impl Written {
+    /// The list the run left, as far as the journal knows it: the read-back, else the
+    /// list before the last write with that write applied.
+    pub fn expected_after(&self) -> Vec<Grant> {
+        match &self.end {
+            WrittenEnd::Succeeded { after: Some(after) } => after.clone(),
+            _ => apply_changes(self.kind, &self.last_before, &self.last_changes),
+        }
+    }
+}
+
+/// An intent line, as much as rollback needs of it.
+#[derive(Deserialize)]
+struct IntentLine {
+    #[serde(rename = "type")]
+    ty: String,
+    kind: Option<EntityKind>,
+    id: Option<String>,
+    before: Option<Vec<Grant>>,
+    request: Option<Value>,
+}
+
+/// Everything the intents of one entity say.
+#[derive(Default)]
+struct Intents {
+    principals: Vec<Change>,
+    last_before: Vec<Grant>,
+    last_changes: Vec<Change>,
+}
+
+/// Every entity the run journaled in `path` wrote (it has an intent), by kind then id,
+/// with `sha256:` of the journal's bytes. `replay` is the same journal replayed: it gives
+/// each entity's state and first before-state; this pass adds the request bodies, which a
+/// replay does not keep for settled entities.
+pub fn read_written(
+    path: &Path,
+    replay: &Replay,
+) -> Result<(Vec<Written>, String), journal::Error> {
+    let file = File::open(path).map_err(|source| journal::Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 18, file);
+    let mut hasher = Sha256::new();
+    let mut intents: HashMap<(EntityKind, String), Intents> = HashMap::new();
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| journal::Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        hasher.update(&buf);
+        // The header is the replay's business; a line without its newline is a torn tail
+        // the replay left out too.
+        if line == 1 || buf.last() != Some(&b'\n') {
+            continue;
+        }
+        let parsed: IntentLine =
+            serde_json::from_slice(&buf).map_err(|source| journal::Error::Corrupt {
+                path: path.to_path_buf(),
+                line,
+                source,
+            })?;
+        let (true, Some(kind), Some(id)) = (parsed.ty == "intent", parsed.kind, parsed.id) else {
+            continue;
+        };
+        let changes = parsed
+            .request
+            .as_ref()
+            .map(|body| changes_of_body(kind, body))
+            .unwrap_or_default();
+        let entry = intents.entry((kind, id)).or_default();
+        for change in &changes {
+            if !entry
+                .principals
+                .iter()
+                .any(|p| same_principal(&as_grant(p), &as_grant(change)))
+            {
+                entry.principals.push(change.clone());
+            }
+        }
+        entry.last_before = parsed.before.unwrap_or_default();
+        entry.last_changes = changes;
+    }
+    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+
+    let mut written = Vec::new();
+    for (kind, id, e) in replay.entities() {
+        let Some(before) = e.first_before.clone() else {
+            continue;
+        };
+        let end = match &e.state {
+            EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded => {
+                WrittenEnd::Succeeded {
+                    after: outcome.after.clone(),
+                }
+            }
+            EntityState::Done { outcome } => WrittenEnd::Unconfirmed {
+                outcome: Some(outcome.outcome),
+            },
+            EntityState::InFlight { .. } => WrittenEnd::Unconfirmed { outcome: None },
+        };
+        let found = intents.remove(&(kind, id.to_string())).unwrap_or_default();
+        written.push(Written {
+            kind,
+            id: id.to_string(),
+            before,
+            principals: found.principals.iter().map(as_grant).collect(),
+            last_before: found.last_before,
+            last_changes: found.last_changes,
+            end,
+        });
+    }
+    written.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+    Ok((written, digest))
+}
+
+/// The changes a journaled share body carries, read back from either dialect. Lenient:
+/// entries it cannot read are left out, and a body of another shape gives none.
+pub fn changes_of_body(kind: EntityKind, body: &Value) -> Vec<Change> {
+    let text = |item: &Value, key: &str| {
+        item.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let role_of = |item: &Value| -> Option<Option<Role>> {
+        match item.get("role") {
+            Some(Value::Null) | None => Some(None),
+            Some(Value::String(name)) if is_revoke_name(name) => Some(None),
+            Some(Value::String(name)) => Role::from_wire(name).map(Some),
+            Some(_) => None,
+        }
+    };
+    let can_share = |item: &Value| item.get("canShare").and_then(Value::as_bool);
+    match kind.dialect() {
+        DialectKind::AccessControl => {
+            let items = [kind.ac_body_key(), "data", "users"]
+                .iter()
+                .find_map(|key| body.get(*key).and_then(Value::as_array));
+            items
+                .into_iter()
+                .flatten()
+                .filter_map(|item| {
+                    let role = role_of(item)?;
+                    Some(Change {
+                        recipient_type: "user".to_string(),
+                        id: None,
+                        name: text(item, "username")?,
+                        role,
+                        can_share: role.and(can_share(item)),
+                    })
+                })
+                .collect()
+        }
+        DialectKind::SharedRoles => body
+            .get("roles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| {
+                let role = role_of(item)?;
+                let id = text(item, "id");
+                let name = text(item, "username").or_else(|| text(item, "name"));
+                if id.is_none() && name.is_none() {
+                    return None;
+                }
+                Some(Change {
+                    recipient_type: text(item, "shareRecipientType")
+                        .unwrap_or_else(|| "user".to_string()),
+                    id,
+                    name: name.unwrap_or_default(),
+                    role,
+                    can_share: role.and(can_share(item)),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The principal a change names, as a grant, for [`same_principal`].
+fn as_grant(change: &Change) -> Grant {
+    Grant {
+        recipient_type: change.recipient_type.clone(),
+        id: change.id.clone(),
+        name: change.name.clone(),
+        role: change.role.unwrap_or(Role::Consumer),
+        can_share: None,
+    }
+}
+
+/// Fills in a principal's id or name from the first list that knows it: request bodies
+/// name a principal one way (username, or id), access lists both.
+fn complete(who: &mut Grant, known: &[&[Grant]]) {
+    if who.id.is_some() && !who.name.is_empty() {
+        return;
+    }
+    if let Some(g) = known
+        .iter()
+        .flat_map(|list| list.iter())
+        .find(|g| same_principal(g, who))
+    {
+        if who.id.is_none() {
+            who.id = g.id.clone();
+        }
+        if who.name.is_empty() {
+            who.name = g.name.clone();
+        }
+    }
+}
+
+/// `change` with its principal's id or name filled in from the first of `known` that
+/// lists the principal: a journaled request names a principal one way only.
+pub fn complete_change(change: &Change, known: &[&[Grant]]) -> Change {
+    let mut who = as_grant(change);
+    complete(&mut who, known);
+    Change {
+        id: who.id,
+        name: who.name,
+        ..change.clone()
+    }
+}
+
+/// `current` with every one of `principals` put back as `before` has it: role and
+/// `can_share` restored (added at the end if absent), or removed if `before` does not
+/// list it. Every other principal is left as it is, in the same order.
+pub fn restore_target(current: &[Grant], principals: &[Grant], before: &[Grant]) -> Vec<Grant> {
+    let mut out = current.to_vec();
+    for who in principals {
+        let was = before.iter().find(|g| same_principal(g, who));
+        let pos = out.iter().position(|g| same_principal(g, who));
+        match (was, pos) {
+            (Some(was), Some(p)) => {
+                let id = out[p].id.clone();
+                out[p] = was.clone();
+                if out[p].id.is_none() {
+                    out[p].id = id;
+                }
+            }
+            (Some(was), None) => out.push(was.clone()),
+            (None, Some(p)) => {
+                out.remove(p);
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+/// Whether `a` and `b` give each of `principals` the same access: the same role, and the
+/// same `can_share` where the kind carries it and both lists state it.
+fn agree_on(kind: EntityKind, a: &[Grant], b: &[Grant], principals: &[Grant]) -> bool {
+    principals.iter().all(|who| {
+        let x = a.iter().find(|g| same_principal(g, who));
+        let y = b.iter().find(|g| same_principal(g, who));
+        match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => {
+                x.role == y.role
+                    && (!kind.supports_can_share()
+                        || match (x.can_share, y.can_share) {
+                            (Some(p), Some(q)) => p == q,
+                            _ => true,
+                        })
+            }
+            _ => false,
+        }
+    })
+}
+
+/// How a rollback plan is made.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanSettings {
+    /// Plan from the live lists: restore entities changed since the run too.
+    pub force: bool,
+    /// Access-list reads in flight at once.
+    pub concurrency: usize,
+}
+
+/// The rollback entry of one written entity, given its live list when it was read
+/// (`force`, or a write the journal cannot confirm).
+fn rollback_entry(w: &Written, live: Option<Vec<Grant>>, name: &str, force: bool) -> PlanEntry {
+    let recorded_after = match &w.end {
+        WrittenEnd::Succeeded { after } => after.as_deref(),
+        WrittenEnd::Unconfirmed { .. } => None,
+    };
+    let mut last_changes = w.last_changes.clone();
+    let mut principals = w.principals.clone();
+    {
+        let mut known: Vec<&[Grant]> = vec![&w.before, &w.last_before];
+        known.extend(recorded_after);
+        known.extend(live.as_deref());
+        for who in &mut principals {
+            complete(who, &known);
+        }
+        for change in &mut last_changes {
+            *change = complete_change(change, &known);
+        }
+    }
+    let expected = match recorded_after {
+        Some(after) => after.to_vec(),
+        None => apply_changes(w.kind, &w.last_before, &last_changes),
+    };
+    if principals.is_empty() {
+        // A request body the journal could not be read back from: the principals whose
+        // access the write changed are the ones that differ between before and after.
+        let after = live.as_deref().unwrap_or(&expected);
+        principals = differing(&w.before, after);
+        tracing::warn!(kind = %w.kind, id = %w.id, "journaled request names nobody; restoring the principals whose access differs");
+    }
+    let current = match (live, &w.end) {
+        (Some(live), _) if force => live,
+        (Some(live), WrittenEnd::Unconfirmed { .. }) => {
+            // Landed (or never sent): the live list is the one to start from. Anything else
+            // changed since: start from what the write would have left, and the executor
+            // will find the difference and leave the entity alone.
+            if agree_on(w.kind, &live, &w.before, &principals)
+                || agree_on(w.kind, &live, &expected, &principals)
+            {
+                live
+            } else {
+                expected
+            }
+        }
+        _ => expected,
+    };
+    let target = restore_target(&current, &principals, &w.before);
+    PlanEntry::build(w.kind, &w.id, name, current, target)
+}
+
+/// Principals to whom `a` and `b` give different roles (as grants of `a`, then of `b`).
+fn differing(a: &[Grant], b: &[Grant]) -> Vec<Grant> {
+    let role_in =
+        |list: &[Grant], who: &Grant| list.iter().find(|g| same_principal(g, who)).map(|g| g.role);
+    let mut out: Vec<Grant> = Vec::new();
+    for g in a.iter().chain(b) {
+        if !out.iter().any(|o| same_principal(o, g)) && role_in(a, g) != role_in(b, g) {
+            out.push(g.clone());
+        }
+    }
+    out
+}
+
+/// Writes one rollback entry per written entity into `writer`, reading the live lists it
+/// needs (`concurrency` at a time, through the client's limiter): every entity with
+/// `force`, else only those whose last write the journal cannot confirm. `names` are the
+/// entities' display names, where known.
+pub async fn write_plan(
+    client: &Client,
+    written: &[Written],
+    names: &HashMap<(EntityKind, String), String>,
+    settings: PlanSettings,
+    writer: &mut PlanWriter,
+) -> Result<(), Error> {
+    let force = settings.force;
+    let mut reads = stream::iter(written.iter().enumerate())
+        .map(|(i, w)| async move {
+            let needs_read = force || matches!(w.end, WrittenEnd::Unconfirmed { .. });
+            let live = if needs_read {
+                Some(client.access_list(w.kind, &w.id).await)
+            } else {
+                None
+            };
+            (i, live)
+        })
+        .buffered(settings.concurrency.max(1));
+    while let Some((i, live)) = reads.next().await {
+        let w = &written[i];
+        let name = names
+            .get(&(w.kind, w.id.clone()))
+            .map_or("", String::as_str);
+        let live = match live {
+            None => None,
+            Some(Ok(list)) => Some(list),
+            Some(Err(e)) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
+                let refusal = if e.class() == ErrorClass::Gone {
+                    RefusalKind::EntityNotFound
+                } else {
+                    RefusalKind::CallerCannotShare
+                };
+                let after = w.expected_after();
+                writer.write(&PlanEntry::refused(
+                    w.kind,
+                    &w.id,
+                    name,
+                    after.clone(),
+                    after,
+                    &refusal,
+                ))?;
+                continue;
+            }
+            Some(Err(e)) => return Err(e.into()),
+        };
+        writer.write(&rollback_entry(w, live, name, force))?;
+    }
+    Ok(())
+}
+
+/// What to roll back and where to journal it.
+#[derive(Clone, Debug)]
+pub struct RollbackSpec {
+    /// The journal of the run to undo.
+    pub journal: PathBuf,
+    /// This rollback's own journal ([`default_rollback_journal`]).
+    pub rollback_journal: PathBuf,
+    /// Restore entities changed since the run too.
+    pub force: bool,
+    /// Access-list reads in flight at once while planning.
+    pub concurrency: usize,
+    /// Who runs the rollback, for the plan's header.
+    pub caller: UserIdent,
+}
+
+/// A rollback ready to run: its plan, its journal, and the lock on the source journal.
+pub struct Prepared {
+    /// The rollback plan.
+    pub plan: PlanReader,
+    /// Where the rollback plan is.
+    pub plan_path: PathBuf,
+    /// The rollback journal, created or resumed.
+    pub journal: OpenJournal,
+    /// The plan just made; `None` when an existing rollback journal was resumed.
+    pub made: Option<WrittenPlan>,
+    /// Held until the rollback ends: the run it undoes must not be resumed meanwhile.
+    source: Journal,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("plan_path", &self.plan_path)
+            .field("journal", &self.journal)
+            .field("made", &self.made)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes (or, if the rollback journal exists, finds) the rollback plan and opens the
+/// rollback journal. Locks the source journal first; refuses, with nothing sent, a source
+/// journal of another endpoint, one in use, or a rollback journal that undoes another run.
+pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, Error> {
+    if same_file(&spec.journal, &spec.rollback_journal) {
+        return Err(Error::SameJournal {
+            path: spec.rollback_journal.clone(),
+        });
+    }
+    let (source, replay) = Journal::open_existing(&spec.journal)?;
+    let endpoint = client.endpoint();
+    if !same_endpoint(&replay.header().endpoint, endpoint.as_str()) {
+        return Err(Error::EndpointMismatch {
+            path: spec.journal.clone(),
+            journal: replay.header().endpoint.clone(),
+            endpoint: endpoint.as_str().trim_end_matches('/').to_string(),
+        });
+    }
+    let source_label = std::fs::canonicalize(&spec.journal)
+        .unwrap_or_else(|_| spec.journal.clone())
+        .display()
+        .to_string();
+
+    if let Some((plan, plan_path, journal)) = resume(client, spec, &source_label)? {
+        return Ok(Prepared {
+            plan,
+            plan_path,
+            journal,
+            made: None,
+            source,
+        });
+    }
+
+    let (written, digest) = read_written(&spec.journal, &replay)?;
+    let names = names_from_plan(&replay, &spec.journal, &written);
+    drop(replay);
+    let plan_path = rollback_plan_path(&spec.rollback_journal);
+    let header = PlanHeader::new(
+        endpoint.as_str().trim_end_matches('/'),
+        spec.caller.clone(),
+        // Plans name the file they were made from; for a rollback that is the journal.
+        SourceKind::Csv {
+            file: source_label,
+            sha256: Some(digest),
+        },
+    );
+    let mut writer = PlanWriter::create(&plan_path, &header)?;
+    let settings = PlanSettings {
+        force: spec.force,
+        concurrency: spec.concurrency,
+    };
+    write_plan(client, &written, &names, settings, &mut writer).await?;
+    let made = writer.finish()?;
+    tracing::info!(plan = %plan_path.display(), entities = made.entries, "rollback plan written");
+    let plan = PlanReader::open(&plan_path)?;
+    let journal = exec::open_journal_for(
+        &spec.rollback_journal,
+        &plan,
+        &plan_path.display().to_string(),
+        endpoint,
+        JournalMode::CreateOrResume,
+        PurposeKind::Rollback,
+    )?;
+    Ok(Prepared {
+        plan,
+        plan_path,
+        journal,
+        made: Some(made),
+        source,
+    })
+}
+
+/// The rollback journal already exists (with a whole header): its plan, checked to undo
+/// this source journal, and the journal resumed. `None` when there is none to resume.
+fn resume(
+    client: &Client,
+    spec: &RollbackSpec,
+    source_label: &str,
+) -> Result<Option<(PlanReader, PathBuf, OpenJournal)>, Error> {
+    let existing = match Replay::read(&spec.rollback_journal) {
+        Ok(replay) => replay,
+        Err(journal::Error::Open { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None);
+        }
+        // A rollback killed while creating its journal: the executor starts it over.
+        Err(journal::Error::MissingHeader { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let header = existing.header();
+    if header.purpose != PurposeKind::Rollback {
+        return Err(journal::Error::PurposeMismatch {
+            path: spec.rollback_journal.clone(),
+            journal: header.purpose,
+            expected: PurposeKind::Rollback,
+        }
+        .into());
+    }
+    let plan_path = resolve_recorded(&spec.rollback_journal, &header.plan);
+    let plan = PlanReader::open(&plan_path)?;
+    if let SourceKind::Csv { file, .. } = &plan.header().source
+        && !same_file(Path::new(file), Path::new(source_label))
+    {
+        return Err(Error::OtherSource {
+            path: spec.rollback_journal.clone(),
+            undoes: file.clone(),
+            source_journal: spec.journal.clone(),
+        });
+    }
+    let journal = exec::open_journal_for(
+        &spec.rollback_journal,
+        &plan,
+        &header.plan,
+        client.endpoint(),
+        JournalMode::ResumeOnly,
+        PurposeKind::Rollback,
+    )?;
+    tracing::info!(journal = %spec.rollback_journal.display(), "resuming the rollback");
+    Ok(Some((plan, plan_path, journal)))
+}
+
+/// Runs a prepared rollback to its end or until `shutdown`; the source journal stays
+/// locked until then.
+pub async fn run(
+    client: &Client,
+    prepared: Prepared,
+    settings: &exec::Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunSummary, Error> {
+    let Prepared {
+        plan,
+        journal,
+        source,
+        ..
+    } = prepared;
+    let summary = exec::run(client, plan, journal, settings, shutdown).await?;
+    drop(source);
+    Ok(summary)
+}
+
+/// Display names of the written entities, from the source run's plan when it is where its
+/// journal says and is the same plan; empty otherwise (names are only for people).
+fn names_from_plan(
+    replay: &Replay,
+    journal: &Path,
+    written: &[Written],
+) -> HashMap<(EntityKind, String), String> {
+    let wanted: HashSet<(EntityKind, &str)> =
+        written.iter().map(|w| (w.kind, w.id.as_str())).collect();
+    let path = resolve_recorded(journal, &replay.header().plan);
+    let plan = match PlanReader::open(&path) {
+        Ok(plan) if plan.digest() == replay.header().plan_digest => plan,
+        Ok(_) => {
+            tracing::debug!(plan = %path.display(), "not the journal's plan; names left out");
+            return HashMap::new();
+        }
+        Err(e) => {
+            tracing::debug!(plan = %path.display(), error = %e, "plan not readable; names left out");
+            return HashMap::new();
+        }
+    };
+    plan.filter_map(Result::ok)
+        .filter(|e| wanted.contains(&(e.kind, e.id.as_str())))
+        .map(|e| ((e.kind, e.id), e.name))
+        .collect()
+}
+
+/// A path recorded in a journal header, as given at the time (relative to where handover
+/// ran); if that does not resolve from here, relative to the journal's directory.
+pub fn resolve_recorded(journal: &Path, recorded: &str) -> PathBuf {
+    let as_given = PathBuf::from(recorded);
+    if as_given.is_absolute() || as_given.exists() {
+        return as_given;
+    }
+    journal
+        .parent()
+        .map(|d| d.join(&as_given))
+        .filter(|p| p.exists())
+        .unwrap_or(as_given)
+}
+
+/// Whether two paths name the same file (both canonicalised where they exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::share_body;
+    use crate::plan::{ActionKind, ShareRequest};
+
+    fn g(name: &str, role: Role) -> Grant {
+        Grant {
+            recipient_type: "user".into(),
+            id: Some(format!("id-{name}")),
+            name: format!("{name}@x"),
+            role,
+            can_share: Some(true),
+        }
+    }
+
+    fn change(name: &str, role: Option<Role>) -> Change {
+        Change {
+            recipient_type: "user".into(),
+            id: Some(format!("id-{name}")),
+            name: format!("{name}@x"),
+            role,
+            can_share: None,
+        }
+    }
+
+    #[test]
+    fn journaled_bodies_of_both_dialects_read_back_as_their_changes() {
+        let request = ShareRequest {
+            changes: vec![change("bob", Some(Role::Owner)), change("alice", None)],
+            notify: false,
+        };
+        for kind in EntityKind::ALL {
+            let body = share_body(kind, &request).unwrap();
+            let back = changes_of_body(kind, &body);
+            assert_eq!(back.len(), 2, "{kind}: {body}");
+            assert_eq!(back[0].role, Some(Role::Owner), "{kind}");
+            assert_eq!(back[1].role, None, "{kind}");
+            for (b, c) in back.iter().zip(&request.changes) {
+                // Each dialect names the principal one way; either identifies it.
+                assert!(same_principal(&as_grant(b), &as_grant(c)), "{kind}: {b:?}");
+            }
+        }
+        assert!(changes_of_body(EntityKind::Project, &serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn restore_puts_back_only_the_named_principals() {
+        let before = vec![g("alice", Role::Owner), g("carol", Role::Consumer)];
+        // After the run: bob owns, alice gone; meanwhile carol was promoted and dave added.
+        let now = vec![
+            g("carol", Role::Editor),
+            g("bob", Role::Owner),
+            g("dave", Role::Consumer),
+        ];
+        let touched = [
+            as_grant(&change("bob", None)),
+            as_grant(&change("alice", None)),
+        ];
+        let target = restore_target(&now, &touched, &before);
+        assert_eq!(
+            target,
+            vec![
+                g("carol", Role::Editor),
+                g("dave", Role::Consumer),
+                g("alice", Role::Owner)
+            ]
+        );
+        // The one request grants alice before it revokes bob.
+        let entry = PlanEntry::build(EntityKind::Dataset, "d", "", now, target);
+        let names: Vec<(&str, Option<Role>)> = entry
+            .request
+            .as_ref()
+            .unwrap()
+            .changes
+            .iter()
+            .map(|c| (c.name.as_str(), c.role))
+            .collect();
+        assert_eq!(names, [("alice@x", Some(Role::Owner)), ("bob@x", None)]);
+    }
+
+    fn written(end: WrittenEnd) -> Written {
+        let before = vec![g("alice", Role::Owner), g("carol", Role::Consumer)];
+        Written {
+            kind: EntityKind::UseCase,
+            id: "u1".into(),
+            before: before.clone(),
+            principals: vec![
+                as_grant(&change("bob", None)),
+                as_grant(&change("alice", None)),
+            ],
+            last_before: before,
+            last_changes: vec![change("bob", Some(Role::Owner)), change("alice", None)],
+            end,
+        }
+    }
+
+    #[test]
+    fn a_recorded_success_is_planned_from_what_the_run_left() {
+        let w = written(WrittenEnd::Succeeded { after: None });
+        let e = rollback_entry(&w, None, "U", false);
+        assert_eq!(e.action, ActionKind::Change);
+        assert_eq!(
+            e.current,
+            vec![g("carol", Role::Consumer), {
+                let mut bob = g("bob", Role::Owner);
+                bob.can_share = None;
+                bob
+            }]
+        );
+        assert_eq!(
+            e.target,
+            vec![g("carol", Role::Consumer), g("alice", Role::Owner)]
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_write_is_judged_by_the_live_list() {
+        let w = written(WrittenEnd::Unconfirmed { outcome: None });
+        // Never landed: nothing to do.
+        let e = rollback_entry(&w, Some(w.before.clone()), "", false);
+        assert_eq!(e.action, ActionKind::Noop);
+        // Landed: start from the live list.
+        let landed = vec![g("carol", Role::Consumer), g("bob", Role::Owner)];
+        let e = rollback_entry(&w, Some(landed.clone()), "", false);
+        assert_eq!((e.action, &e.current), (ActionKind::Change, &landed));
+        // Neither: planned from what the write would have left, so that the executor
+        // finds the difference and leaves it alone; with force, from the live list.
+        let other = vec![
+            g("carol", Role::Consumer),
+            g("bob", Role::Editor),
+            g("zed", Role::Owner),
+        ];
+        let e = rollback_entry(&w, Some(other.clone()), "", false);
+        assert_ne!(e.current, other);
+        let e = rollback_entry(&w, Some(other.clone()), "", true);
+        assert_eq!(e.current, other);
+        assert_eq!(
+            e.target,
+            vec![
+                g("carol", Role::Consumer),
+                g("zed", Role::Owner),
+                g("alice", Role::Owner)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_target_without_an_owner_is_refused() {
+        // Before the run nobody the run touched owned it, and the owner it granted is the
+        // only one now: restoring would leave none.
+        let mut w = written(WrittenEnd::Succeeded {
+            after: Some(vec![g("bob", Role::Owner)]),
+        });
+        w.before = vec![g("carol", Role::Consumer)];
+        let e = rollback_entry(&w, None, "", false);
+        assert_eq!(e.action, ActionKind::Refused);
+        assert_eq!(e.reason.as_deref(), Some("target leaves no owner"));
+    }
+}

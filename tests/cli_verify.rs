@@ -1,0 +1,263 @@
+//! `handover verify` as a user runs it: the real binary with a clean environment against
+//! a simulator started in this test process, so entities can be changed behind the tool's
+//! back. Exit 0 after a clean apply, 5 after a change, naming the entity; the residual
+//! count of what the departing user still holds.
+
+mod exec_support;
+
+use exec_support::*;
+use handover::exit;
+use handover::model::{EntityKind, Role};
+use handover::sim::{
+    DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, SUCCESSOR_USERNAME, Seed, SeedGrant,
+};
+use serde_json::Value;
+
+/// The real binary with a clean environment in the test's directory: `args`, then the
+/// simulator's endpoint and the admin token (`endpoint` overrides the simulator's).
+fn handover(w: &World, args: &[&str], endpoint: Option<&str>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handover"));
+    let sim = w.sim.endpoint();
+    cmd.env_clear()
+        .env("HOME", w.dir.path())
+        .current_dir(w.dir.path())
+        .args(args)
+        .args(["--endpoint", endpoint.unwrap_or(&sim)])
+        .args(["--token", DEFAULT_ADMIN_TOKEN]);
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// Runs the binary off the runtime's threads, so the in-process simulator keeps serving.
+async fn run(w: &World, args: &[&str]) -> Run {
+    run_at(w, args, None).await
+}
+
+async fn run_at(w: &World, args: &[&str], endpoint: Option<&str>) -> Run {
+    let mut cmd = handover(w, args, endpoint);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A seed where the departing user holds nothing but what they own (2 of each kind).
+fn owner_only_seed() -> Seed {
+    Seed::generate(&GenSpec {
+        extra_ratio: 0.0,
+        ..GenSpec::uniform(4, 2)
+    })
+}
+
+async fn plan(w: &World) {
+    let out = run(
+        w,
+        &[
+            "-q",
+            "plan",
+            "--from",
+            DEPARTING_USERNAME,
+            "--to",
+            SUCCESSOR_USERNAME,
+            "--out",
+            "plan.jsonl",
+            "--rate",
+            "1000",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(exit::OK), "plan: {}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_back() {
+    let w = world(owner_only_seed());
+    plan(&w).await;
+
+    // Before the apply nothing is at its target, and the departing user owns everything.
+    let out = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["checked"], 26);
+    assert_eq!(v["not_at_target"], 26);
+    assert_eq!(v["residual"]["users"][0], DEPARTING_USERNAME);
+    assert_eq!(v["residual"]["owned"], 26);
+    assert_eq!(v["residual"]["kinds"].as_array().unwrap().len(), 13);
+
+    let out = run(&w, &["-q", "apply", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "apply: {}", out.stderr);
+
+    let out = run(&w, &["verify", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "verified plan plan.jsonl: 26 entities checked, 0 not at target\n\
+             residual: {DEPARTING_USERNAME} still owns 0 and has access to 0 more, of {} \
+             entities of 13 types listed\n",
+            w.sim.state().entities.len()
+        )
+    );
+    let v = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"])
+        .await
+        .json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["mismatches"], Value::Array(vec![]));
+    assert_eq!(v["residual"]["owned"], 0);
+    assert_eq!(v["residual"]["other_access"], 0);
+
+    // Behind the tool's back: the departing user is given one entity back.
+    let state = w.sim.state();
+    let changed = state.held_by(EntityKind::Deployment, SUCCESSOR_USERNAME, Role::Owner)[0];
+    let mut grants: Vec<SeedGrant> = changed
+        .access
+        .iter()
+        .map(|g| SeedGrant::new(&g.username, g.role))
+        .collect();
+    grants.push(SeedGrant::new(DEPARTING_USERNAME, Role::Owner));
+    w.sim.set_access(changed.kind, &changed.id, grants).unwrap();
+    let expected_line = format!(
+        "  deployment {} {:?}: {DEPARTING_USERNAME}: expected no access, found OWNER",
+        changed.id, changed.name
+    );
+
+    let out = run(&w, &["verify", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    assert!(out.stdout.contains("1 not at target"), "{}", out.stdout);
+    assert!(out.stdout.contains(&expected_line), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("still owns 1 and has access to 0 more"),
+        "{}",
+        out.stdout
+    );
+
+    // The same, from the journal: its plan, then (plan gone) what it says succeeded.
+    let by_journal = [
+        "verify",
+        "--journal",
+        "plan.journal.jsonl",
+        "--json",
+        "--rate",
+        "1000",
+    ];
+    let out = run(&w, &by_journal).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), 1);
+    assert_eq!(v["mismatches"][0]["id"], changed.id.as_str());
+    assert_eq!(v["mismatches"][0]["kind"], "deployment");
+    assert_eq!(v["residual"]["owned"], 1);
+
+    std::fs::rename(w.path("plan.jsonl"), w.path("moved.jsonl")).unwrap();
+    let out = run(&w, &by_journal).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    let v = out.json();
+    assert!(
+        v["source"]
+            .as_str()
+            .unwrap()
+            .contains("what it says succeeded"),
+        "{v}"
+    );
+    assert_eq!(v["checked"], 26);
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), 1);
+    assert_eq!(v["mismatches"][0]["id"], changed.id.as_str());
+    // Without a plan there is no departing user to count, unless named.
+    assert_eq!(v["residual"], Value::Null);
+    let named = [&by_journal[..], &["--user", DEPARTING_USERNAME]].concat();
+    let v = run(&w, &named).await.json();
+    assert_eq!(v["residual"]["owned"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_residual_counts_access_that_is_not_ownership() {
+    // The default seed also gives the departing user editor and consumer roles on
+    // entities others own: offboarding moves ownership only, so that access stays.
+    let w = world(generated(6, 4));
+    let member_of = w
+        .sim
+        .state()
+        .entities
+        .iter()
+        .filter(|e| {
+            e.access.iter().any(|g| {
+                g.username.eq_ignore_ascii_case(DEPARTING_USERNAME) && g.role != Role::Owner
+            })
+        })
+        .count();
+    assert!(member_of > 0);
+    plan(&w).await;
+    let out = run(&w, &["-q", "apply", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "apply: {}", out.stderr);
+    let v = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"])
+        .await
+        .json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["residual"]["owned"], 0);
+    assert_eq!(v["residual"]["other_access"], member_of);
+
+    // Anyone can be counted: the successor now owns all 52 handed over.
+    let v = run(
+        &w,
+        &[
+            "verify",
+            "plan.jsonl",
+            "--json",
+            "--user",
+            SUCCESSOR_USERNAME,
+            "--rate",
+            "1000",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(v["residual"]["users"][0], SUCCESSOR_USERNAME);
+    assert!(v["residual"]["owned"].as_u64().unwrap() >= 52, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_refuses_bad_input_before_anything_is_sent() {
+    let w = world(owner_only_seed());
+    plan(&w).await;
+    let requests = w.sim.stats().requests;
+    // Another DataRobot than the plan's.
+    let out = run_at(
+        &w,
+        &["verify", "plan.jsonl"],
+        Some("http://127.0.0.1:9/api/v2"),
+    )
+    .await;
+    assert_eq!(out.code, Some(exit::INVALID_INPUT), "{}", out.stderr);
+    assert!(out.stderr.contains("was made against"), "{}", out.stderr);
+    // No such plan, no such journal, neither.
+    for args in [
+        &["verify", "nope.jsonl"][..],
+        &["verify", "--journal", "nope.jsonl"],
+        &["verify"],
+    ] {
+        let out = run(&w, args).await;
+        assert_eq!(
+            out.code,
+            Some(exit::INVALID_INPUT),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(w.sim.stats().requests, requests, "nothing sent");
+}
