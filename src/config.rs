@@ -602,6 +602,15 @@ pub fn normalise_endpoint(raw: &str, allow_insecure_http: bool) -> Result<Url, E
     Ok(url)
 }
 
+/// Whether two endpoints (as recorded in plans and journals, or configured) name the same
+/// API root, compared normalised.
+pub fn same_endpoint(a: &str, b: &str) -> bool {
+    match (normalise_endpoint(a, true), normalise_endpoint(b, true)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// Whether the URL's host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
 pub fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else {
@@ -932,6 +941,15 @@ mod tests {
         assert!(text.contains(env_vars::ENDPOINT), "{text}");
         assert!(text.contains(&default.display().to_string()), "{text}");
         assert_eq!(err.exit_code(), exit::FATAL);
+    }
+
+    #[test]
+    fn endpoints_compare_normalised() {
+        let ours = "https://dr.example.com/api/v2";
+        assert!(same_endpoint("https://dr.example.com/api/v2/", ours));
+        assert!(same_endpoint("https://DR.example.com/api/v2", ours));
+        assert!(!same_endpoint("https://other.example.com/api/v2", ours));
+        assert!(!same_endpoint("not a url", ours));
     }
 
     #[test]

@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let opts = handover::cli::Opts::parse();
+    let opts = handover::cli::parse();
     handover::cli::install_logging(&opts.global);
     let code = match handover::cli::run(opts) {
         Ok(code) => code,

@@ -268,10 +268,17 @@ impl AdaptiveLimiter {
     }
 }
 
+/// The longest wait between two requests the limiter imposes.
+const MAX_PERIOD: Duration = Duration::from_secs(3600);
+
 /// A GCRA limiter at `rate` per second with `burst`; `drained` starts it with no burst
 /// credit.
 fn build(clock: &TokioClock, rate: f64, burst: u32, drained: bool) -> Gcra {
-    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
+    // A rate so small that its period overflows a Duration (1e-300/s) would panic here;
+    // an hour between requests is as slow as any caller can mean.
+    let period = Duration::try_from_secs_f64(1.0 / rate)
+        .unwrap_or(MAX_PERIOD)
+        .clamp(Duration::from_nanos(1), MAX_PERIOD);
     let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -301,6 +308,15 @@ mod tests {
             out.push(Instant::now() - start);
         }
         out
+    }
+
+    /// A rate whose period does not fit a Duration (`--rate 1e-300` once reached here)
+    /// waits the longest period instead of panicking.
+    #[tokio::test(start_paused = true)]
+    async fn a_vanishing_rate_waits_at_most_the_longest_period() {
+        let l = limiter(1e-300, 1);
+        let t = times(&l, 2).await;
+        assert_eq!(t, vec![Duration::ZERO, MAX_PERIOD]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -72,12 +72,13 @@ pub async fn connect(
     Ok((client, account))
 }
 
-/// Parses a `--rate`: a positive, finite number of requests per second, at most 10,000.
+/// Parses a `--rate`: a finite number of requests per second from 0.01 (one request in
+/// 100 s; anything slower would look like a hang) to 10,000.
 pub fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000.0 => Ok(r),
+        Ok(r) if r.is_finite() && (0.01..=10_000.0).contains(&r) => Ok(r),
         _ => Err(format!(
-            "{raw:?} is not a rate between 0 and 10000 requests per second"
+            "{raw:?} is not a rate between 0.01 and 10000 requests per second"
         )),
     }
 }
@@ -107,7 +108,7 @@ mod tests {
     #[test]
     fn rate_must_be_positive_and_finite() {
         assert!(parse_rate("2.5").is_ok());
-        for bad in ["0", "-1", "nan", "inf", "10001", "fast"] {
+        for bad in ["0", "-1", "nan", "inf", "10001", "fast", "1e-300", "0.001"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
     }

@@ -35,7 +35,7 @@ pub struct DemoOpts {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Requests per second handover allows itself.
-    #[arg(long, value_name = "N", default_value_t = 2000.0)]
+    #[arg(long, value_name = "N", default_value_t = 2000.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// Requests in flight at once.
     #[arg(long, value_name = "N", default_value_t = 32)]

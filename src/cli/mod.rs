@@ -9,7 +9,9 @@ pub mod conn;
 pub mod demo;
 pub mod offboard;
 pub mod plan;
+pub mod rollback;
 pub mod sim;
+pub mod verify;
 
 /// Move ownership of DataRobot entities in bulk, with a plan, a journal and a way back.
 #[derive(Debug, Parser)]
@@ -61,6 +63,30 @@ pub enum Command {
     Resume(apply::ResumeOpts),
     /// Show where a run stands (from its journal); write a plan of what failed.
     Status(apply::StatusOpts),
+    /// Put back what a run changed, from its journal: a run of its own, journaled and
+    /// resumable; entities changed since by someone else are left alone unless --force.
+    Rollback(rollback::RollbackOpts),
+    /// Re-read the live access lists and report every entity not at its target (exit 5),
+    /// and what the departing user still owns or can access.
+    Verify(verify::VerifyOpts),
+}
+
+/// Parses the process's command line. Help and version print as clap prints them; a usage
+/// error (an unknown flag, a value out of range) is printed like every other error,
+/// `handover: error: …` on its first line, and exits with [`exit::INVALID_INPUT`](crate::exit::INVALID_INPUT).
+pub fn parse() -> Opts {
+    use clap::error::ErrorKind;
+    Opts::try_parse().unwrap_or_else(|e| {
+        if !e.use_stderr() || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            e.exit();
+        }
+        let text = e.render().to_string();
+        eprint!(
+            "handover: error: {}",
+            text.strip_prefix("error: ").unwrap_or(&text)
+        );
+        std::process::exit(crate::exit::INVALID_INPUT)
+    })
 }
 
 /// Installs the tracing subscriber on stderr. `HANDOVER_LOG`, else `RUST_LOG`, else the
@@ -81,7 +107,8 @@ pub fn install_logging(global: &GlobalOpts) {
         .unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second install (tests calling in twice) is harmless; ignore it.
     let _ = match global.log_format {
         LogFormatKind::Text => builder.try_init(),
@@ -115,6 +142,52 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             Command::Apply(o) => apply::apply(o, opts.global.quiet).await,
             Command::Resume(o) => apply::resume(o, opts.global.quiet).await,
             Command::Status(o) => apply::status(o),
+            Command::Rollback(o) => rollback::run(o, opts.global.quiet).await,
+            Command::Verify(o) => verify::run(o).await,
         }
     })
+}
+
+/// Completes on the first Ctrl-C (or SIGTERM): the run stops taking new work, lets the
+/// requests in flight finish and flushes. A second Ctrl-C exits at once with code 4; the
+/// journal stays consistent, since every record is one whole line and a torn last line is
+/// dropped on resume.
+///
+/// `resume` is the command line that continues the run, for the message.
+pub(crate) fn shutdown_signal(resume: String) -> impl std::future::Future<Output = ()> + use<> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if first_signal().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "handover: interrupted; letting requests in flight finish (Ctrl-C again to abort)"
+        );
+        let _ = tx.send(());
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("handover: aborted; resume with: {resume}");
+            std::process::exit(crate::exit::INTERRUPTED);
+        }
+    });
+    async move {
+        if rx.await.is_err() {
+            // No signal handler could be installed: never interrupt.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn first_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn first_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
 }

@@ -39,7 +39,7 @@ pub struct RollbackOpts {
     #[arg(long)]
     pub force: bool,
     /// Requests per second, all requests together (reads, writes, retries).
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// Requests in flight at once (entities worked on at once).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]

@@ -47,7 +47,7 @@ pub struct VerifyOpts {
     #[arg(long)]
     pub json: bool,
     /// Requests per second, every request counted.
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// Access-list reads in flight at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]

@@ -334,11 +334,11 @@ fn bool_cell(b: Option<bool>) -> &'static str {
 /// Reads a plan back, one entry at a time.
 ///
 /// [`open`](PlanReader::open) checks everything about the file before the first entry is
-/// handed out: the header (format and version), the trailer, the entry count and the
-/// digest, in one streaming pass. Iterating then parses each entry (`Result<PlanEntry>`)
-/// with errors naming the file, the 1-based line and the field, and re-hashes what it
-/// hands out: should the file be replaced between the check and the reading, the last
-/// item is an error. Memory use does not grow with the plan.
+/// handed out: the header (format and version), the trailer, the entry count, the digest
+/// and every entry, in one streaming pass, with errors naming the file, the 1-based line
+/// and the field. Iterating then parses each entry again (`Result<PlanEntry>`) and
+/// re-hashes what it hands out: should the file be replaced between the check and the
+/// reading, an item is an error. Memory use does not grow with the plan.
 pub struct PlanReader {
     path: PathBuf,
     header: PlanHeader,

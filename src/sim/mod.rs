@@ -11,7 +11,8 @@
 //! - `faults`: the seeded RNG and the per-token rate limiter;
 //! - `stats`: what the simulator saw ([`Stats`]);
 //! - `server`: the axum app, the fault pipeline, `/__sim/…` control endpoints, the hyper
-//!   connection loop and [`SimHandle`].
+//!   connection loop and [`SimHandle`];
+//! - `tls`: HTTPS with a given certificate ([`Sim::start_tls`]), for certificate tests.
 //!
 //! Start one in-process with [`Sim::start`], or run `handover sim`.
 
@@ -23,6 +24,7 @@ mod seed;
 mod server;
 mod state;
 mod stats;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,7 +32,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::model::EntityKind;
 
-pub use config::{RateLimit, SimConfig};
+pub use config::{ForcedStatus, RateLimit, SimConfig};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
     SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedUser, default_token, is_object_id,
@@ -72,6 +74,9 @@ pub enum SimError {
     /// A config knob is out of range.
     #[error("invalid simulator config: {0}")]
     InvalidConfig(String),
+    /// A certificate or key for HTTPS could not be used.
+    #[error("invalid TLS certificate or key: {0}")]
+    Tls(String),
     /// A username that names no account.
     #[error("no user {0}")]
     UnknownUser(String),

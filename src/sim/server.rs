@@ -39,6 +39,7 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::model::EntityKind;
@@ -100,6 +101,16 @@ impl Sim {
     /// Binds `addr` (use `127.0.0.1:0` for a free port) and serves `seed` with `config` on the
     /// current tokio runtime until [`SimHandle::shutdown`] (or until the handle is dropped).
     pub fn start(addr: SocketAddr, seed: Seed, config: SimConfig) -> Result<SimHandle, SimError> {
+        Sim::launch(addr, seed, config, None)
+    }
+
+    /// [`Sim::start`], serving plain HTTP or, with an acceptor, HTTPS (see `tls`).
+    pub(super) fn launch(
+        addr: SocketAddr,
+        seed: Seed,
+        config: SimConfig,
+        tls: Option<TlsAcceptor>,
+    ) -> Result<SimHandle, SimError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
         config.validate()?;
         let state = SimState::from_seed(&seed)?;
@@ -122,10 +133,12 @@ impl Sim {
             let _guard = runtime.enter();
             TcpListener::from_std(std_listener).map_err(|source| SimError::Bind { addr, source })?
         };
-        let task = runtime.spawn(serve(listener, app(Arc::clone(&shared)), stop_rx));
-        tracing::info!(addr = %local, "simulator listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = runtime.spawn(serve(listener, app(Arc::clone(&shared)), stop_rx, tls));
+        tracing::info!(addr = %local, scheme, "simulator listening");
         Ok(SimHandle {
             addr: local,
+            scheme,
             shared,
             stop: stop_tx,
             task: Some(task),
@@ -136,6 +149,8 @@ impl Sim {
 /// A running simulator. Dropping it stops the server too, without waiting.
 pub struct SimHandle {
     addr: SocketAddr,
+    /// `http`, or `https` when started with [`Sim::start_tls`].
+    scheme: &'static str,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -147,14 +162,14 @@ impl SimHandle {
         self.addr
     }
 
-    /// The API endpoint: `http://127.0.0.1:PORT/api/v2`.
+    /// The API endpoint: `http://127.0.0.1:PORT/api/v2` (`https://…` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/api/v2", self.addr)
+        format!("{}://{}/api/v2", self.scheme, self.addr)
     }
 
-    /// The server root, where `/__sim/…` lives: `http://127.0.0.1:PORT`.
+    /// The server root, where `/__sim/…` lives: `http://127.0.0.1:PORT` (or `https://…`).
     pub fn root(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// A copy of all users and entities, roles normalised.
@@ -221,7 +236,12 @@ impl Drop for SimHandle {
     }
 }
 
-async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
+) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -249,11 +269,23 @@ async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<boo
                         }
                     }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let Some(tls) = &tls else {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        // Errors here are clients going away and our own dropped connections.
+                        let _ = conn.await;
+                    });
+                    continue;
+                };
+                let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    // Errors here are clients going away and our own dropped connections.
-                    let _ = conn.await;
+                    // A client that refuses the certificate ends here, before any request.
+                    let Ok(stream) = tls.accept(stream).await else {
+                        return;
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let _ = watcher.watch(conn).await;
                 });
             }
             _ = stop.changed() => break,
