@@ -202,6 +202,8 @@ impl SimOpts {
             drop_rate: self.drop_rate,
             commit_then_502_rate: self.commit_then_502_rate,
             fault_seed: self.fault_seed,
+            // Per-entity forced refusals are for tests (in-process, or `POST /__sim/config`).
+            force_status: Vec::new(),
         };
         config
             .validate()

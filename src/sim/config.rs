@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::RoleVocabKind;
+use crate::model::{EntityKind, RoleVocabKind};
 
 use super::SimError;
 
@@ -49,6 +49,11 @@ pub struct SimConfig {
     /// Seed of the one RNG behind every random decision (faults, jitter). Setting a config
     /// reseeds it, so the same config and the same request sequence give the same faults.
     pub fault_seed: u64,
+    /// Share writes to these entities are refused with the given status instead of being
+    /// applied (once past faults, authentication and body validation). For tests of
+    /// refusals the rules cannot produce on their own, such as the last-owner refusal (409
+    /// or 422) of a write the client checked keeps an owner. Empty by default.
+    pub force_status: Vec<ForcedStatus>,
 }
 
 impl Default for SimConfig {
@@ -68,6 +73,7 @@ impl Default for SimConfig {
             drop_rate: 0.0,
             commit_then_502_rate: 0.0,
             fault_seed: 0,
+            force_status: Vec::new(),
         }
     }
 }
@@ -86,7 +92,28 @@ pub struct RateLimit {
     pub retry_after_secs: u64,
 }
 
+/// A status every share write to one entity is refused with (see
+/// [`SimConfig::force_status`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForcedStatus {
+    /// The entity's kind.
+    pub kind: EntityKind,
+    /// The entity's id.
+    pub id: String,
+    /// A 4xx or 5xx status. 409 and 422 answer with the last-owner refusal (rule R1).
+    pub status: u16,
+}
+
 impl SimConfig {
+    /// The status writes to an entity are forced to, if any.
+    pub(crate) fn forced_status(&self, kind: EntityKind, id: &str) -> Option<u16> {
+        self.force_status
+            .iter()
+            .find(|f| f.kind == kind && f.id == id)
+            .map(|f| f.status)
+    }
+
     /// Checks that every knob has a value the simulator can play.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |what: &str| Err(SimError::InvalidConfig(what.to_string()));
@@ -113,6 +140,13 @@ impl SimConfig {
         }
         if self.fault_rate_5xx + self.drop_rate > 1.0 {
             return bad("fault_rate_5xx + drop_rate must not exceed 1");
+        }
+        if self
+            .force_status
+            .iter()
+            .any(|f| !(400..=599).contains(&f.status))
+        {
+            return bad("force_status statuses must be 4xx or 5xx");
         }
         if let Some(rl) = &self.rate_limit {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -160,5 +194,9 @@ mod tests {
         };
         assert!(c.validate().is_err());
         assert!(serde_json::from_str::<SimConfig>(r#"{"nope":1}"#).is_err());
+        let c: SimConfig =
+            serde_json::from_str(r#"{"force_status":[{"kind":"project","id":"p1","status":204}]}"#)
+                .unwrap();
+        assert!(c.validate().is_err());
     }
 }

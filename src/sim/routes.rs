@@ -1040,6 +1040,9 @@ fn share(
         ));
     }
     let body = parsed?;
+    if let Some(status) = cfg.forced_status(kind, id) {
+        return Err(forced_refusal(status, kind, cfg));
+    }
     match st.share(caller, kind, id, &body.changes) {
         Ok(outcome) => {
             drop(st);
@@ -1056,6 +1059,18 @@ fn share(
             Ok((status, axum::Extension(Applied)).into_response())
         }
         Err(e) => Err(share_error(e, kind, cfg)),
+    }
+}
+
+/// The answer to a write refused by [`SimConfig::force_status`]: the last-owner refusal for
+/// 409 and 422 (the two statuses DataRobot's variants use for it), a plain one otherwise.
+fn forced_refusal(status: u16, kind: EntityKind, cfg: &SimConfig) -> ApiError {
+    match status {
+        409 | 422 => ApiError {
+            status,
+            ..share_error(ShareError::LastOwner, kind, cfg)
+        },
+        _ => ApiError::new(status, "Refused (the simulator's force_status knob)"),
     }
 }
 

@@ -154,6 +154,22 @@ impl World {
         )
     }
 
+    /// Applies `plan` with `journal` through `client` (e.g. one whose counters start at
+    /// zero, or with its own retry policy) until done.
+    pub async fn apply_with(
+        &self,
+        client: &Client,
+        plan: &Path,
+        journal: &Path,
+        settings: &Settings,
+    ) -> RunSummary {
+        let open = self.open(plan, journal).unwrap();
+        let reader = PlanReader::open(plan).unwrap();
+        exec::run(client, reader, open, settings, std::future::pending())
+            .await
+            .unwrap()
+    }
+
     /// Applies `plan` with `journal` (created or resumed) until done or `shutdown`.
     pub async fn apply(
         &self,
@@ -204,6 +220,165 @@ pub fn assert_at_targets(state: &StateSnapshot, entries: &[PlanEntry]) {
             "{} {} is not at its target",
             e.kind,
             e.id
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The real binary, journals as they grow, and what may change on the server.
+
+/// The real binary with nothing from the test's own environment: `HOME` in the test's
+/// directory, the simulator's endpoint and the admin token, run in the test's directory.
+pub fn handover_cmd(w: &World, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handover"));
+    cmd.env_clear()
+        .env("HOME", w.dir.path())
+        .env("DATAROBOT_ENDPOINT", w.sim.endpoint())
+        .env("DATAROBOT_API_TOKEN", handover::sim::DEFAULT_ADMIN_TOKEN)
+        .current_dir(w.dir.path())
+        .args(args);
+    cmd
+}
+
+/// Runs a command to its end off the async runtime (the in-process simulator keeps
+/// serving meanwhile).
+pub async fn run_to_end(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// stdout or stderr as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Plans the offboarding from departing to successor with `handover plan` (all 13 kinds)
+/// into `name`, and reads the plan back.
+pub async fn plan_with_binary(w: &World, name: &str, concurrency: u32) -> Vec<PlanEntry> {
+    let concurrency = concurrency.to_string();
+    let out = run_to_end(handover_cmd(
+        w,
+        &[
+            "-q",
+            "plan",
+            "--from",
+            DEPARTING_USERNAME,
+            "--to",
+            SUCCESSOR_USERNAME,
+            "--out",
+            name,
+            "--rate",
+            "10000",
+            "--concurrency",
+            &concurrency,
+        ],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(handover::exit::OK),
+        "plan: {}",
+        text(&out.stderr)
+    );
+    PlanReader::open(w.path(name))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Counts the whole lines of a journal while a run appends to it, reading only the bytes
+/// added since the last look. A resume cuts a torn last line off; a file that shrank is
+/// counted again from the start.
+pub struct LineCounter {
+    path: PathBuf,
+    offset: u64,
+    lines: u64,
+}
+
+impl LineCounter {
+    pub fn new(path: PathBuf) -> LineCounter {
+        LineCounter {
+            path,
+            offset: 0,
+            lines: 0,
+        }
+    }
+
+    /// Whole lines now in the file (0 while it does not exist).
+    pub fn lines(&mut self) -> u64 {
+        use std::io::{Read, Seek, SeekFrom};
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return 0;
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len < self.offset {
+            self.offset = 0;
+            self.lines = 0;
+        }
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return self.lines;
+        }
+        let mut new = Vec::new();
+        if file.read_to_end(&mut new).is_err() {
+            return self.lines;
+        }
+        // Only up to the last newline: a line being written is not counted (nor skipped).
+        if let Some(last) = new.iter().rposition(|b| *b == b'\n') {
+            self.lines += new[..=last].iter().filter(|b| **b == b'\n').count() as u64;
+            self.offset += last as u64 + 1;
+        }
+        self.lines
+    }
+}
+
+/// Every change on the server between `before` and `after` is one the plan asked for:
+/// entities outside the plan are exactly as they were (name, creator, every grant), and
+/// on a planned entity every principal its request does not name keeps its role and
+/// `can_share` (the principals it names are checked against the target elsewhere). Nothing
+/// was created or deleted.
+pub fn assert_only_planned_changes(
+    before: &StateSnapshot,
+    after: &StateSnapshot,
+    entries: &[PlanEntry],
+) {
+    assert_eq!(
+        before.entities.len(),
+        after.entities.len(),
+        "entities created or deleted"
+    );
+    let planned: BTreeMap<(EntityKind, &str), &PlanEntry> = entries
+        .iter()
+        .map(|e| ((e.kind, e.id.as_str()), e))
+        .collect();
+    for b in &before.entities {
+        let a = after
+            .entity(b.kind, &b.id)
+            .unwrap_or_else(|| panic!("{} {} deleted", b.kind, b.id));
+        let Some(entry) = planned.get(&(b.kind, b.id.as_str())) else {
+            assert_eq!(a, b, "{} {} is not in the plan but changed", b.kind, b.id);
+            continue;
+        };
+        let named = |username: &str| {
+            entry.request.as_ref().is_some_and(|r| {
+                r.changes
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(username))
+            })
+        };
+        let untouched = |s: &handover::sim::SnapshotEntity| -> BTreeMap<String, (Role, bool)> {
+            s.access
+                .iter()
+                .filter(|g| !named(&g.username))
+                .map(|g| (g.username.to_lowercase(), (g.role, g.can_share)))
+                .collect()
+        };
+        assert_eq!(
+            untouched(a),
+            untouched(b),
+            "{} {}: a principal outside its request changed",
+            b.kind,
+            b.id
         );
     }
 }
