@@ -9,11 +9,13 @@
 //!   rate limiter and its retry policy.
 //! - The planner: [`planner`] asks the server what exists and who holds what, and hands
 //!   each entity to the pure [`plan`] functions (target, diff, validation, the plan file);
-//!   [`csvplan`] reads hand-written plans.
+//!   [`csvplan`] reads hand-written plans; [`mapfile`] reads the map of departing users to
+//!   successors and the id lists that narrow a plan.
 //! - The executor: [`exec`] applies a plan, one share request per entity, with a drift
 //!   guard and a read-back; [`journal`] makes every step durable and resumable; [`report`]
 //!   turns a journal into reports, `status` and retry plans; [`verify`] checks a plan
-//!   against the live server.
+//!   against the live server; [`rollback`] turns a journal into a plan that puts back
+//!   what its run changed, and runs it through the executor with a journal of its own.
 //! - [`sim`] is a DataRobot simulator (axum routes behind a fault-injecting middleware)
 //!   that plays the contract, its open variants and the faults a real migration meets.
 //!   Every test, the demo and the benchmarks run against it, in process or as
@@ -29,10 +31,12 @@ pub mod exec;
 pub mod exit;
 pub mod files;
 pub mod journal;
+pub mod mapfile;
 pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod report;
+pub mod rollback;
 pub mod secret;
 pub mod sim;
 pub mod verify;
