@@ -35,7 +35,7 @@ use serde::Serialize;
 use crate::exec::{Tally, apply_changes};
 use crate::exit;
 use crate::files::{AtomicFile, spreadsheet_cell};
-use crate::journal::{EntityReplay, EntityState, OutcomeKind, Replay};
+use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Grant};
 use crate::plan::{
     self, ActionKind, PlanEntry, PlanReader, PlanWriter, WrittenPlan, same_principal,
@@ -59,6 +59,9 @@ pub enum Error {
     /// The plan could not be read, or the retry plan written.
     #[error(transparent)]
     Plan(#[from] plan::Error),
+    /// An access list could not be read back from the journal.
+    #[error(transparent)]
+    Journal(#[from] journal::Error),
 }
 
 impl Error {
@@ -67,6 +70,7 @@ impl Error {
         match self {
             Error::Write { .. } => exit::FATAL,
             Error::Plan(e) => e.exit_code(),
+            Error::Journal(e) => e.exit_code(),
         }
     }
 }
@@ -138,12 +142,17 @@ pub struct Row {
 }
 
 impl Row {
-    /// The row for one plan entry given what the journal says about it.
-    pub fn new(entry: &PlanEntry, replay: Option<&EntityReplay>) -> Row {
-        let before = replay
-            .and_then(|r| r.first_before.clone())
-            .unwrap_or_else(|| entry.current.clone());
-        let (outcome, attempts, http_status, error, after) = match replay.map(|r| &r.state) {
+    /// The row for one plan entry given what the journal says about it; the access lists
+    /// it needs are read from the journal.
+    pub fn new(entry: &PlanEntry, replay: &Replay) -> Result<Row, journal::Error> {
+        let (kind, id) = (entry.kind, entry.id.as_str());
+        let state = replay.entity(kind, id);
+        let first_before = match state {
+            Some(e) if e.wrote() => replay.first_before(kind, id)?,
+            _ => None,
+        };
+        let before = first_before.unwrap_or_else(|| entry.current.clone());
+        let (outcome, attempts, http_status, error, after) = match state.map(|r| &r.state) {
             None => (
                 "pending".to_string(),
                 None,
@@ -151,10 +160,10 @@ impl Row {
                 None,
                 Some(before.clone()),
             ),
-            Some(EntityState::InFlight { .. }) => ("in_flight".to_string(), None, None, None, None),
+            Some(EntityState::InFlight) => ("in_flight".to_string(), None, None, None, None),
             Some(EntityState::Done { outcome: o }) => {
-                let after = match &o.after {
-                    Some(after) => Some(after.clone()),
+                let after = match replay.outcome_after(kind, id)? {
+                    Some(after) => Some(after),
                     // Nothing sent: nothing changed by handover.
                     None if o.attempts == 0 && o.outcome != OutcomeKind::Succeeded => {
                         Some(before.clone())
@@ -165,12 +174,12 @@ impl Row {
                     o.outcome.as_str().to_string(),
                     Some(o.attempts),
                     o.status,
-                    o.error.clone(),
+                    o.error.as_deref().map(str::to_string),
                     after,
                 )
             }
         };
-        Row {
+        Ok(Row {
             kind: entry.kind,
             id: entry.id.clone(),
             name: entry.name.clone(),
@@ -181,7 +190,7 @@ impl Row {
             roles: role_changes(&before, after.as_deref()),
             before,
             after,
-        }
+        })
     }
 
     /// The compact roles column: `alice@x:OWNER->none; bob@x:none->OWNER`.
@@ -298,7 +307,7 @@ pub fn write(plan: PlanReader, replay: &Replay, paths: &ReportPaths) -> Result<W
         let mut first = true;
         for entry in plan {
             let entry = entry?;
-            let row = Row::new(&entry, replay.entity(entry.kind, &entry.id));
+            let row = Row::new(&entry, replay)?;
             *counts.entry(row.outcome.clone()).or_default() += 1;
             csv.write_record([
                 row.kind.as_str().to_string(),
@@ -417,12 +426,12 @@ impl Status {
             failures: replay
                 .failures()
                 .into_iter()
-                .map(|o| Failure {
-                    kind: o.kind,
-                    id: o.id.clone(),
+                .map(|(kind, id, o)| Failure {
+                    kind,
+                    id: id.to_string(),
                     outcome: o.outcome,
                     http_status: o.status,
-                    error: o.error.clone(),
+                    error: o.error.as_deref().map(str::to_string),
                 })
                 .collect(),
         }
@@ -496,10 +505,11 @@ pub fn write_failed_plan(
         if !outcome.outcome.is_failure() {
             continue;
         }
-        let retry = match (&outcome.after, &entry.request) {
+        let seen = replay.outcome_after(entry.kind, &entry.id)?;
+        let retry = match (seen, &entry.request) {
             (Some(seen), Some(request)) => {
-                let target = apply_changes(entry.kind, seen, &request.changes);
-                PlanEntry::build(entry.kind, &entry.id, &entry.name, seen.clone(), target)
+                let target = apply_changes(entry.kind, &seen, &request.changes);
+                PlanEntry::build(entry.kind, &entry.id, &entry.name, seen, target)
             }
             _ => entry,
         };

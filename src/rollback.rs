@@ -188,8 +188,8 @@ struct Intents {
 
 /// Every entity the run journaled in `path` wrote (it has an intent), by kind then id,
 /// with `sha256:` of the journal's bytes. `replay` is the same journal replayed: it gives
-/// each entity's state and first before-state; this pass adds the request bodies, which a
-/// replay does not keep for settled entities.
+/// each entity's state, and reads its first before-state and read-back; this pass adds the
+/// principals of every request body, which a replay does not keep.
 pub fn read_written(
     path: &Path,
     replay: &Replay,
@@ -252,19 +252,20 @@ pub fn read_written(
 
     let mut written = Vec::new();
     for (kind, id, e) in replay.entities() {
-        let Some(before) = e.first_before.clone() else {
+        if !e.wrote() {
             continue;
-        };
+        }
+        let before = replay.first_before(kind, id)?.unwrap_or_default();
         let end = match &e.state {
             EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded => {
                 WrittenEnd::Succeeded {
-                    after: outcome.after.clone(),
+                    after: replay.outcome_after(kind, id)?,
                 }
             }
             EntityState::Done { outcome } => WrittenEnd::Unconfirmed {
                 outcome: Some(outcome.outcome),
             },
-            EntityState::InFlight { .. } => WrittenEnd::Unconfirmed { outcome: None },
+            EntityState::InFlight => WrittenEnd::Unconfirmed { outcome: None },
         };
         let found = intents.remove(&(kind, id.to_string())).unwrap_or_default();
         written.push(Written {

@@ -94,7 +94,7 @@ async fn kill_9_at_any_moment_then_resume_reaches_the_targets() {
         let stats = w.sim.stats();
         let mut in_flight = 0;
         for (kind, id, e) in replay.entities() {
-            if let EntityState::InFlight { .. } = &e.state {
+            if let EntityState::InFlight = &e.state {
                 in_flight += 1;
             }
             if let EntityState::Done { outcome } = &e.state {

@@ -115,8 +115,8 @@ async fn mixed_plan_under_faults_reaches_every_target() {
     assert!(replay.end().is_some_and(|e| !e.interrupted));
     for e in &entries {
         assert_eq!(
-            replay.first_before(e.kind, &e.id),
-            Some(e.current.as_slice())
+            replay.first_before(e.kind, &e.id).unwrap(),
+            Some(e.current.clone())
         );
     }
 }

@@ -161,15 +161,15 @@ fn lines_written_by_other_hands_read_the_same() {
           \"attempts\":1,\"status\":403,\"error\":\"forbidden\",\"after\":null,\"at\":\"x\"}\n",
     );
     let replay = Replay::read(&path).unwrap();
-    let Some(EntityState::InFlight { intent }) = replay.state(EntityKind::Dataset, "d2") else {
+    let Some(intent) = replay.intent(EntityKind::Dataset, "d2").unwrap() else {
         panic!("d2 should be in flight")
     };
     assert_eq!(intent.request, json!({"roles": []}));
     assert_eq!(
-        replay.first_before(EntityKind::Dataset, "d2"),
-        Some(&[][..])
+        replay.first_before(EntityKind::Dataset, "d2").unwrap(),
+        Some(vec![])
     );
-    assert_eq!(replay.failures()[0].status, Some(403));
+    assert_eq!(replay.failures()[0].2.status, Some(403));
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn a_torn_last_line_is_dropped_and_the_next_record_starts_a_clean_line() {
     );
     assert!(matches!(
         seen.state(EntityKind::Dataset, "d1"),
-        Some(EntityState::InFlight { .. })
+        Some(EntityState::InFlight)
     ));
     assert!(fs::metadata(&path).unwrap().len() > good);
 
@@ -497,7 +497,11 @@ fn replay_tells_pending_in_flight_and_done_and_keeps_the_first_before() {
         "ids are per kind"
     );
     // In flight.
-    let Some(EntityState::InFlight { intent }) = replay.state(EntityKind::Dataset, "d1") else {
+    assert_eq!(
+        replay.state(EntityKind::Dataset, "d1"),
+        Some(&EntityState::InFlight)
+    );
+    let Some(intent) = replay.intent(EntityKind::Dataset, "d1").unwrap() else {
         panic!("d1 should be in flight")
     };
     assert_eq!(intent.before, reread);
@@ -509,15 +513,15 @@ fn replay_tells_pending_in_flight_and_done_and_keeps_the_first_before() {
     assert_eq!(outcome.outcome, OutcomeKind::Succeeded);
     // The before-state for rollback is the first one, not the re-read after the resume.
     assert_eq!(
-        replay.first_before(EntityKind::Project, "p1"),
-        Some(&original[..])
+        replay.first_before(EntityKind::Project, "p1").unwrap(),
+        Some(original.clone())
     );
     assert_eq!(
-        replay.first_before(EntityKind::Deployment, "x1"),
-        Some(&original[..])
+        replay.first_before(EntityKind::Deployment, "x1").unwrap(),
+        Some(original.clone())
     );
     assert_eq!(
-        replay.first_before(EntityKind::DataStore, "s1"),
+        replay.first_before(EntityKind::DataStore, "s1").unwrap(),
         None,
         "never written"
     );
@@ -541,10 +545,10 @@ fn replay_tells_pending_in_flight_and_done_and_keeps_the_first_before() {
     let failures = replay.failures();
     assert_eq!(failures.len(), 1);
     assert_eq!(
-        (failures[0].kind, failures[0].id.as_str()),
+        (failures[0].0, failures[0].1),
         (EntityKind::DataStore, "s1")
     );
-    assert_eq!(failures[0].error.as_deref(), Some("s1 went wrong"));
+    assert_eq!(failures[0].2.error.as_deref(), Some("s1 went wrong"));
     assert_eq!(replay.in_flight().len(), 1);
 }
 

@@ -324,7 +324,7 @@ impl Coordinator<'_> {
                 self.earlier.add(kind, outcome.outcome);
                 return None;
             }
-            Some(EntityState::InFlight { .. }) if entry.request.is_some() => {
+            Some(EntityState::InFlight) if entry.request.is_some() => {
                 tracing::info!(kind = %kind, id, "intent without outcome; re-checking");
                 return Some(Job {
                     entry,

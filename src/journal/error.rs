@@ -76,6 +76,11 @@ pub enum Error {
         problem: &'static str,
     },
 
+    /// A line that replay read whole is another record when read again for its details:
+    /// the file was rewritten or truncated since.
+    #[error("journal {} changed while it was read: line {line} is no longer the record it was", path.display())]
+    Changed { path: PathBuf, line: u64 },
+
     /// The first line is not a header (or there is no complete first line).
     #[error("journal {} has no header record ({found})", path.display())]
     MissingHeader { path: PathBuf, found: String },
@@ -127,6 +132,7 @@ impl Error {
             | Error::Locked { .. }
             | Error::Corrupt { .. }
             | Error::Misplaced { .. }
+            | Error::Changed { .. }
             | Error::MissingHeader { .. }
             | Error::NotAJournal { .. }
             | Error::UnsupportedVersion { .. }

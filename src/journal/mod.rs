@@ -11,9 +11,11 @@
 //! second handover on the same journal is refused and a killed one leaves no stale lock.
 //!
 //! Reading a journal back ([`Journal::open_existing`] to resume, [`Replay::read`] for
-//! `status`) streams it once into a [`Replay`]: per entity its last state and its first
-//! before-state, counts, and failures. A torn last line (a crash mid-write) is dropped;
-//! damage anywhere else is an error that names the line.
+//! `status`) streams it once into a [`Replay`]: per entity a compact summary of its last
+//! state and where its first intent and last record are in the file, from which its first
+//! before-state, its read-back and an in-flight request are read when asked for; counts,
+//! and failures. A torn last line (a crash mid-write) is dropped; damage anywhere else is
+//! an error that names the line.
 
 mod error;
 mod record;
@@ -25,5 +27,5 @@ pub use record::{
     End, FORMAT, Header, Intent, Outcome, OutcomeKind, PurposeKind, Record, Resume, VERSION,
     timestamp,
 };
-pub use replay::{Counts, EntityReplay, EntityState, Replay, TornTail};
+pub use replay::{Counts, EntityReplay, EntityState, OutcomeSummary, Replay, TornTail};
 pub use writer::{Journal, Stats, pid_path};

@@ -117,7 +117,13 @@ impl Journal {
             })?;
         lock(&file, path)?;
         let mut journal = Journal::locked(path, file, 0);
-        let replay = scan(&journal.file, path)?;
+        // The replay reads through a handle of its own: one that shared the locked file
+        // would keep the lock for as long as the replay lives.
+        let for_replay = File::open(path).map_err(|source| Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let replay = scan(for_replay, path)?;
         journal.durable_len = replay.good_len();
         if let Some(torn) = replay.torn_tail() {
             journal
