@@ -83,7 +83,8 @@ async fn mixed_plan_under_faults_reaches_every_target() {
         stats.faults
     );
     assert!(stats.faults.commit_then_502 > 0, "{:?}", stats.faults);
-    assert!(stats.rate_limited > 0, "the rate limit was met");
+    // Whether the 150/s limit is met here depends on how fast this machine runs the client,
+    // so it is not asserted; tests/fault_matrix.rs pins the 429 path on paused time.
     assert_eq!(stats.notifications, 0);
     assert!(stats.ownerless.is_empty(), "{:?}", stats.ownerless);
 
