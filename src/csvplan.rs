@@ -73,7 +73,8 @@ pub struct Problem {
     pub message: String,
 }
 
-/// A CSV plan that cannot be used. Nothing has been sent.
+/// A CSV input (a plan here; a map or an id list in `mapfile`) that cannot be used.
+/// Nothing has been sent.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
@@ -94,7 +95,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// Always [`exit::INVALID_INPUT`]: the plan was refused before anything was sent.
+    /// Always [`exit::INVALID_INPUT`]: the input was refused before anything was sent.
     pub fn exit_code(&self) -> i32 {
         exit::INVALID_INPUT
     }

@@ -19,47 +19,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::csvplan::{Listing, Problem, for_each_row, id_problem, username_problem};
-use crate::exit;
+use crate::csvplan::{Problem, for_each_row, id_problem, username_problem};
 use crate::model::EntityKind;
 
-/// A map file or id list that cannot be used. Nothing has been sent.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The file could not be read.
-    #[error("cannot read {}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file has problems, all listed one per line as `file:line: message`.
-    #[error("{}", Listing { file, problems })]
-    Invalid {
-        /// The file as named to the parser.
-        file: String,
-        /// Every problem, in file order.
-        problems: Vec<Problem>,
-    },
-}
-
-impl Error {
-    /// Always [`exit::INVALID_INPUT`]: the input was refused before anything was sent.
-    pub fn exit_code(&self) -> i32 {
-        exit::INVALID_INPUT
-    }
-
-    /// The problems found (empty for a read error).
-    pub fn problems(&self) -> &[Problem] {
-        match self {
-            Error::Invalid { problems, .. } => problems,
-            Error::Read { .. } => &[],
-        }
-    }
-}
+/// A map file or id list that cannot be used (the same error as a CSV plan's: they share
+/// the row reader). Nothing has been sent.
+pub use crate::csvplan::Error;
 
 /// Reads `path` whole, as the parsers take it.
 pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, Error> {
@@ -502,7 +469,7 @@ mod tests {
     #[test]
     fn id_list_problems_are_all_reported() {
         let e = ids("id\nwidget,x1\n,x2\na,b,c\nhas space\n").unwrap_err();
-        assert_eq!(e.exit_code(), exit::INVALID_INPUT);
+        assert_eq!(e.exit_code(), crate::exit::INVALID_INPUT);
         let msg = e.to_string();
         let lines: Vec<&str> = msg.lines().collect();
         assert_eq!(lines.len(), 4, "{msg}");
