@@ -102,12 +102,26 @@ pub enum Error {
         plan: String,
     },
 
-    #[error("journal {} records a {journal} run, not a {expected} run", path.display())]
+    #[error(
+        "journal {} records {}, not {}; continue it with handover {}",
+        path.display(),
+        a_run(*journal),
+        a_run(*expected),
+        journal.as_str().replace("apply", "resume")
+    )]
     PurposeMismatch {
         path: PathBuf,
         journal: PurposeKind,
         expected: PurposeKind,
     },
+}
+
+/// "an apply run" or "a rollback run".
+fn a_run(purpose: PurposeKind) -> &'static str {
+    match purpose {
+        PurposeKind::Apply => "an apply run",
+        PurposeKind::Rollback => "a rollback run",
+    }
 }
 
 fn quoted(name: Option<&str>) -> String {
