@@ -163,9 +163,12 @@ if awk -v r="$APPLY_RSS" -v l="$RSS_LIMIT_MB" 'BEGIN { exit !(r >= l) }'; then
     fail=1
 fi
 # Start-up: status has no request, so its whole run; resume's first response, and its whole
-# run, reported apart.
+# run, reported apart. A resume of a finished journal sends nothing at all ("-"): only its
+# whole run counts then.
 FIRST=$(first_response resume)
-for pair in "status:$(figure status wall)" "resume (to its first request):$FIRST" "resume (total):$(figure resume wall)"; do
+pairs=("status:$(figure status wall)" "resume (total):$(figure resume wall)")
+[[ $FIRST == - ]] || pairs+=("resume (to its first request):$FIRST")
+for pair in "${pairs[@]}"; do
     what=${pair%:*}
     w=${pair##*:}
     if [[ $w == - ]] || awk -v w="$w" -v l="$START_LIMIT_S" 'BEGIN { exit !(w >= l) }'; then

@@ -814,6 +814,51 @@ fn a_non_admin_reassigns_all_of_their_own_projects_end_to_end() {
 }
 
 #[test]
+fn a_self_revoking_write_whose_answer_is_lost_is_found_by_its_read_back_not_skipped() {
+    // Regression: the write lands, its answer is a 502, the retry gets 404 because the
+    // caller no longer sees the entity. That was journaled `skipped` (exit 3) although the
+    // ownership had moved.
+    let w = world(Seed::generate(&GenSpec::uniform(48, 2)));
+    let token = default_token(DEPARTING_USERNAME);
+    let before = w.sim.state();
+    let mine = owned(&before, EntityKind::Project, DEPARTING_USERNAME);
+    let out = w.run(
+        &token,
+        &[
+            "plan",
+            "--to",
+            SUCCESSOR_USERNAME,
+            "--types",
+            "project",
+            "--out",
+            "p.jsonl",
+        ],
+    );
+    assert_code(&out, exit::OK);
+    w.sim.set_config(SimConfig {
+        commit_then_502_rate: 1.0,
+        ..SimConfig::default()
+    });
+    let out = w.run(&token, &["apply", "p.jsonl", "--rate", "1000"]);
+    assert_code(&out, exit::OK);
+    assert!(w.sim.stats().faults.commit_then_502 >= mine.len() as u64);
+    let after = w.sim.state();
+    for (kind, id) in &mine {
+        assert_eq!(
+            after.role_of(*kind, id, SUCCESSOR_USERNAME),
+            Some(Role::Owner)
+        );
+        assert_eq!(after.role_of(*kind, id, DEPARTING_USERNAME), None);
+    }
+    let report = fs::read_to_string(w.path("p.journal.report.csv")).unwrap();
+    assert_eq!(
+        report.matches("not verified").count(),
+        mine.len(),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_non_admin_who_names_an_unknown_recipient_is_refused_by_the_server_at_apply() {
     let w = world(Seed::generate(&GenSpec::uniform(48, 2)));
     let token = default_token(DEPARTING_USERNAME);

@@ -6,15 +6,20 @@
 //! the plan (read and verified), the connection settings, the plan's endpoint against the
 //! connection's and the journal (created, or resumed for the same plan, under its lock),
 //! then the preflight request, then the run.
+//!
+//! A resumed journal whose run already finished (every entry has an outcome, the last run
+//! ended cleanly) is closed again before the connection: nothing is sent, the plan is not
+//! walked, the summary comes from the journal and the report is kept if it is current.
 
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::api::ClientPolicy;
-use crate::exec::{self, JournalMode, ProgressKind, Settings};
+use crate::exec::{self, JournalMode, ProgressKind, Resumption, RunSummary, Settings};
 use crate::exit;
 use crate::journal::{Record, Replay};
 use crate::plan::PlanReader;
@@ -162,6 +167,26 @@ pub(crate) async fn execute(
     if journal.is_resume() {
         tracing::info!(journal = %journal_path.display(), "continuing the run this journal records");
     }
+    let paths = match &run.report {
+        Some(path) => ReportPaths::from_flag(path),
+        None => ReportPaths::beside_journal(journal_path),
+    };
+    let journal = match exec::finish_if_done(journal, plan.entries()).map_err(|e| e.coded())? {
+        Resumption::ToRun(journal) => journal,
+        Resumption::Finished { summary, replay } => {
+            // Nothing to send: no connection, no walk through the plan. The report is
+            // rewritten only if it is missing or is not this journal's final one.
+            tracing::info!(journal = %journal_path.display(), "the run this journal records already finished; nothing to send");
+            let report = if report_is_current(&paths, plan.digest(), &replay) {
+                Ok(false)
+            } else {
+                report::write(plan, &replay, &paths)
+                    .map(|_| true)
+                    .map_err(anyhow::Error::from)
+            };
+            return Ok(conclude(&summary, report, &paths, journal_path, quiet));
+        }
+    };
 
     let policy = ClientPolicy {
         rate_per_sec: run.rate,
@@ -190,6 +215,10 @@ pub(crate) async fn execute(
             ProgressKind::Lines
         },
         progress_every: Duration::from_secs(5),
+        caller: Some(crate::plan::UserIdent {
+            id: account.id.clone(),
+            username: account.username.clone(),
+        }),
     };
 
     let summary = exec::run(
@@ -204,19 +233,29 @@ pub(crate) async fn execute(
     )
     .await
     .map_err(|e| e.coded())?;
-    let mut code = summary.exit_code();
+    let report = write_report(plan_path, journal_path, &paths).map(|()| true);
+    Ok(conclude(&summary, report, &paths, journal_path, quiet))
+}
 
-    let paths = match &run.report {
-        Some(path) => ReportPaths::from_flag(path),
-        None => ReportPaths::beside_journal(journal_path),
-    };
-    match write_report(plan_path, journal_path, &paths) {
-        Ok(()) => {
+/// Says where the report is (`Ok(true)`: written now, `Ok(false)`: kept as it was) or why
+/// it is not, prints the summary, and gives the exit code: the summary's, made fatal by a
+/// report that could not be written.
+fn conclude(
+    summary: &RunSummary,
+    report: anyhow::Result<bool>,
+    paths: &ReportPaths,
+    journal_path: &Path,
+    quiet: bool,
+) -> i32 {
+    let mut code = summary.exit_code();
+    match report {
+        Ok(written) => {
             if !quiet {
                 eprintln!(
-                    "handover: report: {} and {}",
+                    "handover: report: {} and {}{}",
                     paths.csv.display(),
-                    paths.json.display()
+                    paths.json.display(),
+                    if written { "" } else { " (unchanged)" }
                 );
             }
         }
@@ -234,7 +273,59 @@ pub(crate) async fn execute(
             journal_path.display()
         );
     }
-    Ok(code)
+    code
+}
+
+/// Whether the report at `paths` can stay as it is for a finished journal: both files
+/// exist, and the JSON one names the plan by `digest` and ends with the same counts per
+/// outcome as `replay` (a report written by an earlier, interrupted run of the same plan
+/// counts pending entities). Reads only the JSON report's first and last lines.
+fn report_is_current(paths: &ReportPaths, digest: &str, replay: &Replay) -> bool {
+    if !paths.csv.is_file() {
+        return false;
+    }
+    let Ok((first, last)) = first_and_last_lines(&paths.json) else {
+        return false;
+    };
+    if !first.contains(&format!("\"plan_digest\":{}", serde_json::json!(digest))) {
+        return false;
+    }
+    // The report ends `],"counts":{…}}`.
+    let Some(counts) = last
+        .trim_end()
+        .strip_prefix("],\"counts\":")
+        .and_then(|rest| rest.strip_suffix('}'))
+    else {
+        return false;
+    };
+    let Ok(reported) = serde_json::from_str::<BTreeMap<String, u64>>(counts) else {
+        return false;
+    };
+    let journaled: BTreeMap<String, u64> = replay
+        .counts()
+        .outcomes
+        .iter()
+        .map(|(outcome, n)| (outcome.as_str().to_string(), *n as u64))
+        .collect();
+    reported == journaled
+}
+
+/// The first line of the file at `path` and its last (up to 64 KiB from the end), without
+/// reading what is between.
+fn first_and_last_lines(path: &Path) -> std::io::Result<(String, String)> {
+    const TAIL: u64 = 64 * 1024;
+    let mut file = std::fs::File::open(path)?;
+    let mut first = String::new();
+    BufReader::new(&file).read_line(&mut first)?;
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    // The cut may fall inside a character; only the last line matters.
+    let tail = String::from_utf8_lossy(&tail);
+    let last = tail.trim_end_matches('\n');
+    let last = last.rsplit_once('\n').map_or(last, |(_, line)| line);
+    Ok((first, last.to_string()))
 }
 
 fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> anyhow::Result<()> {

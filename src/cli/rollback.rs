@@ -108,6 +108,10 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
             ProgressKind::Lines
         },
         progress_every: Duration::from_secs(5),
+        caller: Some(crate::plan::UserIdent {
+            id: account.id.clone(),
+            username: account.username.clone(),
+        }),
     };
     let again = resume_command(&opts, &rollback_journal);
     let summary = rollback::run(

@@ -21,5 +21,8 @@ mod worker;
 pub use drift::{Decision, apply_changes, at_target, decide};
 pub use error::Error;
 pub use progress::ProgressKind;
-pub use run::{JournalMode, OpenJournal, Settings, open_journal, open_journal_for, run};
+pub use run::{
+    JournalMode, OpenJournal, Resumption, Settings, finish_if_done, open_journal, open_journal_for,
+    run,
+};
 pub use summary::{RunSummary, StopKind, Tally};

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -20,14 +21,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::api::Client;
+use crate::api::{Client, Counters};
 use crate::config::same_endpoint;
 use crate::journal::{
     self, End, EntityState, Header, Journal, Outcome, OutcomeKind, PurposeKind, Record, Replay,
     Resume,
 };
 use crate::model::EntityKind;
-use crate::plan::{ActionKind, PlanEntry, PlanReader};
+use crate::plan::{ActionKind, PlanEntry, PlanReader, UserIdent};
 
 use super::error::Error;
 use super::progress::{Progress, ProgressKind, Snapshot};
@@ -58,6 +59,9 @@ pub struct Settings {
     pub progress: ProgressKind,
     /// The period of plain progress lines.
     pub progress_every: Duration,
+    /// Who sends the writes (from the preflight). A read refused after a write that
+    /// revoked this user's own access is expected: they can no longer see the entity.
+    pub caller: Option<UserIdent>,
 }
 
 impl Default for Settings {
@@ -69,6 +73,7 @@ impl Default for Settings {
             verify: true,
             progress: ProgressKind::Off,
             progress_every: Duration::from_secs(5),
+            caller: None,
         }
     }
 }
@@ -104,6 +109,74 @@ impl OpenJournal {
     pub fn path(&self) -> &Path {
         self.journal.path()
     }
+
+    /// Whether this resumed journal records a run that already finished for a plan of
+    /// `entries` entries: every entry has an outcome (noop and refused entries are
+    /// journaled too), none is in flight, and the last record before this resume is an
+    /// `end` that was not an interruption. [`run`] would then send nothing and record
+    /// nothing but its `end`, so [`finish_if_done`] can stand in for it without a client
+    /// or a walk through the plan. A plan naming an entity twice never qualifies (its
+    /// outcomes fall short of its entries) and takes the normal path.
+    pub fn is_finished(&self, entries: u64) -> bool {
+        let Some(replay) = &self.replay else {
+            return false;
+        };
+        let counts = replay.counts();
+        counts.in_flight == 0
+            && counts.total() as u64 == entries
+            && replay.end().is_some_and(|end| !end.interrupted)
+    }
+}
+
+/// What [`finish_if_done`] made of an open journal.
+#[derive(Debug)]
+pub enum Resumption {
+    /// The journal's run had already finished: it is closed again, nothing was sent.
+    Finished {
+        /// The summary [`run`] would have given: every outcome from earlier runs, none
+        /// this run, no request sent.
+        summary: RunSummary,
+        /// The journal as it was resumed, for the report.
+        replay: Replay,
+    },
+    /// Work remains (or the journal is new): hand it to [`run`].
+    ToRun(OpenJournal),
+}
+
+/// Stands in for [`run`] when [`OpenJournal::is_finished`] for a plan of `total` entries:
+/// appends the `end` record [`run`] would have appended after its `resume`, so that the
+/// journal reads as finished again, releases the lock and gives the summary [`run`] would
+/// have given, without a client and without walking the plan. Any other journal comes
+/// back untouched. `Err` only when the journal cannot be written.
+pub fn finish_if_done(journal: OpenJournal, total: u64) -> Result<Resumption, Error> {
+    let started = Instant::now();
+    if !journal.is_finished(total) {
+        return Ok(Resumption::ToRun(journal));
+    }
+    let OpenJournal {
+        journal: mut writer,
+        replay,
+    } = journal;
+    let replay = replay.expect("is_finished holds only for a resumed journal");
+    writer.append(&Record::End(End::now(false)));
+    sync(&mut writer)?;
+    let summary = RunSummary {
+        total,
+        this_run: Tally::default(),
+        earlier: Tally::from_replay(&replay),
+        stop: None,
+        duplicates: 0,
+        client: Some(Counters {
+            requests: 0,
+            retries: 0,
+            throttled: 0,
+            rate_per_sec: 0.0,
+        }),
+        elapsed: started.elapsed(),
+        journal: Some(writer.stats()),
+    };
+    writer.close()?;
+    Ok(Resumption::Finished { summary, replay })
 }
 
 /// Starts or resumes the journal at `path` for `plan`, under its exclusive lock.
@@ -204,6 +277,7 @@ pub async fn run(
     let worker_settings = WorkerSettings {
         notify: settings.notify,
         verify: settings.verify,
+        caller: settings.caller.clone().map(Arc::new),
     };
     let (intents_tx, mut intents) = mpsc::channel::<IntentMsg>(concurrency);
     // Dropped on every early return, which aborts the workers: after a journal failure no
@@ -251,7 +325,7 @@ pub async fn run(
                         workers.spawn(worker::work(
                             client.clone(),
                             job,
-                            worker_settings,
+                            worker_settings.clone(),
                             intents_tx.clone(),
                         ));
                     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::api::Counters;
 use crate::exit;
-use crate::journal::OutcomeKind;
+use crate::journal::{EntityState, OutcomeKind, Replay};
 use crate::model::EntityKind;
 
 /// Why a run stopped before the end of the plan. Every one leaves the journal consistent
@@ -80,6 +80,18 @@ impl Tally {
             .or_default()
             .entry(outcome)
             .or_default() += n;
+    }
+
+    /// The last outcome of every entity `replay` knows to have one (in-flight ones are
+    /// left out): what a resumed run counts as done by earlier runs.
+    pub fn from_replay(replay: &Replay) -> Tally {
+        let mut tally = Tally::default();
+        for (kind, _, entity) in replay.entities() {
+            if let EntityState::Done { outcome } = &entity.state {
+                tally.add(kind, outcome.outcome);
+            }
+        }
+        tally
     }
 
     /// Entities of `kind` with `outcome`.
@@ -226,7 +238,12 @@ impl RunSummary {
     /// gone; in this run or an earlier one); else 0.
     pub fn exit_code(&self) -> i32 {
         if let Some(stop) = &self.stop {
-            return stop.exit_code();
+            // --max-errors reached by the last entity stops nothing: there is nothing left
+            // to resume, so the run finished with failures (3), not early (4).
+            let finished = matches!(stop, StopKind::MaxErrors { .. }) && self.unfinished() == 0;
+            if !finished {
+                return stop.exit_code();
+            }
         }
         if self.unfinished() > 0 {
             return exit::INTERRUPTED;
@@ -324,5 +341,10 @@ mod tests {
             message: "x".into(),
         });
         assert_eq!(s.exit_code(), exit::FATAL);
+        // --max-errors met by the last entity: nothing left to resume, so 3, not 4.
+        s.stop = Some(StopKind::MaxErrors { limit: 2 });
+        assert_eq!(s.exit_code(), exit::PARTIAL);
+        s.total = 5;
+        assert_eq!(s.exit_code(), exit::INTERRUPTED, "one entry left to resume");
     }
 }

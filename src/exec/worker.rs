@@ -7,7 +7,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::api::{self, ApiError, Client, ErrorClass};
 use crate::journal::{Intent, Outcome, OutcomeKind};
 use crate::model::{EntityKind, Grant};
-use crate::plan::PlanEntry;
+use std::sync::Arc;
+
+use crate::plan::{PlanEntry, ShareRequest, UserIdent};
 
 use super::drift::{self, Decision};
 use super::summary::StopKind;
@@ -22,10 +24,47 @@ pub(crate) struct Job {
 }
 
 /// What a worker needs to know from the settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct WorkerSettings {
     pub notify: bool,
     pub verify: bool,
+    /// Who sends the writes, when known.
+    pub caller: Option<Arc<UserIdent>>,
+}
+
+impl WorkerSettings {
+    /// Whether `request` takes the caller's own access away: the one case in which the
+    /// caller may no longer see an entity after a write of theirs landed.
+    fn revokes_caller(&self, request: &ShareRequest) -> bool {
+        let Some(caller) = &self.caller else {
+            return false;
+        };
+        request.changes.iter().any(|c| {
+            c.role.is_none()
+                && ((!caller.id.is_empty() && c.id.as_deref() == Some(caller.id.as_str()))
+                    || c.name.eq_ignore_ascii_case(&caller.username))
+        })
+    }
+}
+
+/// The outcome of a write that was accepted (or may have landed) but cannot be read back
+/// because it removed the caller's own access.
+fn unverifiable(
+    kind: EntityKind,
+    id: &str,
+    status: Option<u16>,
+    attempts: u32,
+    e: &ApiError,
+) -> WorkerEnd {
+    tracing::info!(kind = %kind, id, error = %e, "read refused after the caller revoked their own access; not verified");
+    WorkerEnd::Outcome(Outcome {
+        status,
+        error: Some(format!(
+            "not verified: the read-back was refused ({e}) because the write removed the \
+             caller's own access"
+        )),
+        ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+    })
 }
 
 /// A worker's request to journal an intent. The coordinator answers `true` once the intent
@@ -64,6 +103,17 @@ pub(crate) async fn work(
 
     let live = match client.access_list(kind, id).await {
         Ok(live) => live,
+        // An earlier write of this entity may have landed and taken the caller's access.
+        Err(e)
+            if job.recheck
+                && matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed)
+                && entry
+                    .request
+                    .as_ref()
+                    .is_some_and(|r| settings.revokes_caller(r)) =>
+        {
+            return unverifiable(kind, id, None, 0, &e);
+        }
         Err(e) => return failure(kind, id, "read", e, None, 0),
     };
 
@@ -138,8 +188,9 @@ pub(crate) async fn work(
 
     let (attempts, status) = match client.share(kind, id, &request).await {
         Ok(done) => (done.attempts, done.status),
-        Err(e) if e.class() == ErrorClass::Retryable && settings.verify => {
-            // Out of retries, but an attempt may have landed before its answer was lost.
+        Err(e) if (e.class() == ErrorClass::Retryable || e.attempts() > 1) && settings.verify => {
+            // Out of retries, or a retry refused after an earlier attempt lost its answer:
+            // an attempt may have landed, so look before recording a failure.
             let attempts = e.attempts();
             return match client.access_list(kind, id).await {
                 Ok(after) if drift::at_target(kind, &after, &request.changes).is_ok() => {
@@ -150,6 +201,12 @@ pub(crate) async fn work(
                     })
                 }
                 Ok(after) => failure(kind, id, "write", e, Some(after), attempts),
+                Err(read)
+                    if matches!(read.class(), ErrorClass::Gone | ErrorClass::NotAllowed)
+                        && settings.revokes_caller(&request) =>
+                {
+                    unverifiable(kind, id, e.status(), attempts, &read)
+                }
                 Err(read) => match read.class() {
                     ErrorClass::Auth | ErrorClass::Fatal => {
                         failure(kind, id, "read-back", read, None, attempts)
@@ -192,17 +249,9 @@ pub(crate) async fn work(
         // the read-back answer 404 or 403. The write was accepted; it just cannot be seen.
         Err(e)
             if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed)
-                && request.revokes() > 0 =>
+                && settings.revokes_caller(&request) =>
         {
-            tracing::info!(kind = %kind, id, error = %e, "read-back refused after the write; not verified");
-            WorkerEnd::Outcome(Outcome {
-                status: Some(status),
-                error: Some(format!(
-                    "not verified: the write was accepted but the read-back was refused ({e}); \
-                     the caller may have removed their own access"
-                )),
-                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
-            })
+            unverifiable(kind, id, Some(status), attempts, &e)
         }
         Err(e) => {
             let end = failure(kind, id, "read-back", e, None, attempts);
