@@ -29,10 +29,11 @@
 //! source journal is locked for the whole rollback, so the run it records cannot be
 //! resumed meanwhile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use futures::stream::{self, StreamExt};
@@ -44,7 +45,7 @@ use crate::api::{ApiError, Client, ErrorClass};
 use crate::config::same_endpoint;
 use crate::exec::{self, JournalMode, OpenJournal, RunSummary, apply_changes};
 use crate::exit;
-use crate::journal::{self, EntityState, Journal, OutcomeKind, PurposeKind, Replay};
+use crate::journal::{self, EntityReplay, EntityState, Journal, OutcomeKind, PurposeKind, Replay};
 use crate::model::{DialectKind, EntityKind, Grant, Role, is_revoke_name};
 use crate::plan::{
     self, Change, PlanEntry, PlanHeader, PlanReader, PlanWriter, RefusalKind, SourceKind,
@@ -167,99 +168,213 @@ impl Written {
     }
 }
 
-/// An intent line, as much as rollback needs of it.
+/// An intent line, as much as the pass over the source journal needs of it: its access
+/// list is left unread (the lists are read again by offset, one entity at a time).
 #[derive(Deserialize)]
 struct IntentLine {
     #[serde(rename = "type")]
     ty: String,
     kind: Option<EntityKind>,
     id: Option<String>,
-    before: Option<Vec<Grant>>,
     request: Option<Value>,
 }
 
-/// Everything the intents of one entity say.
-#[derive(Default)]
-struct Intents {
-    principals: Vec<Change>,
-    last_before: Vec<Grant>,
-    last_changes: Vec<Change>,
+/// One entity the source run wrote, as [`SourceRun`] keeps it while the rollback plan is
+/// written: where its last intent is and whom its requests named, never an access list.
+struct Slot<'r> {
+    kind: EntityKind,
+    id: &'r str,
+    entry: &'r EntityReplay,
+    /// Offset and length of its last intent's line, once the pass has seen one.
+    last_intent: Option<(u64, NonZeroU32)>,
+    /// Every principal its requests named, in the order first named, as indexes into
+    /// [`SourceRun::principals`]: the same few principals recur across entities.
+    principals: Box<[u32]>,
+    /// Its display name in the source run's plan, where known.
+    name: Option<Box<str>>,
 }
 
-/// Every entity the run journaled in `path` wrote (it has an intent), by kind then id,
-/// with `sha256:` of the journal's bytes. `replay` is the same journal replayed: it gives
-/// each entity's state, and reads its first before-state and read-back; this pass adds the
-/// principals of every request body, which a replay does not keep.
-pub fn read_written(
-    path: &Path,
-    replay: &Replay,
-) -> Result<(Vec<Written>, String), journal::Error> {
-    let file = File::open(path).map_err(|source| journal::Error::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut reader = BufReader::with_capacity(1 << 18, file);
-    let mut hasher = Sha256::new();
-    let mut intents: HashMap<(EntityKind, String), Intents> = HashMap::new();
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| journal::Error::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        hasher.update(&buf);
-        // The header is the replay's business; a line without its newline is a torn tail
-        // the replay left out too.
-        if line == 1 || buf.last() != Some(&b'\n') {
-            continue;
-        }
-        let parsed: IntentLine =
-            serde_json::from_slice(&buf).map_err(|source| journal::Error::Corrupt {
-                path: path.to_path_buf(),
-                line,
-                source,
-            })?;
-        let (true, Some(kind), Some(id)) = (parsed.ty == "intent", parsed.kind, parsed.id) else {
-            continue;
+/// The journal of the run to undo, read for its rollback: every entity it wrote (it has an
+/// intent), by kind then id, with where its last intent is and whom its requests named.
+/// [`SourceRun::written`] reads one entity's access lists back from the journal when it is
+/// asked, so memory grows with the replay's summaries, not with the lists.
+pub struct SourceRun<'r> {
+    replay: &'r Replay,
+    slots: Vec<Slot<'r>>,
+    /// Every distinct principal the requests named, as [`as_grant`] makes it.
+    principals: Vec<Grant>,
+    digest: String,
+}
+
+impl std::fmt::Debug for SourceRun<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRun")
+            .field("journal", &self.replay.path())
+            .field("written", &self.slots.len())
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> SourceRun<'r> {
+    /// Reads the journal at `path`, which `replay` is the replay of, in one streaming pass:
+    /// the replay gives each entity's state and its first before-state and read-back; this
+    /// pass adds the principals of every request body, which a replay does not keep, where
+    /// each entity's last intent is, and `sha256:` of the journal's bytes.
+    pub fn read(path: &Path, replay: &'r Replay) -> Result<SourceRun<'r>, journal::Error> {
+        let mut slots: Vec<Slot<'r>> = replay
+            .entities()
+            .filter(|(_, _, e)| e.wrote())
+            .map(|(kind, id, entry)| Slot {
+                kind,
+                id,
+                entry,
+                last_intent: None,
+                principals: Box::default(),
+                name: None,
+            })
+            .collect();
+        slots.sort_unstable_by(|a, b| (a.kind, a.id).cmp(&(b.kind, b.id)));
+        let mut source = SourceRun {
+            replay,
+            slots,
+            principals: Vec::new(),
+            digest: String::new(),
         };
-        let changes = parsed
-            .request
-            .as_ref()
-            .map(|body| changes_of_body(kind, body))
-            .unwrap_or_default();
-        let entry = intents.entry((kind, id)).or_default();
-        for change in &changes {
-            if !entry
-                .principals
-                .iter()
-                .any(|p| same_principal(&as_grant(p), &as_grant(change)))
-            {
-                entry.principals.push(change.clone());
+
+        let file = File::open(path).map_err(|source| journal::Error::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut reader = BufReader::with_capacity(1 << 18, file);
+        let mut hasher = Sha256::new();
+        let mut interned: HashMap<(String, Option<String>, String, Role), u32> = HashMap::new();
+        let mut buf = Vec::new();
+        let mut line = 0u64;
+        let mut offset = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| journal::Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if n == 0 {
+                break;
+            }
+            let at = offset;
+            offset += n as u64;
+            line += 1;
+            hasher.update(&buf);
+            // The header is the replay's business; a line without its newline is a torn
+            // tail the replay left out too.
+            if line == 1 || buf.last() != Some(&b'\n') {
+                continue;
+            }
+            let parsed: IntentLine =
+                serde_json::from_slice(&buf).map_err(|source| journal::Error::Corrupt {
+                    path: path.to_path_buf(),
+                    line,
+                    source,
+                })?;
+            let (true, Some(kind), Some(id)) = (parsed.ty == "intent", parsed.kind, parsed.id)
+            else {
+                continue;
+            };
+            let Ok(i) = source.find(kind, &id) else {
+                continue;
+            };
+            let Some(len) = u32::try_from(n).ok().and_then(NonZeroU32::new) else {
+                return Err(journal::Error::Misplaced {
+                    path: path.to_path_buf(),
+                    line,
+                    problem: "a record longer than 4 GiB",
+                });
+            };
+            let changes = parsed
+                .request
+                .as_ref()
+                .map(|body| changes_of_body(kind, body))
+                .unwrap_or_default();
+            let principals = &mut source.principals;
+            let slot = &mut source.slots[i];
+            slot.last_intent = Some((at, len));
+            for change in &changes {
+                let who = as_grant(change);
+                if slot
+                    .principals
+                    .iter()
+                    .any(|&p| same_principal(&principals[p as usize], &who))
+                {
+                    continue;
+                }
+                let key = (
+                    who.recipient_type.clone(),
+                    who.id.clone(),
+                    who.name.clone(),
+                    who.role,
+                );
+                let index = *interned.entry(key).or_insert_with(|| {
+                    principals.push(who);
+                    // More distinct principals than u32 can count would not fit in memory.
+                    u32::try_from(principals.len() - 1).unwrap_or(u32::MAX)
+                });
+                let mut named = std::mem::take(&mut slot.principals).into_vec();
+                named.push(index);
+                slot.principals = named.into_boxed_slice();
             }
         }
-        entry.last_before = parsed.before.unwrap_or_default();
-        entry.last_changes = changes;
+        source.digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        Ok(source)
     }
-    let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
 
-    let mut written = Vec::new();
-    for (kind, id, e) in replay.entities() {
-        if !e.wrote() {
-            continue;
-        }
-        let before = replay.first_before(kind, id)?.unwrap_or_default();
-        let end = match &e.state {
+    /// `sha256:` of the journal's bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// How many entities the run wrote.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the run wrote no entity.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The `i`th written entity's kind and id (by kind then id).
+    pub fn key(&self, i: usize) -> (EntityKind, &'r str) {
+        (self.slots[i].kind, self.slots[i].id)
+    }
+
+    /// The `i`th written entity's state in the journal.
+    pub fn state(&self, i: usize) -> &'r EntityState {
+        &self.slots[i].entry.state
+    }
+
+    /// The `i`th written entity's display name in the source run's plan ("" unknown).
+    fn name(&self, i: usize) -> &str {
+        self.slots[i].name.as_deref().unwrap_or("")
+    }
+
+    /// Where `(kind, id)` is among the written entities.
+    fn find(&self, kind: EntityKind, id: &str) -> Result<usize, usize> {
+        self.slots
+            .binary_search_by(|s| (s.kind, s.id).cmp(&(kind, id)))
+    }
+
+    /// What the run did to the `i`th written entity, its access lists read back from the
+    /// journal now (the first intent's, the last intent's and the outcome's lines).
+    pub fn written(&self, i: usize) -> Result<Written, journal::Error> {
+        let slot = &self.slots[i];
+        let (kind, id) = (slot.kind, slot.id);
+        let before = self.replay.first_before(kind, id)?.unwrap_or_default();
+        let end = match &slot.entry.state {
             EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded => {
                 WrittenEnd::Succeeded {
-                    after: replay.outcome_after(kind, id)?,
+                    after: self.replay.outcome_after(kind, id)?,
                 }
             }
             EntityState::Done { outcome } => WrittenEnd::Unconfirmed {
@@ -267,19 +382,52 @@ pub fn read_written(
             },
             EntityState::InFlight => WrittenEnd::Unconfirmed { outcome: None },
         };
-        let found = intents.remove(&(kind, id.to_string())).unwrap_or_default();
-        written.push(Written {
+        let (last_before, last_changes) = match slot.last_intent {
+            Some((offset, len)) => {
+                let intent = self.replay.intent_at(kind, id, offset, len)?;
+                let changes = changes_of_body(kind, &intent.request);
+                (intent.before, changes)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(Written {
             kind,
             id: id.to_string(),
             before,
-            principals: found.principals.iter().map(as_grant).collect(),
-            last_before: found.last_before,
-            last_changes: found.last_changes,
+            principals: slot
+                .principals
+                .iter()
+                .map(|&p| self.principals[p as usize].clone())
+                .collect(),
+            last_before,
+            last_changes,
             end,
-        });
+        })
     }
-    written.sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-    Ok((written, digest))
+
+    /// Takes the written entities' display names from the source run's plan, when it is
+    /// where its journal says and is the same plan; leaves them unknown otherwise (names
+    /// are only for people).
+    fn read_names(&mut self, journal: &Path) {
+        let header = self.replay.header();
+        let path = resolve_recorded(journal, &header.plan);
+        let plan = match PlanReader::open(&path) {
+            Ok(plan) if plan.digest() == header.plan_digest => plan,
+            Ok(_) => {
+                tracing::debug!(plan = %path.display(), "not the journal's plan; names left out");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(plan = %path.display(), error = %e, "plan not readable; names left out");
+                return;
+            }
+        };
+        for entry in plan.filter_map(Result::ok) {
+            if let Ok(i) = self.find(entry.kind, &entry.id) {
+                self.slots[i].name = Some(entry.name.into_boxed_str());
+            }
+        }
+    }
 }
 
 /// The changes a journaled share body carries, read back from either dialect. Lenient:
@@ -508,34 +656,33 @@ fn differing(a: &[Grant], b: &[Grant]) -> Vec<Grant> {
     out
 }
 
-/// Writes one rollback entry per written entity into `writer`, reading the live lists it
-/// needs (`concurrency` at a time, through the client's limiter): every entity with
-/// `force`, else only those whose last write the journal cannot confirm. `names` are the
-/// entities' display names, where known.
+/// Writes one rollback entry per entity the source run wrote into `writer`, by kind then
+/// id, each built as it is written and dropped after: its lists are read back from the
+/// journal, and the live list read where needed (`concurrency` at a time, through the
+/// client's limiter): every entity with `force`, else only those whose last write the
+/// journal cannot confirm.
 pub async fn write_plan(
     client: &Client,
-    written: &[Written],
-    names: &HashMap<(EntityKind, String), String>,
+    source: &SourceRun<'_>,
     settings: PlanSettings,
     writer: &mut PlanWriter,
 ) -> Result<(), Error> {
     let force = settings.force;
-    let mut reads = stream::iter(written.iter().enumerate())
-        .map(|(i, w)| async move {
+    let mut reads = stream::iter(0..source.len())
+        .map(|i| async move {
+            let w = source.written(i)?;
             let needs_read = force || matches!(w.end, WrittenEnd::Unconfirmed { .. });
             let live = if needs_read {
                 Some(client.access_list(w.kind, &w.id).await)
             } else {
                 None
             };
-            (i, live)
+            Ok::<_, journal::Error>((i, w, live))
         })
         .buffered(settings.concurrency.max(1));
-    while let Some((i, live)) = reads.next().await {
-        let w = &written[i];
-        let name = names
-            .get(&(w.kind, w.id.clone()))
-            .map_or("", String::as_str);
+    while let Some(read) = reads.next().await {
+        let (i, w, live) = read?;
+        let name = source.name(i);
         let live = match live {
             None => None,
             Some(Ok(list)) => Some(list),
@@ -558,7 +705,7 @@ pub async fn write_plan(
             }
             Some(Err(e)) => return Err(e.into()),
         };
-        writer.write(&rollback_entry(w, live, name, force))?;
+        writer.write(&rollback_entry(&w, live, name, force))?;
     }
     Ok(())
 }
@@ -636,9 +783,8 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         });
     }
 
-    let (written, digest) = read_written(&spec.journal, &replay)?;
-    let names = names_from_plan(&replay, &spec.journal, &written);
-    drop(replay);
+    let mut undone = SourceRun::read(&spec.journal, &replay)?;
+    undone.read_names(&spec.journal);
     let plan_path = rollback_plan_path(&spec.rollback_journal);
     let header = PlanHeader::new(
         endpoint.as_str().trim_end_matches('/'),
@@ -646,7 +792,7 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         // Plans name the file they were made from; for a rollback that is the journal.
         SourceKind::Csv {
             file: source_label,
-            sha256: Some(digest),
+            sha256: Some(undone.digest().to_string()),
         },
     );
     let mut writer = PlanWriter::create(&plan_path, &header)?;
@@ -654,7 +800,9 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         force: spec.force,
         concurrency: spec.concurrency,
     };
-    write_plan(client, &written, &names, settings, &mut writer).await?;
+    write_plan(client, &undone, settings, &mut writer).await?;
+    drop(undone);
+    drop(replay);
     let made = writer.finish()?;
     tracing::info!(plan = %plan_path.display(), entities = made.entries, "rollback plan written");
     let plan = PlanReader::open(&plan_path)?;
@@ -742,33 +890,6 @@ pub async fn run(
     let summary = exec::run(client, plan, journal, settings, shutdown).await?;
     drop(source);
     Ok(summary)
-}
-
-/// Display names of the written entities, from the source run's plan when it is where its
-/// journal says and is the same plan; empty otherwise (names are only for people).
-fn names_from_plan(
-    replay: &Replay,
-    journal: &Path,
-    written: &[Written],
-) -> HashMap<(EntityKind, String), String> {
-    let wanted: HashSet<(EntityKind, &str)> =
-        written.iter().map(|w| (w.kind, w.id.as_str())).collect();
-    let path = resolve_recorded(journal, &replay.header().plan);
-    let plan = match PlanReader::open(&path) {
-        Ok(plan) if plan.digest() == replay.header().plan_digest => plan,
-        Ok(_) => {
-            tracing::debug!(plan = %path.display(), "not the journal's plan; names left out");
-            return HashMap::new();
-        }
-        Err(e) => {
-            tracing::debug!(plan = %path.display(), error = %e, "plan not readable; names left out");
-            return HashMap::new();
-        }
-    };
-    plan.filter_map(Result::ok)
-        .filter(|e| wanted.contains(&(e.kind, e.id.as_str())))
-        .map(|e| ((e.kind, e.id), e.name))
-        .collect()
 }
 
 /// A path recorded in a journal header, as given at the time (relative to where handover
@@ -936,6 +1057,103 @@ mod tests {
                 g("alice", Role::Owner)
             ]
         );
+    }
+
+    /// The pass over the journal and the reads by offset give back, per written entity,
+    /// the first before-state, the principals of every request in the order first named,
+    /// and the last intent's list and changes; entities never written are left out.
+    #[test]
+    fn a_source_run_reads_each_written_entity_back_from_the_journal() {
+        use crate::journal::{End, Header, Intent, Outcome, Resume};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let (p, d, s) = (
+            EntityKind::Project,
+            EntityKind::Dataset,
+            EntityKind::DataStore,
+        );
+        let body = |kind: EntityKind, changes: Vec<Change>| {
+            share_body(
+                kind,
+                &ShareRequest {
+                    changes,
+                    notify: false,
+                },
+            )
+            .unwrap()
+        };
+        let original = vec![g("alice", Role::Owner), g("carol", Role::Consumer)];
+        let reread = vec![g("alice", Role::Editor), g("carol", Role::Consumer)];
+        let done = vec![g("bob", Role::Owner), g("carol", Role::Editor)];
+        let first = body(
+            p,
+            vec![change("bob", Some(Role::Owner)), change("alice", None)],
+        );
+        let retry = body(
+            p,
+            vec![
+                change("carol", Some(Role::Editor)),
+                change("bob", Some(Role::Owner)),
+            ],
+        );
+        let header = Header::new(
+            "sha256:00",
+            "http://127.0.0.1:1/api/v2",
+            "plan.jsonl",
+            PurposeKind::Apply,
+        );
+        {
+            let mut j = Journal::create(&path, &header).unwrap();
+            j.append(&Intent::new(p, "p1", original.clone(), first).into());
+            j.append(&Outcome::new(p, "p1", OutcomeKind::Failed, 1).into());
+            j.append(&Outcome::new(s, "s1", OutcomeKind::Drifted, 0).into());
+            j.append(
+                &Intent::new(
+                    d,
+                    "d1",
+                    reread.clone(),
+                    body(d, vec![change("bob", Some(Role::Owner))]),
+                )
+                .into(),
+            );
+            j.append(&End::now(true).into());
+            j.append(&Resume::now().into());
+            j.append(&Intent::new(p, "p1", reread.clone(), retry.clone()).into());
+            let settled = Outcome {
+                after: Some(done.clone()),
+                ..Outcome::new(p, "p1", OutcomeKind::Succeeded, 1)
+            };
+            j.append(&settled.into());
+            j.close().unwrap();
+        }
+        let replay = Replay::read(&path).unwrap();
+        let run = SourceRun::read(&path, &replay).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            run.digest(),
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        assert_eq!(run.len(), 2, "s1 was never written");
+        let keys: Vec<_> = (0..run.len()).map(|i| run.key(i)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+
+        let i = keys.iter().position(|k| *k == (p, "p1")).unwrap();
+        let w = run.written(i).unwrap();
+        assert_eq!(w.before, original);
+        let named: Vec<&str> = w.principals.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(named, ["bob@x", "alice@x", "carol@x"]);
+        assert_eq!(w.last_before, reread);
+        assert_eq!(w.last_changes, changes_of_body(p, &retry));
+        assert_eq!(w.end, WrittenEnd::Succeeded { after: Some(done) });
+
+        let i = keys.iter().position(|k| *k == (d, "d1")).unwrap();
+        let w = run.written(i).unwrap();
+        assert_eq!((&w.before, &w.last_before), (&reread, &reread));
+        assert_eq!(w.end, WrittenEnd::Unconfirmed { outcome: None });
+        assert_eq!(w.principals.len(), 1);
     }
 
     #[test]

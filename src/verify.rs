@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use crate::api::{ApiError, Client, ErrorClass, ListFilter};
 use crate::exec::at_target;
-use crate::journal::{self, Replay};
+use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Role};
 use crate::plan::{ActionKind, Change, PlanEntry, UserIdent};
-use crate::rollback::{self, WrittenEnd};
+use crate::rollback;
 
 /// One entity that is not where the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -279,27 +279,33 @@ pub async fn verify(
 
 /// What a journal says succeeded, as entities to check: each with the changes of its
 /// last write, read back from the request the journal recorded. For when the journal's
-/// plan is not at hand.
+/// plan is not at hand. Entities are read back one at a time, so only the checks are kept.
 pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Error> {
     let replay = Replay::read(path)?;
-    let (written, _) = rollback::read_written(path, &replay)?;
-    Ok(written
-        .into_iter()
-        .filter(|w| matches!(w.end, WrittenEnd::Succeeded { .. }))
-        .map(|w| {
-            let after = w.expected_after();
-            let known = [&w.last_before[..], &after[..], &w.before[..]];
-            let changes = w
-                .last_changes
-                .iter()
-                .map(|c| rollback::complete_change(c, &known))
-                .collect();
-            Expected {
-                kind: w.kind,
-                id: w.id,
-                name: String::new(),
-                changes,
-            }
-        })
-        .collect())
+    let source = rollback::SourceRun::read(path, &replay)?;
+    let mut expected = Vec::new();
+    for i in 0..source.len() {
+        let succeeded = matches!(
+            source.state(i),
+            EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded
+        );
+        if !succeeded {
+            continue;
+        }
+        let w = source.written(i)?;
+        let after = w.expected_after();
+        let known = [&w.last_before[..], &after[..], &w.before[..]];
+        let changes = w
+            .last_changes
+            .iter()
+            .map(|c| rollback::complete_change(c, &known))
+            .collect();
+        expected.push(Expected {
+            kind: w.kind,
+            id: w.id,
+            name: String::new(),
+            changes,
+        });
+    }
+    Ok(expected)
 }

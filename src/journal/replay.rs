@@ -265,6 +265,23 @@ impl Replay {
         }
     }
 
+    /// The intent on the line of `len` bytes (newline included) at `offset`, whole, which
+    /// must be an intent of this entity: for a reader that noted where an entity's intents
+    /// are in a pass of its own (a replay keeps only the first and the last record's).
+    pub fn intent_at(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        offset: u64,
+        len: NonZeroU32,
+    ) -> Result<Intent, Error> {
+        let at = LineRef { offset, len };
+        match self.read_record(at)? {
+            Record::Intent(i) if i.kind == kind && i.id == id => Ok(i),
+            _ => Err(self.changed(at)),
+        }
+    }
+
     /// Every entity the journal mentions, in no particular order.
     pub fn entities(&self) -> impl Iterator<Item = (EntityKind, &str, &EntityReplay)> {
         self.entities
