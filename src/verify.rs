@@ -15,7 +15,7 @@ use std::path::Path;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::api::{ApiError, Client, ErrorClass, ListFilter};
+use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
 use crate::exec::at_target;
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Role};
@@ -229,7 +229,15 @@ pub async fn verify(
     while let Some((item, live)) = reads.next().await {
         let live = match live {
             Ok(live) => Ok(live),
-            Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => Err(e),
+            // One entity the server would not show (gone, not allowed, or still failing
+            // after the retries) is that entity's mismatch; the check goes on. Auth,
+            // transport and undecodable answers are not about one entity: they stop it.
+            Err(e)
+                if matches!(e.kind(), ApiErrorKind::Status { .. })
+                    && !matches!(e.class(), ErrorClass::Auth | ErrorClass::Fatal) =>
+            {
+                Err(e)
+            }
             Err(e) => return Err(e),
         };
         if let Some(entry) = item.expected {
