@@ -191,23 +191,80 @@ pub fn read(path: impl AsRef<Path>) -> Result<Vec<CsvChange>, Error> {
 /// [`CsvChange`] per entity, in the order entities first appear.
 pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
     let mut problems: Vec<Problem> = Vec::new();
-    let mut columns: Option<Vec<ColumnKind>> = None;
-    let mut header_refused = false;
     let mut changes: Vec<CsvChange> = Vec::new();
     let mut by_entity: HashMap<(EntityKind, String), usize> = HashMap::new();
     let mut seen_user: HashMap<(EntityKind, String, String), u64> = HashMap::new();
-    let mut rows_read: u64 = 0;
 
+    for_each_data_row(
+        input,
+        &mut problems,
+        EXPECTED_HEADER,
+        parse_header,
+        |line, cols, record, report| {
+            let Some(row) = parse_row(cols, record, report) else {
+                return;
+            };
+            let key = (row.kind, row.id.clone(), row.username.to_lowercase());
+            if let Some(first) = seen_user.get(&key) {
+                report(format!(
+                    "duplicate row for {} {} and user {:?} (first at line {first})",
+                    row.kind, row.id, row.username
+                ));
+                return;
+            }
+            seen_user.insert(key, line);
+            let index = *by_entity
+                .entry((row.kind, row.id.clone()))
+                .or_insert_with(|| {
+                    changes.push(CsvChange {
+                        kind: row.kind,
+                        id: row.id.clone(),
+                        rows: Vec::new(),
+                    });
+                    changes.len() - 1
+                });
+            changes[index].rows.push(CsvRow {
+                username: row.username,
+                role: row.role,
+                can_share: row.can_share,
+                line,
+            });
+        },
+    );
+    if problems.is_empty() {
+        Ok(changes)
+    } else {
+        Err(Error::Invalid {
+            file: file.to_string(),
+            problems,
+        })
+    }
+}
+
+/// The reading every hand-written CSV input shares: the first row is the header, parsed by
+/// `header` (its problems end the reading: no row can be understood without it), and every
+/// later row with as many fields as the header goes to `on_row` with its line, the
+/// columns, and a way to report a problem on that line. Adds the problems of a malformed
+/// file, an empty one (`expected` names the header wanted) and one with no rows.
+pub(crate) fn for_each_data_row<C>(
+    input: &[u8],
+    problems: &mut Vec<Problem>,
+    expected: &str,
+    header: impl Fn(&csv::ByteRecord) -> Result<Vec<C>, Vec<String>>,
+    mut on_row: impl FnMut(u64, &[C], &csv::ByteRecord, &mut dyn FnMut(String)),
+) {
+    let mut columns: Option<Vec<C>> = None;
+    let mut header_refused = false;
+    let mut rows_read: u64 = 0;
     let read = for_each_row(input, |line, record| {
         let Some(cols) = &columns else {
-            match parse_header(record) {
+            match header(record) {
                 Ok(cols) => columns = Some(cols),
                 Err(messages) => {
                     problems.extend(messages.into_iter().map(|message| Problem {
                         line: Some(line),
                         message,
                     }));
-                    // Without a header no row can be read.
                     header_refused = true;
                     return ControlFlow::Break(());
                 }
@@ -227,66 +284,27 @@ pub fn parse(file: &str, input: &[u8]) -> Result<Vec<CsvChange>, Error> {
                 cols.len(),
                 record.len()
             ));
-            return ControlFlow::Continue(());
+        } else {
+            on_row(line, cols, record, &mut report);
         }
-        let Some(row) = parse_row(cols, record, &mut report) else {
-            return ControlFlow::Continue(());
-        };
-        let key = (row.kind, row.id.clone(), row.username.to_lowercase());
-        if let Some(first) = seen_user.get(&key) {
-            report(format!(
-                "duplicate row for {} {} and user {:?} (first at line {first})",
-                row.kind, row.id, row.username
-            ));
-            return ControlFlow::Continue(());
-        }
-        seen_user.insert(key, line);
-        let index = *by_entity
-            .entry((row.kind, row.id.clone()))
-            .or_insert_with(|| {
-                changes.push(CsvChange {
-                    kind: row.kind,
-                    id: row.id.clone(),
-                    rows: Vec::new(),
-                });
-                changes.len() - 1
-            });
-        changes[index].rows.push(CsvRow {
-            username: row.username,
-            role: row.role,
-            can_share: row.can_share,
-            line,
-        });
         ControlFlow::Continue(())
     });
     if let Err(malformed) = read {
         problems.push(malformed);
     }
     if header_refused {
-        return Err(Error::Invalid {
-            file: file.to_string(),
-            problems,
-        });
+        return;
     }
-
     if columns.is_none() && problems.is_empty() {
         problems.push(Problem {
             line: None,
-            message: format!("empty file (expected a header row: {EXPECTED_HEADER})"),
+            message: format!("empty file (expected a header row: {expected})"),
         });
     } else if rows_read == 0 && problems.is_empty() {
         problems.push(Problem {
             line: None,
             message: "no rows after the header".to_string(),
         });
-    }
-    if problems.is_empty() {
-        Ok(changes)
-    } else {
-        Err(Error::Invalid {
-            file: file.to_string(),
-            problems,
-        })
     }
 }
 
@@ -441,7 +459,7 @@ struct Row {
 fn parse_row(
     cols: &[ColumnKind],
     record: &csv::ByteRecord,
-    report: &mut impl FnMut(String),
+    report: &mut dyn FnMut(String),
 ) -> Option<Row> {
     let mut ok = true;
     let mut fail = |column: ColumnKind, message: String| {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::str::FromStr;
 
-use crate::csvplan::{Problem, for_each_row, id_problem, username_problem};
+use crate::csvplan::{Problem, for_each_data_row, for_each_row, id_problem, username_problem};
 use crate::model::EntityKind;
 
 /// A map file or id list that cannot be used (the same error as a CSV plan's: they share
@@ -70,91 +70,54 @@ impl MapColumnKind {
 /// also a `from`.
 pub fn parse_map(file: &str, input: &[u8]) -> Result<Vec<MapRow>, Error> {
     let mut problems: Vec<Problem> = Vec::new();
-    let mut columns: Option<Vec<MapColumnKind>> = None;
-    let mut header_refused = false;
     let mut rows: Vec<MapRow> = Vec::new();
-    let mut rows_read = 0u64;
     // Lowercased `from` → the line it was first mapped on.
     let mut departing: HashMap<String, u64> = HashMap::new();
 
-    let read = for_each_row(input, |line, record| {
-        let Some(cols) = &columns else {
-            match map_header(record) {
-                Ok(cols) => columns = Some(cols),
-                Err(messages) => {
-                    problems.extend(messages.into_iter().map(|message| Problem {
-                        line: Some(line),
-                        message,
-                    }));
-                    header_refused = true;
-                    return ControlFlow::Break(());
-                }
-            }
-            return ControlFlow::Continue(());
-        };
-        rows_read += 1;
-        let mut report = |message: String| {
-            problems.push(Problem {
-                line: Some(line),
-                message,
-            });
-        };
-        if record.len() != cols.len() {
-            report(format!(
-                "expected {} fields, found {}",
-                cols.len(),
-                record.len()
-            ));
-            return ControlFlow::Continue(());
-        }
-        let mut from = None;
-        let mut to = None;
-        for (col, raw) in cols.iter().zip(record.iter()) {
-            let value = match std::str::from_utf8(raw) {
-                Ok(text) => text.trim(),
-                Err(_) => {
-                    report(format!("field {}: not valid UTF-8", col.name()));
+    for_each_data_row(
+        input,
+        &mut problems,
+        MAP_HEADER,
+        map_header,
+        |line, cols, record, report| {
+            let mut from = None;
+            let mut to = None;
+            for (col, raw) in cols.iter().zip(record.iter()) {
+                let value = match std::str::from_utf8(raw) {
+                    Ok(text) => text.trim(),
+                    Err(_) => {
+                        report(format!("field {}: not valid UTF-8", col.name()));
+                        continue;
+                    }
+                };
+                if let Some(problem) = username_problem(value) {
+                    report(format!("field {}: {problem}", col.name()));
                     continue;
                 }
+                match col {
+                    MapColumnKind::From => from = Some(value.to_string()),
+                    MapColumnKind::To => to = Some(value.to_string()),
+                }
+            }
+            let (Some(from), Some(to)) = (from, to) else {
+                return;
             };
-            if let Some(problem) = username_problem(value) {
-                report(format!("field {}: {problem}", col.name()));
-                continue;
+            if from.eq_ignore_ascii_case(&to) {
+                report(format!(
+                    "field to: same user as from ({to:?}); a user cannot hand over to themselves"
+                ));
+                return;
             }
-            match col {
-                MapColumnKind::From => from = Some(value.to_string()),
-                MapColumnKind::To => to = Some(value.to_string()),
+            if let Some(first) = departing.get(&from.to_lowercase()) {
+                report(format!(
+                    "user {from:?} is mapped twice (first at line {first})"
+                ));
+                return;
             }
-        }
-        let (Some(from), Some(to)) = (from, to) else {
-            return ControlFlow::Continue(());
-        };
-        if from.eq_ignore_ascii_case(&to) {
-            report(format!(
-                "field to: same user as from ({to:?}); a user cannot hand over to themselves"
-            ));
-            return ControlFlow::Continue(());
-        }
-        if let Some(first) = departing.get(&from.to_lowercase()) {
-            report(format!(
-                "user {from:?} is mapped twice (first at line {first})"
-            ));
-            return ControlFlow::Continue(());
-        }
-        departing.insert(from.to_lowercase(), line);
-        rows.push(MapRow { from, to, line });
-        ControlFlow::Continue(())
-    });
-    if let Err(malformed) = read {
-        problems.push(malformed);
-    }
-    if header_refused {
-        return Err(Error::Invalid {
-            file: file.to_string(),
-            problems,
-        });
-    }
-
+            departing.insert(from.to_lowercase(), line);
+            rows.push(MapRow { from, to, line });
+        },
+    );
     // Chains need the whole file: the `from` may come after the `to`.
     for row in &rows {
         if let Some(first) = departing.get(&row.to.to_lowercase()) {
@@ -171,17 +134,6 @@ pub fn parse_map(file: &str, input: &[u8]) -> Result<Vec<MapRow>, Error> {
     // File order, as for CSV plans; a stable sort keeps a line's problems in field order.
     problems.sort_by_key(|p| p.line);
 
-    if columns.is_none() && problems.is_empty() {
-        problems.push(Problem {
-            line: None,
-            message: format!("empty file (expected a header row: {MAP_HEADER})"),
-        });
-    } else if rows_read == 0 && problems.is_empty() {
-        problems.push(Problem {
-            line: None,
-            message: "no rows after the header".to_string(),
-        });
-    }
     if problems.is_empty() {
         Ok(rows)
     } else {
