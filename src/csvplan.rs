@@ -870,17 +870,21 @@ mod tests {
         let current = vec![g("alice", Role::Editor, Some(false))];
         // Explicit value wins.
         let t = change(
-            EntityKind::UseCase,
+            EntityKind::RegisteredModel,
             &[("alice", Some(Role::Owner), Some(false))],
         )
         .target(&current);
         assert_eq!(t[0].can_share, Some(false));
         // OWNER defaults to true where carried.
-        let t = change(EntityKind::UseCase, &[("alice", Some(Role::Owner), None)]).target(&current);
+        let t = change(
+            EntityKind::RegisteredModel,
+            &[("alice", Some(Role::Owner), None)],
+        )
+        .target(&current);
         assert_eq!(t[0].can_share, Some(true));
         // Other roles keep what they had.
         let t = change(
-            EntityKind::UseCase,
+            EntityKind::RegisteredModel,
             &[("alice", Some(Role::Consumer), None)],
         )
         .target(&current);

@@ -241,13 +241,35 @@ impl EntityKind {
         self == EntityKind::Project
     }
 
-    /// Whether writes of this kind carry `canShare` (projects, calendars and user blueprints
-    /// ignore or reject it).
+    /// Whether writes of this kind carry `canShare`: the request schemas of projects
+    /// (`UpdateAccessControl`), calendars, use cases (`SharingRoleUpdateData`, contract C10)
+    /// and user blueprints have no such field.
     pub fn supports_can_share(self) -> bool {
         !matches!(
             self,
-            EntityKind::Project | EntityKind::Calendar | EntityKind::UserBlueprint
+            EntityKind::Project
+                | EntityKind::Calendar
+                | EntityKind::UseCase
+                | EntityKind::UserBlueprint
         )
+    }
+
+    /// Whether sharing another entity may grant roles on this one (contract C7): a data
+    /// source's share makes its recipients CONSUMER of its data store, a custom model's or
+    /// task's shares its training dataset.
+    pub fn receives_linked_grants(self) -> bool {
+        matches!(self, EntityKind::DataStore | EntityKind::Dataset)
+    }
+
+    /// The most changes one share request of this kind may carry, where a schema states
+    /// one: 100 for every sharedRoles write (contract R10) and for the accessControl writes
+    /// of custom models and tasks (C8).
+    pub fn max_changes(self) -> Option<usize> {
+        match (self, self.dialect()) {
+            (_, DialectKind::SharedRoles)
+            | (EntityKind::CustomModel | EntityKind::CustomTask, _) => Some(100),
+            _ => None,
+        }
     }
 
     /// The role name handover writes for `role` on this kind: the kind's own vocabulary,
@@ -382,6 +404,87 @@ impl Grant {
     /// Whether this entry is a user (as opposed to a group or an organization).
     pub fn is_user(&self) -> bool {
         self.recipient_type == "user"
+    }
+}
+
+/// An access-list entry handover could not read: a role name no vocabulary has, or a user
+/// entry that names nobody. It is never written (a share names only the principals it
+/// changes, so this one keeps its access exactly), but it may hide a principal a plan
+/// touches, so an entity with one that may be such a principal is refused, not guessed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableEntry {
+    /// `shareRecipientType`, when the entry gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_type: Option<String>,
+    /// The principal's id, when the entry gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The username or display name, when the entry gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The role as sent, when it was a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// What could not be read, e.g. `unknown role "ADMIN"`.
+    pub reason: String,
+}
+
+impl UnreadableEntry {
+    /// Whether this entry may be `who`'s: it is a user's entry (or says nothing of its
+    /// type) and names `who` by id or by name, or names nobody at all. A group's or an
+    /// organization's entry is never a user's.
+    pub fn may_be(&self, who: &Grant) -> bool {
+        if self
+            .recipient_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case(&who.recipient_type))
+        {
+            return false;
+        }
+        match (&self.id, &self.name, &who.id) {
+            (Some(a), _, Some(b)) => a.eq_ignore_ascii_case(b),
+            (_, Some(n), _) => n.eq_ignore_ascii_case(&who.name),
+            // Nothing to tell them apart by: it may be anyone.
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Display for UnreadableEntry {
+    /// `group "Analysts" (id 6a…): unknown role "ADMIN"`, as much of it as the entry gave.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.recipient_type.as_deref().unwrap_or("entry"))?;
+        if let Some(n) = &self.name {
+            write!(f, " {n:?}")?;
+        }
+        if let Some(id) = &self.id {
+            write!(f, " (id {id})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// One entity's access list as read: the entries handover understands, and those it
+/// could not read (see [`UnreadableEntry`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessList {
+    /// Every readable entry with a role, in the server's order.
+    pub grants: Vec<Grant>,
+    /// Entries that could not be read.
+    pub unreadable: Vec<UnreadableEntry>,
+}
+
+impl AccessList {
+    /// The first unreadable entry that may belong to one of `principals`: a reason not to
+    /// act on this list for them.
+    pub fn hides<'a>(
+        &self,
+        principals: impl IntoIterator<Item = &'a Grant>,
+    ) -> Option<&UnreadableEntry> {
+        let principals: Vec<&Grant> = principals.into_iter().collect();
+        self.unreadable
+            .iter()
+            .find(|u| principals.iter().any(|p| u.may_be(p)))
     }
 }
 

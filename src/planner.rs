@@ -31,12 +31,12 @@
 //! Every request goes through the one [`Client`], so through its rate limiter; this module
 //! only bounds how many access-list reads are in flight.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::api::{ApiError, Client, ErrorClass, ListFilter, User};
+use crate::api::{ApiError, Client, ErrorClass, ListFilter, Listing, User};
 use crate::csvplan::{CsvChange, Problem};
 use crate::mapfile::{IdList, MapRow};
 use crate::model::{EntityKind, Grant, Role};
@@ -600,6 +600,70 @@ impl From<&OffboardSpec> for BatchSpec {
     }
 }
 
+/// What an offboarding plan searched, per kind: the coverage a reviewer needs to trust
+/// that nothing was missed, or to see what could not be seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Per kind searched, in [`EntityKind::ALL`] order.
+    pub kinds: BTreeMap<EntityKind, KindCoverage>,
+    /// Whether the caller administers the organization. Anyone else sees only what is
+    /// shared with them (contract C13), so only that was searched.
+    pub org_admin: bool,
+}
+
+/// One kind's line of [`Coverage`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindCoverage {
+    /// Entities listed (after a server-side owner filter, where one was used).
+    pub listed: usize,
+    /// Whether the server filtered the list by owner.
+    pub owner_filtered: bool,
+    /// Of those, entities a departing user owns (planned as a change or a no-op).
+    pub owned: usize,
+    /// Entities whose ownership could not be told (an access list that could not be read,
+    /// or an entry in it that could not): in the plan as refused, with the reason.
+    pub unknown: usize,
+    /// List items without an id, which could not be looked at at all.
+    pub unreadable_items: usize,
+}
+
+impl Coverage {
+    /// The table `plan` and `offboard` print: one line per kind, then what the caller
+    /// could not see.
+    pub fn render(&self) -> String {
+        let mut out = String::from("searched:\n");
+        for (kind, c) in &self.kinds {
+            out.push_str(&format!(
+                "  {:<24} {:>7} listed {:>7} owned by the departing user",
+                kind.plural_label(),
+                c.listed,
+                c.owned
+            ));
+            if c.owner_filtered {
+                out.push_str(" (listed by owner)");
+            }
+            if c.unknown > 0 {
+                out.push_str(&format!(", {} unreadable (refused in the plan)", c.unknown));
+            }
+            if c.unreadable_items > 0 {
+                out.push_str(&format!(
+                    ", {} list items without an id",
+                    c.unreadable_items
+                ));
+            }
+            out.push('\n');
+        }
+        if !self.org_admin {
+            out.push_str(
+                "note: the caller is not an organization administrator: only entities shared \
+                 with the caller were searched; entities the departing user shares with nobody \
+                 else are not in this plan. Run as an organization administrator to search them all.\n",
+            );
+        }
+        out
+    }
+}
+
 /// Plans an offboarding to one successor: [`plan_batch`] with every departing user paired
 /// with `spec.to`.
 pub async fn plan_offboard(
@@ -608,7 +672,7 @@ pub async fn plan_offboard(
     spec: &OffboardSpec,
     settings: PlannerSettings,
     writer: &mut PlanWriter,
-) -> Result<(), Error> {
+) -> Result<Coverage, Error> {
     plan_batch(client, caller, &BatchSpec::from(spec), settings, writer).await
 }
 
@@ -616,14 +680,14 @@ pub async fn plan_offboard(
 /// concurrently, keeps the entities `spec.selection` admits, reads the access list of
 /// each, and writes one entry per entity a departing user owns, with the transfer of every
 /// departing owner in it ([`batch_target`]). Entities no departing user owns are not in
-/// the plan.
+/// the plan. Returns what it searched.
 pub async fn plan_batch(
     client: &Client,
     caller: &Caller,
     spec: &BatchSpec,
     settings: PlannerSettings,
     writer: &mut PlanWriter,
-) -> Result<(), Error> {
+) -> Result<Coverage, Error> {
     // With one departing user whose id is known the server can filter for us where it
     // knows how; with several, one unfiltered pass serves them all.
     let mut departing: Vec<&UserIdent> = Vec::new();
@@ -646,7 +710,7 @@ pub async fn plan_batch(
             _ => None,
         },
     };
-    let lists: Vec<(EntityKind, Vec<crate::api::EntityRef>)> = stream::iter(spec.kinds.clone())
+    let lists: Vec<(EntityKind, Listing)> = stream::iter(spec.kinds.clone())
         .map(|kind| {
             let filter = filter.clone();
             async move { client.list(kind, &filter).await.map(|refs| (kind, refs)) }
@@ -654,12 +718,29 @@ pub async fn plan_batch(
         .buffer_unordered(spec.kinds.len().max(1))
         .try_collect()
         .await?;
+    let mut coverage = Coverage {
+        org_admin: caller.org_admin,
+        ..Coverage::default()
+    };
     let lists: Vec<(EntityKind, Vec<crate::api::EntityRef>)> = lists
         .into_iter()
-        .map(|(kind, mut refs)| {
+        .map(|(kind, listing)| {
+            let c = coverage.kinds.entry(kind).or_default();
+            c.listed = listing.entities.len();
+            c.owner_filtered = listing.owner_filtered;
+            c.unreadable_items = listing.unreadable.len();
+            let mut refs = listing.entities;
             refs.retain(|e| spec.selection.admits(e.kind, &e.id));
             (kind, refs)
         })
+        .collect();
+    // Everyone a plan entry may touch: an unreadable entry that may be one of them makes
+    // the entity's ownership, or its target, unknowable.
+    let touched: Vec<Grant> = spec
+        .pairs
+        .iter()
+        .flat_map(|p| [&p.from, &p.to])
+        .map(|u| u.grant(Role::Consumer, None))
         .collect();
 
     let mut bars = Bars::new(settings.progress);
@@ -681,8 +762,32 @@ pub async fn plan_batch(
     let mut planned: HashSet<(EntityKind, String)> = HashSet::new();
     while let Some((entity, acl)) = reads.next().await {
         bars.inc(entity.kind);
+        let unknown = match &acl {
+            Err(e) if e.is_shape() => Some(RefusalKind::Other(format!(
+                "cannot read the access list: {e}"
+            ))),
+            Ok(list) => list
+                .hides(&touched)
+                .map(|u| RefusalKind::Other(format!("cannot read the access list entry {u}"))),
+            Err(_) => None,
+        };
+        if let Some(refusal) = unknown {
+            // Whether a departing user owns it cannot be told: say so in the plan.
+            let current = acl.map(|l| l.grants).unwrap_or_default();
+            writer.write(&PlanEntry::refused(
+                entity.kind,
+                &entity.id,
+                &entity.name,
+                current.clone(),
+                current,
+                &refusal,
+            ))?;
+            planned.insert((entity.kind, entity.id.to_lowercase()));
+            coverage.kinds.entry(entity.kind).or_default().unknown += 1;
+            continue;
+        }
         let current = match acl {
-            Ok(current) => current,
+            Ok(current) => current.grants,
             // Gone since it was listed, or readable in the list but not in detail: the
             // entity cannot be handed over by this caller, say so and go on.
             Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
@@ -711,13 +816,14 @@ pub async fn plan_batch(
         let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
         writer.write(&checked(entry, caller))?;
         planned.insert((entity.kind, entity.id.to_lowercase()));
+        coverage.kinds.entry(entity.kind).or_default().owned += 1;
     }
     bars.finish();
     spec.selection.warn_missing(
         &planned,
         "not in the plan (not of the selected types, or not owned by a departing user)",
     );
-    Ok(())
+    Ok(coverage)
 }
 
 /// Plans a hand-written CSV: for each entity, reads it and its access list, applies the
@@ -769,8 +875,42 @@ pub async fn plan_csv(
 
     while let Some((change, read)) = reads.next().await {
         bars.inc(change.kind);
+        let read = match read {
+            Err(e) if e.is_shape() => {
+                writer.write(&PlanEntry::refused(
+                    change.kind,
+                    &change.id,
+                    "",
+                    Vec::new(),
+                    Vec::new(),
+                    &RefusalKind::Other(format!("cannot read the entity: {e}")),
+                ))?;
+                continue;
+            }
+            other => other,
+        };
         let (name, current) = match read {
-            Ok(ok) => ok,
+            Ok((name, list)) => {
+                let named: Vec<Grant> = change
+                    .rows
+                    .iter()
+                    .map(|r| UserIdent::unchecked(&r.username).grant(Role::Consumer, None))
+                    .collect();
+                if let Some(u) = list.hides(&named) {
+                    let refusal =
+                        RefusalKind::Other(format!("cannot read the access list entry {u}"));
+                    writer.write(&PlanEntry::refused(
+                        change.kind,
+                        &change.id,
+                        &name,
+                        list.grants.clone(),
+                        list.grants,
+                        &refusal,
+                    ))?;
+                    continue;
+                }
+                (name, list.grants)
+            }
             Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
                 writer.write(&PlanEntry::refused(
                     change.kind,

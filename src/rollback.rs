@@ -705,6 +705,30 @@ pub async fn write_plan(
             }
             Some(Err(e)) => return Err(e.into()),
         };
+        let live = live.map(|l| {
+            // An entry that cannot be read may be a touched principal: leave the entity
+            // alone rather than guess (its before-state is what rollback would restore).
+            match l.hides(&w.principals) {
+                Some(u) => Err(format!("cannot read the access list entry {u}")),
+                None => Ok(l.grants),
+            }
+        });
+        let live = match live {
+            Some(Err(reason)) => {
+                let after = w.expected_after();
+                writer.write(&PlanEntry::refused(
+                    w.kind,
+                    &w.id,
+                    name,
+                    after.clone(),
+                    after,
+                    &RefusalKind::Other(reason),
+                ))?;
+                continue;
+            }
+            Some(Ok(l)) => Some(l),
+            None => None,
+        };
         writer.write(&rollback_entry(&w, live, name, force))?;
     }
     Ok(())

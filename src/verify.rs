@@ -16,9 +16,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
-use crate::exec::at_target;
+use crate::exec::{at_target, readable};
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
-use crate::model::{EntityKind, Role};
+use crate::model::{EntityKind, Grant, Role};
 use crate::plan::{ActionKind, Change, PlanEntry, UserIdent};
 use crate::rollback;
 
@@ -175,7 +175,7 @@ pub async fn verify(
     let mut held = None;
     if let Some(spec) = residual {
         // Unfiltered: an owner filter would miss what the users hold without owning it.
-        let lists: Vec<Vec<crate::api::EntityRef>> = stream::iter(spec.kinds.clone())
+        let lists: Vec<crate::api::Listing> = stream::iter(spec.kinds.clone())
             .map(|kind| async move { client.list(kind, &ListFilter::default()).await })
             .buffer_unordered(concurrency)
             .try_collect()
@@ -184,7 +184,8 @@ pub async fn verify(
             .into_iter()
             .map(|e| ((e.kind, e.id.clone()), e))
             .collect();
-        for entity in lists.into_iter().flatten() {
+        let unlisted: usize = lists.iter().map(|l| l.unreadable.len()).sum();
+        for entity in lists.into_iter().flat_map(|l| l.entities) {
             let expected = by_key.remove(&(entity.kind, entity.id.clone()));
             items.push(Item {
                 kind: entity.kind,
@@ -208,6 +209,7 @@ pub async fn verify(
         held = Some(Residual {
             users: spec.users.iter().map(|u| u.username.clone()).collect(),
             kinds,
+            unreadable: unlisted as u64,
             ..Residual::default()
         });
     } else {
@@ -233,8 +235,9 @@ pub async fn verify(
             // after the retries) is that entity's mismatch; the check goes on. Auth,
             // transport and undecodable answers are not about one entity: they stop it.
             Err(e)
-                if matches!(e.kind(), ApiErrorKind::Status { .. })
-                    && !matches!(e.class(), ErrorClass::Auth | ErrorClass::Fatal) =>
+                if e.is_shape()
+                    || matches!(e.kind(), ApiErrorKind::Status { .. })
+                        && !matches!(e.class(), ErrorClass::Auth | ErrorClass::Fatal) =>
             {
                 Err(e)
             }
@@ -243,7 +246,10 @@ pub async fn verify(
         if let Some(entry) = item.expected {
             verdict.checked += 1;
             let problem = match &live {
-                Ok(live) => at_target(entry.kind, live, &entry.changes).err(),
+                Ok(live) => match readable(live.clone(), &entry.changes) {
+                    Ok(grants) => at_target(entry.kind, &grants, &entry.changes).err(),
+                    Err((_, reason)) => Some(reason),
+                },
                 Err(e) => Some(format!("cannot read the access list: {e}")),
             };
             if let Some(problem) = problem {
@@ -257,11 +263,17 @@ pub async fn verify(
         }
         if let (true, Some(held), Some(spec)) = (item.residual, held.as_mut(), residual) {
             held.listed += 1;
-            let Ok(live) = &live else {
+            let users: Vec<Grant> = spec
+                .users
+                .iter()
+                .map(|u| u.grant(Role::Consumer, None))
+                .collect();
+            let Some(live) = live.as_ref().ok().filter(|l| l.hides(&users).is_none()) else {
                 held.unreadable += 1;
                 continue;
             };
             let best = live
+                .grants
                 .iter()
                 .filter(|g| spec.users.iter().any(|u| u.matches(g)))
                 .map(|g| g.role)

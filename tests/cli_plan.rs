@@ -117,7 +117,26 @@ fn plan_writes_the_plan_and_prints_the_table() {
     }
     want.push_str("total                          26             0        0\n");
     want.push_str("plan: plan.jsonl (26 entities; review copy plan.csv)\n");
-    assert_eq!(out.stdout, want);
+    // First what was searched, a line per type, then the plan's table.
+    let (searched, table) = out.stdout.split_at(out.stdout.find("type ").unwrap());
+    assert_eq!(table, want);
+    let lines: Vec<&str> = searched.lines().collect();
+    assert_eq!(lines[0], "searched:");
+    assert_eq!(lines.len(), 14, "{searched}");
+    for (line, kind) in lines[1..].iter().zip(EntityKind::ALL) {
+        assert!(line.contains(kind.plural_label()), "{line}");
+        // Datasets, files and user blueprints are listed by owner on the server.
+        let by_owner = matches!(
+            kind,
+            EntityKind::Dataset | EntityKind::File | EntityKind::UserBlueprint
+        );
+        let end = if by_owner {
+            "2 owned by the departing user (listed by owner)"
+        } else {
+            "2 owned by the departing user"
+        };
+        assert!(line.ends_with(end), "{line}");
+    }
 
     assert_eq!(files_in(w.dir.path()), ["plan.csv", "plan.jsonl"]);
     let reader = PlanReader::open(w.path("plan.jsonl")).unwrap();

@@ -479,6 +479,9 @@ fn refusals_seed() -> Seed {
             },
             SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
         ],
+        principals: Vec::new(),
+        store_type: None,
+        linked: None,
     };
     Seed {
         users: vec![
@@ -526,7 +529,7 @@ async fn apply_refusals() -> (Refusals, exec::RunSummary) {
         let entry = match n {
             // To the inactive user: the server refuses (R4).
             3 => {
-                let current = w.client.access_list(*kind, id).await.unwrap();
+                let current = w.client.access_list(*kind, id).await.unwrap().grants;
                 let to = w.user(INACTIVE_USERNAME);
                 let target = offboard_target(
                     *kind,
@@ -538,11 +541,11 @@ async fn apply_refusals() -> (Refusals, exec::RunSummary) {
                 PlanEntry::build(*kind, id, "to inactive", current, target)
             }
             4 => {
-                let current = w.client.access_list(*kind, id).await.unwrap();
+                let current = w.client.access_list(*kind, id).await.unwrap().grants;
                 PlanEntry::build(*kind, id, "noop", current.clone(), current)
             }
             5 => {
-                let current = w.client.access_list(*kind, id).await.unwrap();
+                let current = w.client.access_list(*kind, id).await.unwrap().grants;
                 PlanEntry::refused(
                     *kind,
                     id,

@@ -236,7 +236,7 @@ dataset,d2,Gone,refused,,,,,,,entity not found or not visible to the caller
     let path = dir.path().join("f.jsonl");
     let mut w = PlanWriter::create(&path, &header()).unwrap();
     w.write(&PlanEntry::build(
-        EntityKind::UseCase,
+        EntityKind::RegisteredModel,
         "u1",
         "@risk",
         current,
@@ -250,7 +250,7 @@ dataset,d2,Gone,refused,,,,,,,entity not found or not visible to the caller
             .lines()
             .nth(1)
             .unwrap(),
-        "use_case,u1,'@risk,change,'=cmd,user,CONSUMER,EDITOR,false,false,"
+        "registered_model,u1,'@risk,change,'=cmd,user,CONSUMER,EDITOR,false,false,"
     );
 }
 

@@ -82,6 +82,9 @@ fn seed() -> Seed {
                 SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
                 SeedGrant::new(COLLEAGUE, Role::Consumer),
             ],
+            principals: Vec::new(),
+            store_type: None,
+            linked: None,
         })
         .collect();
     Seed {

@@ -287,7 +287,8 @@ async fn a_crafted_journal_is_rolled_back_by_what_the_server_shows() {
         .client
         .access_list(retried.kind, &retried.id)
         .await
-        .unwrap();
+        .unwrap()
+        .grants;
     j.append(&Record::Outcome(Outcome {
         status: Some(204),
         after: Some(after),

@@ -276,6 +276,14 @@ async fn each_kind_lists_in_its_own_envelope() {
         }
         let a = t.get(ADMIN, &format!("{}/", kind.collection())).await;
         assert_eq!(a.status, 200, "{kind}");
+        // Use cases: only those the caller is a member of, unless asked for the
+        // organization's (contract C4); the admin is a member of none.
+        let a = if kind == EntityKind::UseCase {
+            assert_eq!(a.body["totalCount"], 0, "{kind}");
+            t.get(ADMIN, "useCases/?showOrgUseCases=true").await
+        } else {
+            a
+        };
         let items = match kind {
             EntityKind::Project => a.body.as_array().expect("projects: bare array").clone(),
             EntityKind::DataSource | EntityKind::DataStore => {
@@ -368,7 +376,8 @@ async fn pagination_follows_absolute_next_links() {
         .map(|e| e.id.as_str())
         .collect();
     assert!(want.len() > 7);
-    let mut url = t.url("deployments/");
+    // In creation order; the default is the last prediction, newest first (contract C3).
+    let mut url = t.url("deployments/?orderBy=createdAtTimestamp");
     let mut got = Vec::new();
     let mut pages = 0;
     loop {
@@ -393,6 +402,15 @@ async fn pagination_follows_absolute_next_links() {
     }
     assert_eq!(got, want);
     assert_eq!(pages, want.len().div_ceil(3));
+    let a = t.get(&admin, "deployments/?limit=3").await;
+    let newest: Vec<&str> = a.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    let last_three: Vec<&str> = want.iter().rev().take(3).copied().collect();
+    assert_eq!(newest, last_three);
     // A limit above the cap is cut; previous points back; an offset past the end is empty.
     let a = t.get(&admin, "deployments/?offset=4&limit=50").await;
     assert_eq!(a.body["count"], 4);
@@ -1211,6 +1229,11 @@ async fn non_admins_see_only_what_they_hold() {
         );
         let listed = t.get(OWNER, &list).await.body.to_string();
         assert!(listed.contains(&mine) && !listed.contains(&other), "{kind}");
+        let list = if kind == EntityKind::UseCase {
+            format!("{list}?showOrgUseCases=true")
+        } else {
+            list
+        };
         let listed = t.get(ADMIN, &list).await.body.to_string();
         assert!(listed.contains(&mine) && listed.contains(&other), "{kind}");
     }

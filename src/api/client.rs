@@ -18,12 +18,12 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use crate::config::{ConnSettings, TlsKind};
-use crate::model::{DialectKind, EntityKind, EnvelopeKind, Grant};
+use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
 use crate::plan::ShareRequest;
 
 use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body, str_field};
 use super::entities::{
-    Account, EntityRef, ListFilter, User, entity_from_item, full_name, owners_include,
+    Account, EntityRef, ListFilter, Listing, User, entity_from_item, full_name, owners_include,
     user_from_item,
 };
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
@@ -376,12 +376,12 @@ impl Client {
     // Entities
 
     /// Every entity of `kind` the caller can see (narrowed by `filter` where the server
-    /// can filter; see [`ListFilter`]), each kind read from its own list and envelope.
-    pub async fn list(
-        &self,
-        kind: EntityKind,
-        filter: &ListFilter,
-    ) -> Result<Vec<EntityRef>, ApiError> {
+    /// can filter; see [`ListFilter`]), each kind read from its own list and envelope, with
+    /// the parameters that make the list whole (contract C1–C4): `type=all` on data sources
+    /// and stores, offset pages on data stores, a stable order on deployments,
+    /// `showOrgUseCases=true` on use cases. An item without an id is counted in
+    /// [`Listing::unreadable`] and the listing goes on.
+    pub async fn list(&self, kind: EntityKind, filter: &ListFilter) -> Result<Listing, ApiError> {
         let owner = filter.owner.as_ref();
         // Catalog kinds: the one place with a server-side owner filter (contract §9).
         let catalog_type = match (kind, owner) {
@@ -390,11 +390,12 @@ impl Client {
             (EntityKind::UserBlueprint, Some(_)) => Some("user_blueprint"),
             _ => None,
         };
-        let mut out = Vec::new();
+        let mut out = Listing::default();
         if let Some(catalog_type) = catalog_type {
             let mut query = vec![("type", catalog_type.to_string())];
             if let Some(o) = owner {
                 query.push(("ownerUserId", o.id.clone()));
+                out.owner_filtered = true;
             }
             self.push_limit(&mut query);
             self.collect(
@@ -406,22 +407,50 @@ impl Client {
             )
             .await?;
         } else {
-            match kind.envelope() {
-                EnvelopeKind::BareArray => self.list_bare_array(kind, &mut out).await?,
-                EnvelopeKind::DataOnly => {
-                    let url = self.url(&format!("{}/", kind.collection()), &[]);
+            let path = format!("{}/", kind.collection());
+            match kind {
+                EntityKind::Project => self.list_by_offset(kind, &[], true, &mut out).await?,
+                // Contract C2: offset pages of at most 100, `{"data": […]}` with no `next`.
+                EntityKind::DataStore => {
+                    let query = [("type", "all".to_string())];
+                    self.list_by_offset(kind, &query, false, &mut out).await?;
+                }
+                // Contract C1: not paginated, and JDBC only unless `type=all`.
+                EntityKind::DataSource => {
+                    let url = self.url(&path, &[("type", "all".to_string())]);
                     self.collect(kind, url, false, None, &mut out).await?;
                 }
-                EnvelopeKind::Paginated => {
+                _ => {
                     let mut query = Vec::new();
+                    match kind {
+                        // Contract C3: the default order (last prediction) moves under
+                        // traffic, so offset pages would skip and repeat deployments.
+                        EntityKind::Deployment => {
+                            query.push(("orderBy", "createdAtTimestamp".to_string()));
+                        }
+                        // Contract C4: without it an administrator sees only the use cases
+                        // they are a member of.
+                        EntityKind::UseCase => {
+                            query.push(("showOrgUseCases", "true".to_string()));
+                        }
+                        _ => {}
+                    }
                     self.push_limit(&mut query);
-                    let url = self.url(&format!("{}/", kind.collection()), &query);
+                    let url = self.url(&path, &query);
                     let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
                     self.collect(kind, url, false, owners_of, &mut out).await?;
                 }
             }
         }
-        tracing::debug!(kind = %kind, count = out.len(), "listed");
+        if !out.unreadable.is_empty() {
+            tracing::warn!(
+                kind = %kind,
+                count = out.unreadable.len(),
+                first = %out.unreadable[0],
+                "list items without an id were skipped"
+            );
+        }
+        tracing::debug!(kind = %kind, count = out.entities.len(), "listed");
         Ok(out)
     }
 
@@ -432,38 +461,37 @@ impl Client {
         url: Url,
         via_catalog: bool,
         owners_of: Option<&User>,
-        out: &mut Vec<EntityRef>,
+        out: &mut Listing,
     ) -> Result<(), ApiError> {
-        let mut seen: HashSet<String> = out.iter().map(|e| e.id.clone()).collect();
+        let mut seen: HashSet<String> = out.entities.iter().map(|e| e.id.clone()).collect();
         self.paginate(url, |item| {
             if owners_of.is_some_and(|u| !owners_include(item, u)) {
                 return Ok(ControlFlow::Continue(()));
             }
-            let e = entity_from_item(kind, item, via_catalog).map_err(|field| ItemProblem {
-                field,
-                reason: "missing".into(),
-            })?;
-            if seen.insert(e.id.clone()) {
-                out.push(e);
-            }
+            out.take(kind, item, via_catalog, &mut seen);
             Ok(ControlFlow::Continue(()))
         })
         .await
     }
 
-    /// `projects/`: a bare array. With a page size, pages by `offset`/`limit` (servers
-    /// before API 2.29 ignore them and return at most 1,000 items at once); stops on a
-    /// short page or a page with nothing new.
-    async fn list_bare_array(
+    /// Lists paged by `offset`/`limit` alone: `projects/` (a bare array; servers before
+    /// API 2.29 ignore the paging and return at most 1,000 items at once) and
+    /// `externalDataStores/` (`{"data": […]}`, contract C2). Stops on a page with nothing
+    /// new, and on a page shorter than asked when `short_ends` (projects, whose server takes
+    /// the limit asked); data stores are read until a page holds nothing, since a server
+    /// may cap the page below the limit asked.
+    async fn list_by_offset(
         &self,
         kind: EntityKind,
-        out: &mut Vec<EntityRef>,
+        base: &[(&str, String)],
+        short_ends: bool,
+        out: &mut Listing,
     ) -> Result<(), ApiError> {
         let limit = self.page_size();
-        let mut seen = HashSet::new();
+        let mut seen: HashSet<String> = out.entities.iter().map(|e| e.id.clone()).collect();
         let mut offset = 0usize;
         loop {
-            let mut query = Vec::new();
+            let mut query = base.to_vec();
             if let Some(l) = limit {
                 query.push(("offset", offset.to_string()));
                 query.push(("limit", l.to_string()));
@@ -496,15 +524,13 @@ impl Client {
             };
             let mut new = 0;
             for item in items {
-                let e = entity_from_item(kind, item, false)
-                    .map_err(|f| ApiError::decode("GET", &reply.path, &f, "missing"))?;
-                if seen.insert(e.id.clone()) {
-                    out.push(e);
+                if out.take(kind, item, false, &mut seen) {
                     new += 1;
                 }
             }
             let Some(l) = limit else { break };
-            if v.is_object() || items.len() < l as usize || new == 0 {
+            let paged = v.is_array() || kind == EntityKind::DataStore;
+            if !paged || new == 0 || (short_ends && items.len() < l as usize) {
                 break;
             }
             offset += items.len();
@@ -515,7 +541,12 @@ impl Client {
     /// One entity (`<collection>/<id>/`); a 404 is an error whose
     /// [`is_not_found`](ApiError::is_not_found) is true.
     pub async fn get(&self, kind: EntityKind, id: &str) -> Result<EntityRef, ApiError> {
-        let url = self.url(&format!("{}/{}/", kind.collection(), seg(id)), &[]);
+        // There is no `GET files/{id}/`; a file is read as a catalog item (contract C5).
+        let collection = match kind {
+            EntityKind::File => "catalogItems",
+            _ => kind.collection(),
+        };
+        let url = self.url(&format!("{collection}/{}/", seg(id)), &[]);
         let reply = self.get_reply(url).await?;
         let v = self.json(&reply)?;
         let mut e = entity_from_item(kind, &v, false)
@@ -533,15 +564,18 @@ impl Client {
     // ---------------------------------------------------------------------------------
     // Access lists and shares
 
-    /// The whole access list of one entity, in either dialect and role vocabulary. Entries
-    /// without a role are left out.
-    pub async fn access_list(&self, kind: EntityKind, id: &str) -> Result<Vec<Grant>, ApiError> {
+    /// The whole access list of one entity, in either dialect and role vocabulary, groups
+    /// and organizations included. Entries without a role are left out; entries that
+    /// cannot be read are kept aside in [`AccessList::unreadable`].
+    pub async fn access_list(&self, kind: EntityKind, id: &str) -> Result<AccessList, ApiError> {
         let mut query = Vec::new();
         self.push_limit(&mut query);
-        let mut out = Vec::new();
+        let mut out = AccessList::default();
         self.paginate(self.access_url(kind, id, &query), |item| {
-            if let Some(g) = read_grant(kind, item)? {
-                out.push(g);
+            match read_grant(kind, item) {
+                Ok(Some(g)) => out.grants.push(g),
+                Ok(None) => {}
+                Err(u) => out.unreadable.push(u),
             }
             Ok(ControlFlow::Continue(()))
         })
@@ -565,7 +599,7 @@ impl Client {
         self.push_limit(&mut query);
         let mut found = None;
         self.paginate(self.access_url(kind, id, &query), |item| {
-            if let Some(g) = read_grant(kind, item)?
+            if let Ok(Some(g)) = read_grant(kind, item)
                 && grant_is(&g, user)
             {
                 found = Some(g);
@@ -664,24 +698,16 @@ impl Client {
 
     /// Follows a paginated list from `first`, handing each item to `visit` until it
     /// breaks. Accepts `{"data": [...], "next": …}` and a bare array (one page). Stops on
-    /// a null or missing `next`, an empty page, a `next` already visited, or a short page:
-    /// fewer items than the `limit` asked for *and* than an earlier page held (a server
-    /// that caps `limit` below what was asked returns full pages shorter than the limit;
-    /// those must not end the walk).
+    /// a null or missing `next`, an empty page, or a `next` already visited; never on a
+    /// short page alone, which may still have a `next` (contract C14).
     async fn paginate<F>(&self, first: Url, mut visit: F) -> Result<(), ApiError>
     where
         F: FnMut(&Value) -> Result<ControlFlow<()>, ItemProblem>,
     {
         let mut url = first;
         let mut visited = HashSet::new();
-        let mut longest_page: Option<usize> = None;
         loop {
             visited.insert(url.as_str().to_string());
-            let asked = url
-                .query_pairs()
-                .find(|(k, _)| k == "limit")
-                .and_then(|(_, v)| v.parse::<usize>().ok())
-                .filter(|l| *l > 0);
             let reply = self.get_reply(url.clone()).await?;
             let v = self.json(&reply)?;
             let decode = |field: &str, reason: &str| {
@@ -710,11 +736,8 @@ impl Client {
                     Err(p) => return Err(decode(&p.field, &p.reason)),
                 }
             }
-            let short = asked.is_some_and(|l| items.len() < l)
-                && longest_page.is_some_and(|m| items.len() < m);
-            longest_page = longest_page.max(Some(items.len()));
             let Some(next) = next else { return Ok(()) };
-            if items.is_empty() || short {
+            if items.is_empty() {
                 return Ok(());
             }
             let Some(next_url) = rebase_next(self.endpoint(), next) else {
@@ -845,7 +868,7 @@ impl Client {
 }
 
 /// Reads one access-list item in the kind's dialect.
-fn read_grant(kind: EntityKind, item: &Value) -> Result<Option<Grant>, ItemProblem> {
+fn read_grant(kind: EntityKind, item: &Value) -> Result<Option<Grant>, UnreadableEntry> {
     match kind.dialect() {
         DialectKind::AccessControl => grant_from_ac(item),
         DialectKind::SharedRoles => grant_from_sr(item),

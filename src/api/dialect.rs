@@ -13,7 +13,9 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::model::{DialectKind, EntityKind, Grant, RecipientKeyKind, Role, is_revoke_name};
+use crate::model::{
+    DialectKind, EntityKind, Grant, RecipientKeyKind, Role, UnreadableEntry, is_revoke_name,
+};
 use crate::plan::{Change, ShareRequest};
 
 use super::entities::User;
@@ -191,18 +193,11 @@ fn shared_roles_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, Shar
     Ok(json!({"operation": "updateRoles", "roles": roles}))
 }
 
-/// Why an access-list item could not be read.
+/// Why a list item could not be read.
 #[derive(Debug)]
 pub(crate) struct ItemProblem {
     pub field: String,
     pub reason: String,
-}
-
-fn problem(field: &str, reason: impl Into<String>) -> ItemProblem {
-    ItemProblem {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
 }
 
 /// A string field, tolerating numbers (ids) and absence.
@@ -214,67 +209,125 @@ pub(crate) fn str_field(item: &Value, key: &str) -> Option<String> {
     }
 }
 
-fn bool_field(item: &Value, key: &str) -> Result<Option<bool>, ItemProblem> {
-    match item.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(problem(key, format!("expected a boolean, got {other}"))),
+/// A boolean field; anything but a boolean counts as not stated.
+fn bool_field(item: &Value, key: &str) -> Option<bool> {
+    item.get(key).and_then(Value::as_bool)
+}
+
+/// What an access-list item holds before its role is read.
+struct Entry {
+    recipient_type: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+}
+
+impl Entry {
+    fn unreadable(self, role: Option<String>, reason: impl Into<String>) -> UnreadableEntry {
+        UnreadableEntry {
+            recipient_type: self.recipient_type,
+            id: self.id,
+            name: self.name,
+            role,
+            reason: reason.into(),
+        }
+    }
+
+    /// The entry as a grant of `role`, or why it cannot be one.
+    fn read(self, item: &Value) -> Result<Option<Grant>, UnreadableEntry> {
+        let role = match item.get("role") {
+            None => return Err(self.unreadable(None, "no role")),
+            Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) if is_revoke_name(s) || s.trim().is_empty() => return Ok(None),
+            Some(Value::String(s)) => match Role::from_wire(s) {
+                Some(role) => role,
+                None => {
+                    let reason = format!("unknown role {s:?}");
+                    return Err(self.unreadable(Some(s.clone()), reason));
+                }
+            },
+            Some(other) => return Err(self.unreadable(None, format!("role is {other}"))),
+        };
+        let recipient_type = self.recipient_type.clone().unwrap_or_else(|| "user".into());
+        let Some(name) = self.name.clone().or_else(|| self.id.clone()) else {
+            return Err(self.unreadable(Some(role.to_string()), "names no principal"));
+        };
+        Ok(Some(Grant {
+            recipient_type,
+            id: self.id,
+            name,
+            role,
+            can_share: bool_field(item, "canShare"),
+        }))
     }
 }
 
-/// Reads a role; `Ok(None)` for a revoked or empty role (null, `NO_ROLE`).
-fn role_field(item: &Value) -> Result<Option<Role>, ItemProblem> {
-    match item.get("role") {
-        None => Err(problem("role", "missing")),
-        Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if is_revoke_name(s) || s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Role::from_wire(s)
-            .map(Some)
-            .ok_or_else(|| problem("role", format!("unknown role {s:?}"))),
-        Some(other) => Err(problem("role", format!("expected a string, got {other}"))),
-    }
-}
-
-/// An accessControl item: `{"username", "userId"?, "role", "canShare"?, …}`. `None` when
-/// the entry carries no role.
-pub(crate) fn grant_from_ac(item: &Value) -> Result<Option<Grant>, ItemProblem> {
-    if !item.is_object() {
-        return Err(problem("data[]", "expected an object"));
-    }
-    let name = str_field(item, "username").ok_or_else(|| problem("username", "missing"))?;
-    let Some(role) = role_field(item)? else {
-        return Ok(None);
+/// An accessControl item: `{"username", "userId"?, "role", "canShare"?, …}` for a user;
+/// a group's or an organization's as sharedRoles writes them (`shareRecipientType`, `id`,
+/// `name`, contract C6). `Ok(None)` when the entry carries no role; `Err` when it cannot
+/// be read (a user entry without a username, a role no vocabulary has).
+pub(crate) fn grant_from_ac(item: &Value) -> Result<Option<Grant>, UnreadableEntry> {
+    let Some(obj) = item.as_object() else {
+        return Err(not_an_object(item));
     };
-    Ok(Some(Grant {
-        recipient_type: "user".to_string(),
-        id: str_field(item, "userId").filter(|s| !s.is_empty()),
-        name,
-        role,
-        can_share: bool_field(item, "canShare")?,
-    }))
+    let recipient_type = str_field(item, "shareRecipientType").filter(|t| !t.is_empty());
+    let is_user = recipient_type
+        .as_deref()
+        .is_none_or(|t| t.eq_ignore_ascii_case("user"));
+    let id = str_field(item, "userId")
+        .or_else(|| str_field(item, "id"))
+        .filter(|s| !s.is_empty());
+    let username = str_field(item, "username").filter(|s| !s.is_empty());
+    let entry = Entry {
+        recipient_type,
+        id,
+        name: if is_user {
+            username.clone()
+        } else {
+            str_field(item, "name").filter(|s| !s.is_empty())
+        },
+    };
+    if is_user && username.is_none() {
+        // accessControl names users by username only: without one the entry may be
+        // anyone's.
+        let role = obj.get("role").and_then(Value::as_str).map(str::to_string);
+        return Err(entry.unreadable(role, "a user entry without a username"));
+    }
+    entry.read(item)
 }
 
 /// A sharedRoles item: `{"shareRecipientType", "id", "name", "role", "canShare"?, …}`.
-/// `None` when the entry carries no role.
-pub(crate) fn grant_from_sr(item: &Value) -> Result<Option<Grant>, ItemProblem> {
+/// `Ok(None)` when the entry carries no role; `Err` when it cannot be read.
+pub(crate) fn grant_from_sr(item: &Value) -> Result<Option<Grant>, UnreadableEntry> {
     if !item.is_object() {
-        return Err(problem("data[]", "expected an object"));
+        return Err(not_an_object(item));
     }
-    let id = str_field(item, "id").filter(|s| !s.is_empty());
-    let name = str_field(item, "name")
-        .or_else(|| str_field(item, "username"))
-        .or_else(|| id.clone())
-        .ok_or_else(|| problem("name", "missing (and no id)"))?;
-    let Some(role) = role_field(item)? else {
-        return Ok(None);
-    };
-    Ok(Some(Grant {
-        recipient_type: str_field(item, "shareRecipientType").unwrap_or_else(|| "user".into()),
-        id,
-        name,
-        role,
-        can_share: bool_field(item, "canShare")?,
-    }))
+    Entry {
+        recipient_type: str_field(item, "shareRecipientType").filter(|t| !t.is_empty()),
+        id: str_field(item, "id").filter(|s| !s.is_empty()),
+        name: str_field(item, "name")
+            .or_else(|| str_field(item, "username"))
+            .filter(|s| !s.is_empty()),
+    }
+    .read(item)
+}
+
+fn not_an_object(item: &Value) -> UnreadableEntry {
+    let mut text = item.to_string();
+    if text.len() > 80 {
+        let cut = (0..=80)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    UnreadableEntry {
+        recipient_type: None,
+        id: None,
+        name: None,
+        role: None,
+        reason: format!("not an object: {text}"),
+    }
 }
 
 /// Whether an access-list entry is `user`.
@@ -344,7 +397,8 @@ mod tests {
                     {"username": "fourth@acme.test", "role": consumer}
                 ]
             }),
-            UserBlueprint => json!({
+            // Neither schema has canShare (contract C10 for use cases).
+            UserBlueprint | UseCase => json!({
                 "operation": "updateRoles",
                 "roles": [
                     {"shareRecipientType": "user", "role": "OWNER", "id": "u-new"},
@@ -353,7 +407,7 @@ mod tests {
                     {"shareRecipientType": "user", "role": "CONSUMER", "id": "u-4"}
                 ]
             }),
-            Dataset | DataStore | Deployment | UseCase | RegisteredModel | File => json!({
+            Dataset | DataStore | Deployment | RegisteredModel | File => json!({
                 "operation": "updateRoles",
                 "roles": [
                     {"shareRecipientType": "user", "role": "OWNER", "id": "u-new", "canShare": true},
@@ -545,8 +599,43 @@ mod tests {
             None
         );
         let bad = grant_from_sr(&json!({"id":"u","name":"n","role":"ADMIN"})).unwrap_err();
-        assert_eq!(bad.field, "role");
+        assert_eq!(bad.role.as_deref(), Some("ADMIN"));
+        assert_eq!(bad.to_string(), r#"entry "n" (id u): unknown role "ADMIN""#);
         let missing = grant_from_ac(&json!({"role":"OWNER"})).unwrap_err();
-        assert_eq!(missing.field, "username");
+        assert_eq!(missing.reason, "a user entry without a username");
+    }
+
+    #[test]
+    fn groups_and_organizations_read_in_both_dialects() {
+        let group =
+            json!({"shareRecipientType":"group","id":"g1","name":"Analysts","role":"CONSUMER"});
+        for read in [grant_from_ac, grant_from_sr] {
+            let g = read(&group).unwrap().unwrap();
+            assert_eq!(
+                (
+                    g.recipient_type.as_str(),
+                    g.id.as_deref(),
+                    g.name.as_str(),
+                    g.role
+                ),
+                ("group", Some("g1"), "Analysts", Role::Consumer)
+            );
+        }
+        let odd = json!({"shareRecipientType":"organization","id":"o1","name":"Acme","role":"DATA_SCIENTIST"});
+        let u = grant_from_sr(&odd).unwrap_err();
+        assert_eq!(u.recipient_type.as_deref(), Some("organization"));
+        // A group's entry is never a user's, whatever its name.
+        let someone = Grant {
+            recipient_type: "user".into(),
+            id: Some("o1".into()),
+            name: "Acme".into(),
+            role: Role::Owner,
+            can_share: None,
+        };
+        assert!(!u.may_be(&someone));
+        // A user entry with no name may be anyone's.
+        let anon = grant_from_ac(&json!({"role":"OWNER","canShare":true})).unwrap_err();
+        assert!(anon.may_be(&someone));
+        assert!(grant_from_sr(&json!(["x"])).is_err());
     }
 }

@@ -80,6 +80,51 @@ pub struct ListFilter {
     pub owner: Option<User>,
 }
 
+/// What a list of one kind held: the entities, and the items that could not be read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Every entity listed, each id once, in the server's order.
+    pub entities: Vec<EntityRef>,
+    /// Items without an id, each described (`item 3: no datasetId`); never silently lost.
+    pub unreadable: Vec<String>,
+    /// Whether the server filtered the list by owner (`catalogItems/?ownerUserId=`), so
+    /// that it holds only what one user owns, not everything the caller can see.
+    pub owner_filtered: bool,
+}
+
+impl Listing {
+    /// Adds `item` if it is new; an item without an id is recorded as unreadable.
+    /// Returns whether an entity was added.
+    pub(crate) fn take(
+        &mut self,
+        kind: EntityKind,
+        item: &Value,
+        via_catalog: bool,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> bool {
+        match entity_from_item(kind, item, via_catalog) {
+            Ok(e) if seen.insert(e.id.clone()) => {
+                self.entities.push(e);
+                true
+            }
+            Ok(_) => false,
+            Err(field) => {
+                let n = self.entities.len() + self.unreadable.len() + 1;
+                self.unreadable.push(format!("item {n}: no {field}"));
+                false
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Listing {
+    type Target = [EntityRef];
+
+    fn deref(&self) -> &[EntityRef] {
+        &self.entities
+    }
+}
+
 /// The keys that may hold an item's id and name, most specific first.
 pub(crate) fn id_keys(kind: EntityKind, via_catalog: bool) -> &'static [&'static str] {
     if via_catalog {

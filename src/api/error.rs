@@ -199,6 +199,15 @@ impl ApiError {
         self
     }
 
+    /// Whether the server answered in a shape the client does not read (not JSON, or
+    /// JSON without what it needs): a problem of the one entity asked about, not of the run.
+    pub fn is_shape(&self) -> bool {
+        matches!(
+            self.0.kind,
+            ApiErrorKind::NotJson { .. } | ApiErrorKind::Decode { .. }
+        )
+    }
+
     /// The class of this failure.
     pub fn class(&self) -> ErrorClass {
         match &self.0.kind {

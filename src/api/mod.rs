@@ -21,7 +21,7 @@ pub mod retry;
 pub use crate::plan::{Change, ShareRequest};
 pub use client::{Client, ClientPolicy, Counters, ShareOutcome};
 pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body};
-pub use entities::{Account, EntityRef, ListFilter, User};
+pub use entities::{Account, EntityRef, ListFilter, Listing, User};
 pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};
 pub use limiter::{AdaptiveLimiter, AimdConfig, TokioClock};
 pub use paths::rebase_next;

@@ -43,7 +43,9 @@ impl RetryKind {
             500 => Some(RetryKind::ServerError),
             // Not implemented / version not supported: retrying cannot help.
             501 | 505 => None,
-            408 | 502..=599 => Some(RetryKind::Unavailable),
+            // 413 too: the official client retries it with 429 and the gateway errors
+            // (contract C11, §1.2).
+            408 | 413 | 502..=599 => Some(RetryKind::Unavailable),
             _ => None,
         }
     }
@@ -263,7 +265,7 @@ mod tests {
     fn statuses_map_to_retry_kinds() {
         assert_eq!(RetryKind::of_status(429), Some(RetryKind::Throttled));
         assert_eq!(RetryKind::of_status(500), Some(RetryKind::ServerError));
-        for s in [408, 502, 503, 504] {
+        for s in [408, 413, 502, 503, 504] {
             assert_eq!(RetryKind::of_status(s), Some(RetryKind::Unavailable), "{s}");
         }
         for s in [400, 401, 403, 404, 409, 422, 501, 505] {

@@ -56,7 +56,7 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let seed = Seed::generate(&GenSpec::uniform(opts.seed, opts.per_kind));
+    let seed = Seed::generate(&GenSpec::realistic(opts.seed, opts.per_kind));
     let entities = seed.entities.len();
     let users = seed.users.len();
     let config = SimConfig {
@@ -66,6 +66,7 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
         drop_rate: 0.005,
         commit_then_502_rate: 0.01,
         fault_seed: opts.seed,
+        prediction_traffic: true,
         ..SimConfig::default()
     };
     let sim = Sim::start("127.0.0.1:0".parse()?, seed, config.clone())?;
@@ -109,8 +110,9 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
         concurrency: opts.concurrency as usize,
         progress: progress_on(quiet),
     };
-    let written = plan_offboard(&client, &caller_of(&account), &who, settings, &plan_path).await?;
-    print!("{}", render_table(&written.summary));
+    let (written, coverage) =
+        plan_offboard(&client, &caller_of(&account), &who, settings, &plan_path).await?;
+    print!("{}{}", coverage.render(), render_table(&written.summary));
 
     println!("3. apply: handover apply {}", written.path.display());
     let journal = default_journal(&written.path);

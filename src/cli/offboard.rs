@@ -80,7 +80,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         concurrency: opts.run.concurrency as usize,
         progress: progress_on(quiet),
     };
-    let written = match (&map, opts.to.as_deref()) {
+    let (written, coverage) = match (&map, opts.to.as_deref()) {
         (Some(map), _) => {
             let out = opts.out.clone().unwrap_or_else(|| {
                 let stem = Path::new(&map.file)
@@ -118,7 +118,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             .await?
         }
     };
-    print!("{}", render_table(&written.summary));
+    print!("{}{}", coverage.render(), render_table(&written.summary));
     println!(
         "plan: {} (review copy {})",
         written.path.display(),

@@ -15,7 +15,7 @@ use crate::plan::{
     InputFile, OldOwnerRoleKind, PlanHeader, PlanWriter, SelectionSource, SourceKind, UserIdent,
     render_table, sha256_hex,
 };
-use crate::planner::{self, BatchSpec, Caller, OffboardSpec, PlannerSettings, Selection};
+use crate::planner::{self, BatchSpec, Caller, Coverage, OffboardSpec, PlannerSettings, Selection};
 
 /// Options of `handover plan`.
 #[derive(Debug, clap::Args)]
@@ -177,7 +177,7 @@ pub(crate) async fn plan_offboard(
     who: &OffboardWho<'_>,
     settings: PlannerSettings,
     out: &std::path::Path,
-) -> anyhow::Result<crate::plan::WrittenPlan> {
+) -> anyhow::Result<(crate::plan::WrittenPlan, planner::Coverage)> {
     plan_handover(
         client,
         caller,
@@ -191,7 +191,7 @@ pub(crate) async fn plan_offboard(
 
 /// Looks the users up (falling back to unchecked usernames for a caller who may not, with
 /// a warning), plans the handover in one pass, narrowed by `narrowing`, and writes the
-/// plan to `out`.
+/// plan to `out`. Returns the plan written and what was searched.
 pub(crate) async fn plan_handover(
     client: &Client,
     caller: &Caller,
@@ -199,7 +199,7 @@ pub(crate) async fn plan_handover(
     narrowing: &Narrowing,
     settings: PlannerSettings,
     out: &std::path::Path,
-) -> anyhow::Result<crate::plan::WrittenPlan> {
+) -> anyhow::Result<(crate::plan::WrittenPlan, planner::Coverage)> {
     let (batch, source) = match handover {
         Handover::One(who) => {
             let to = planner::resolve_recipient(client, "--to", who.to)
@@ -275,10 +275,10 @@ pub(crate) async fn plan_handover(
     let mut header = PlanHeader::new(&endpoint, caller.user.clone(), source);
     header.selection = narrowing.source.clone();
     let mut writer = PlanWriter::create(out, &header)?;
-    planner::plan_batch(client, caller, &batch, settings, &mut writer)
+    let coverage = planner::plan_batch(client, caller, &batch, settings, &mut writer)
         .await
         .map_err(coded)?;
-    Ok(writer.finish()?)
+    Ok((writer.finish()?, coverage))
 }
 
 fn coded(e: planner::Error) -> anyhow::Error {
@@ -338,7 +338,7 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
         progress: progress_on(quiet),
     };
 
-    let written = match (csv_input, &map) {
+    let (written, coverage) = match (csv_input, &map) {
         (Some((path, changes, sha256)), _) => {
             let source = SourceKind::Csv {
                 file: path.display().to_string(),
@@ -352,7 +352,7 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
             planner::plan_csv(&client, &caller, changes, settings, &mut writer)
                 .await
                 .map_err(coded)?;
-            writer.finish()?
+            (writer.finish()?, None)
         }
         (None, Some(map)) => {
             let handover = Handover::Map {
@@ -360,7 +360,9 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
                 old_owner_role: opts.old_owner_role,
                 types: &opts.types,
             };
-            plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?
+            let (written, coverage) =
+                plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?;
+            (written, Some(coverage))
         }
         (None, None) => {
             let to_name = opts
@@ -374,12 +376,15 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
                 types: &opts.types,
             };
             let handover = Handover::One(&who);
-            plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?
+            let (written, coverage) =
+                plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?;
+            (written, Some(coverage))
         }
     };
 
     let report = format!(
-        "{}plan: {} ({} entities; review copy {})\n",
+        "{}{}plan: {} ({} entities; review copy {})\n",
+        coverage.as_ref().map(Coverage::render).unwrap_or_default(),
         render_table(&written.summary),
         written.path.display(),
         written.entries,

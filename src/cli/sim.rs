@@ -24,7 +24,7 @@ pub struct SimOpts {
     pub listen: SocketAddr,
 
     /// Serve this JSON seed (users and entities with access lists) instead of generating one.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "users", "per_kind", "departing", "admin_token", "kinds", "extra_ratio"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "users", "per_kind", "departing", "admin_token", "kinds", "extra_ratio", "world"])]
     pub seed_file: Option<PathBuf>,
 
     /// Generation: seed of the generator; the same flags always give the same data.
@@ -47,6 +47,15 @@ pub struct SimOpts {
     /// user as editor or consumer).
     #[arg(long, value_name = "RATIO", default_value_t = 0.5)]
     pub extra_ratio: f64,
+
+    /// Generation: the world to generate. `realistic` (the default) adds what a real
+    /// tenant holds besides users: group and organization entries on a fifth of the access
+    /// lists (a tenth of them with role names no client knows), a third of the data sources
+    /// and stores connector-based (listed only with type=all), and data sources, custom
+    /// models and tasks linked to the data store or dataset a share of them also shares.
+    /// `uniform` leaves these out.
+    #[arg(long, value_enum, default_value_t = WorldOpt::Realistic)]
+    pub world: WorldOpt,
 
     /// Generation: username of the departing user.
     #[arg(long, value_name = "USER", default_value = crate::sim::DEPARTING_USERNAME)]
@@ -108,6 +117,21 @@ pub struct SimOpts {
     )]
     pub retry_after_secs: u64,
 
+    /// Live prediction traffic: every deployments list read in the default order (last
+    /// prediction time) finds that order moved since the read before.
+    #[arg(long)]
+    pub prediction_traffic: bool,
+
+    /// Every second page of a paginated read holds half the items asked for; its `next`
+    /// goes on from there (a short page that is not the last).
+    #[arg(long)]
+    pub ragged_pages: bool,
+
+    /// Show group and organization entries in accessControl reads too (sharedRoles reads
+    /// always show them).
+    #[arg(long)]
+    pub access_control_principals: bool,
+
     /// Delay before every API request is handled, in milliseconds (writes apply after it).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -142,6 +166,15 @@ pub enum VocabOpt {
     Generic,
 }
 
+/// `--world` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WorldOpt {
+    /// Users, entities and access lists, plus groups, connectors and linked entities.
+    Realistic,
+    /// Users, entities and access lists only.
+    Uniform,
+}
+
 /// What `handover sim` runs with, validated.
 #[derive(Debug)]
 pub struct SimSettings {
@@ -166,7 +199,10 @@ impl SimOpts {
                 } else {
                     self.kinds.clone()
                 };
-                let mut spec = GenSpec::uniform(self.seed, self.per_kind);
+                let mut spec = match self.world {
+                    WorldOpt::Realistic => GenSpec::realistic(self.seed, self.per_kind),
+                    WorldOpt::Uniform => GenSpec::uniform(self.seed, self.per_kind),
+                };
                 spec.per_kind = kinds
                     .into_iter()
                     .map(|k| (k, self.per_kind))
@@ -204,6 +240,9 @@ impl SimOpts {
             fault_seed: self.fault_seed,
             // Per-entity forced refusals are for tests (in-process, or `POST /__sim/config`).
             force_status: Vec::new(),
+            prediction_traffic: self.prediction_traffic,
+            ragged_pages: self.ragged_pages,
+            access_control_principals: self.access_control_principals,
         };
         config
             .validate()

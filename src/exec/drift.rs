@@ -10,13 +10,18 @@
 //!    touch (someone shared the entity with a colleague meanwhile): apply the plan's
 //!    per-principal changes to the live list and diff again, so the colleague keeps their
 //!    access and the plan's intent is still carried out.
+//!    On data stores and datasets, a principal the plan grants a role that has since
+//!    gained a lower one counts as untouched here: that is what sharing a related entity in
+//!    the same run does (a data source's recipients become CONSUMER of its data store, a
+//!    custom model's of its training data; contract C7).
 //! 4. Otherwise a touched principal changed in a way the plan did not foresee (the old
-//!    owner was already demoted, the successor got another role): the target is no longer
-//!    well defined, so nothing is sent and the entity is `drifted`, with the difference.
+//!    owner was already demoted, the successor got a role the plan does not lead to): the
+//!    target is no longer well defined, so nothing is sent and the entity is `drifted`,
+//!    with the difference.
 //!
 //! Whatever is sent, the list it would leave must pass [`validate`]: at least one OWNER.
 
-use crate::model::{EntityKind, Grant, Role};
+use crate::model::{AccessList, EntityKind, Grant, Role};
 use crate::plan::{Change, PlanEntry, ShareRequest, diff, fingerprint, same_principal, validate};
 
 /// What to do with one entity.
@@ -58,7 +63,7 @@ pub fn decide(entry: &PlanEntry, live: &[Grant]) -> Decision {
         };
     }
     let target = apply_changes(kind, live, &planned.changes);
-    if let Err(refusal) = validate(kind, &target) {
+    if let Err(refusal) = validate(&target) {
         return Decision::Refused {
             reason: refusal.reason(),
         };
@@ -75,7 +80,7 @@ pub fn decide(entry: &PlanEntry, live: &[Grant]) -> Decision {
 /// `Write`, unless the list `request` would leave behind breaks a rule.
 fn checked(kind: EntityKind, live: &[Grant], request: ShareRequest, recomputed: bool) -> Decision {
     let result = apply_changes(kind, live, &request.changes);
-    match validate(kind, &result) {
+    match validate(&result) {
         Ok(()) => Decision::Write {
             request,
             recomputed,
@@ -83,6 +88,19 @@ fn checked(kind: EntityKind, live: &[Grant], request: ShareRequest, recomputed: 
         Err(refusal) => Decision::Refused {
             reason: refusal.reason(),
         },
+    }
+}
+
+/// The readable entries of `list`, or, with them, why the list cannot be acted on: an
+/// entry handover could not read may be a principal `changes` touch.
+pub fn readable(list: AccessList, changes: &[Change]) -> Result<Vec<Grant>, (Vec<Grant>, String)> {
+    let principals: Vec<Grant> = changes.iter().map(principal).collect();
+    match list.hides(&principals) {
+        None => Ok(list.grants),
+        Some(u) => {
+            let reason = format!("cannot read the access list entry {u}");
+            Err((list.grants, reason))
+        }
     }
 }
 
@@ -179,6 +197,9 @@ fn touched_differences(
         let who = principal(change);
         let was = planned.iter().find(|g| same_principal(g, &who));
         let now = live.iter().find(|g| same_principal(g, &who));
+        if kind.receives_linked_grants() && gained_on_the_way(change, was, now) {
+            continue;
+        }
         let same = match (was, now) {
             (None, None) => true,
             (Some(a), Some(b)) => {
@@ -203,6 +224,19 @@ fn touched_differences(
     out
 }
 
+/// Whether a principal the plan grants `change.role` has only gained a role since
+/// planning, up to that role: the side effect of sharing something related in the same
+/// run (a data source's share makes its recipients CONSUMER of the data store, a custom
+/// model's or task's shares its training data; contract C7). The plan's grant still means
+/// the same thing, so it is not drift.
+fn gained_on_the_way(change: &Change, was: Option<&Grant>, now: Option<&Grant>) -> bool {
+    match (change.role, was, now) {
+        (Some(target), None, Some(now)) => now.role <= target,
+        (Some(target), Some(was), Some(now)) => was.role < now.role && now.role <= target,
+        _ => false,
+    }
+}
+
 fn describe(grant: Option<&Grant>) -> String {
     match grant {
         None => "none".to_string(),
@@ -214,7 +248,7 @@ fn describe(grant: Option<&Grant>) -> String {
 }
 
 /// The principal a change names, as a grant (for [`same_principal`]).
-fn principal(change: &Change) -> Grant {
+pub(crate) fn principal(change: &Change) -> Grant {
     Grant {
         recipient_type: change.recipient_type.clone(),
         id: change.id.clone(),
@@ -272,7 +306,7 @@ mod tests {
 
     #[test]
     fn drift_in_untouched_principals_is_recomputed_and_keeps_them() {
-        let e = entry(EntityKind::UseCase);
+        let e = entry(EntityKind::RegisteredModel);
         let mut live = e.current.clone();
         live[1].role = Role::Editor; // carol promoted meanwhile
         live.push(g("dave", Role::Consumer)); // dave added meanwhile
@@ -286,7 +320,7 @@ mod tests {
         assert!(recomputed);
         let names: Vec<_> = request.changes.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["bob@x", "alice@x"]);
-        let after = apply_changes(EntityKind::UseCase, &live, &request.changes);
+        let after = apply_changes(EntityKind::RegisteredModel, &live, &request.changes);
         assert_eq!(
             after,
             vec![
@@ -295,7 +329,14 @@ mod tests {
                 g("bob", Role::Owner)
             ]
         );
-        assert!(at_target(EntityKind::UseCase, &after, &e.request.unwrap().changes).is_ok());
+        assert!(
+            at_target(
+                EntityKind::RegisteredModel,
+                &after,
+                &e.request.unwrap().changes
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -310,23 +351,50 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // The successor got another role meanwhile.
-        let mut live = e.current.clone();
-        live.push(g("bob", Role::Consumer));
+        // The successor lost a role meanwhile: not what sharing something related does.
+        let current = vec![
+            g("alice", Role::Owner),
+            g("bob", Role::Editor),
+            g("carol", Role::Consumer),
+        ];
+        let target = vec![g("bob", Role::Owner), g("carol", Role::Consumer)];
+        let e = PlanEntry::build(EntityKind::Project, "e1", "E", current.clone(), target);
+        let mut live = current;
+        live[1].role = Role::Consumer;
         match decide(&e, &live) {
             Decision::Drifted { difference } => {
-                assert_eq!(difference, "bob@x: planned from none, now CONSUMER");
+                assert_eq!(difference, "bob@x: planned from EDITOR, now CONSUMER");
             }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn a_partial_target_is_not_already_done() {
-        let e = entry(EntityKind::Dataset);
-        // bob owns already, but alice is still there: a touched principal differs.
+    fn a_role_the_successor_gained_on_the_way_is_not_drift() {
+        // Sharing the data source made bob CONSUMER of this data store (contract C7).
+        let e = entry(EntityKind::DataStore);
+        let mut live = e.current.clone();
+        live.push(g("bob", Role::Consumer));
+        let Decision::Write {
+            request,
+            recomputed,
+        } = decide(&e, &live)
+        else {
+            panic!("expected a write, got {:?}", decide(&e, &live));
+        };
+        assert!(recomputed);
+        let after = apply_changes(EntityKind::DataStore, &live, &request.changes);
+        assert_eq!(
+            after,
+            vec![g("carol", Role::Consumer), g("bob", Role::Owner)]
+        );
+        // Someone made bob owner already: only alice's removal is left to send.
         let live = vec![g("alice", Role::Owner), g("bob", Role::Owner)];
-        assert!(matches!(decide(&e, &live), Decision::Drifted { .. }));
+        let Decision::Write { request, .. } = decide(&e, &live) else {
+            panic!("expected a write");
+        };
+        let after = apply_changes(EntityKind::DataStore, &live, &request.changes);
+        assert_eq!(after, vec![g("bob", Role::Owner)]);
     }
 
     #[test]

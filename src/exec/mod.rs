@@ -18,7 +18,7 @@ mod run;
 mod summary;
 mod worker;
 
-pub use drift::{Decision, apply_changes, at_target, decide};
+pub use drift::{Decision, apply_changes, at_target, decide, readable};
 pub use error::Error;
 pub use progress::ProgressKind;
 pub use run::{

@@ -116,6 +116,17 @@ pub(crate) async fn work(
         }
         Err(e) => return failure(kind, id, "read", e, None, 0),
     };
+    let changes = entry.request.as_ref().map_or(&[][..], |r| &r.changes[..]);
+    let live = match drift::readable(live, changes) {
+        Ok(live) => live,
+        Err((live, reason)) => {
+            return WorkerEnd::Outcome(Outcome {
+                error: Some(format!("not sent: {reason}")),
+                after: Some(live),
+                ..outcome(OutcomeKind::Refused)
+            });
+        }
+    };
 
     let request = match drift::decide(entry, &live) {
         Decision::AlreadyDone => {
@@ -192,15 +203,18 @@ pub(crate) async fn work(
             // Out of retries, or a retry refused after an earlier attempt lost its answer:
             // an attempt may have landed, so look before recording a failure.
             let attempts = e.attempts();
-            return match client.access_list(kind, id).await {
-                Ok(after) if drift::at_target(kind, &after, &request.changes).is_ok() => {
+            let read = client.access_list(kind, id).await;
+            return match read.map(|l| drift::readable(l, &request.changes)) {
+                Ok(Ok(after)) if drift::at_target(kind, &after, &request.changes).is_ok() => {
                     WorkerEnd::Outcome(Outcome {
                         status: e.status(),
                         after: Some(after),
                         ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
                     })
                 }
-                Ok(after) => failure(kind, id, "write", e, Some(after), attempts),
+                Ok(Ok(after) | Err((after, _))) => {
+                    failure(kind, id, "write", e, Some(after), attempts)
+                }
                 Err(read)
                     if matches!(read.class(), ErrorClass::Gone | ErrorClass::NotAllowed)
                         && settings.revokes_caller(&request) =>
@@ -227,23 +241,31 @@ pub(crate) async fn work(
             ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
         });
     }
-    match client.access_list(kind, id).await {
-        Ok(after) => match drift::at_target(kind, &after, &request.changes) {
-            Ok(()) => WorkerEnd::Outcome(Outcome {
-                status: Some(status),
-                after: Some(after),
-                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
-            }),
-            Err(mismatch) => {
-                tracing::warn!(kind = %kind, id, %mismatch, "write accepted but the read-back does not match");
-                WorkerEnd::Outcome(Outcome {
+    let read = client.access_list(kind, id).await;
+    match read.map(|l| drift::readable(l, &request.changes)) {
+        Ok(read) => {
+            match read.and_then(
+                |after| match drift::at_target(kind, &after, &request.changes) {
+                    Ok(()) => Ok(after),
+                    Err(mismatch) => Err((after, mismatch)),
+                },
+            ) {
+                Ok(after) => WorkerEnd::Outcome(Outcome {
                     status: Some(status),
-                    error: Some(format!("verify: write accepted, but read back {mismatch}")),
                     after: Some(after),
-                    ..Outcome::new(kind, id, OutcomeKind::Failed, attempts)
-                })
+                    ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+                }),
+                Err((after, mismatch)) => {
+                    tracing::warn!(kind = %kind, id, %mismatch, "write accepted but the read-back does not match");
+                    WorkerEnd::Outcome(Outcome {
+                        status: Some(status),
+                        error: Some(format!("verify: write accepted, but read back {mismatch}")),
+                        after: Some(after),
+                        ..Outcome::new(kind, id, OutcomeKind::Failed, attempts)
+                    })
+                }
             }
-        },
+        }
         // A caller who is not an admin sees an entity only while they hold a role on it:
         // a write that took their own access away (reassigning their own entities) makes
         // the read-back answer 404 or 403. The write was accepted; it just cannot be seen.
@@ -287,6 +309,8 @@ fn failure(
                 stop: Some(StopKind::Auth { message: text }),
             };
         }
+        // An answer in a shape handover does not expect is this entity's problem.
+        ErrorClass::Fatal if e.is_shape() => OutcomeKind::Refused,
         ErrorClass::Fatal => {
             return WorkerEnd::Unfinished {
                 kind,

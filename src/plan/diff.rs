@@ -82,19 +82,28 @@ fn satisfies(kind: EntityKind, current: &Grant, target: &Grant) -> bool {
             })
 }
 
-/// Checks that `target` may be written: at least one OWNER (R1), no principal twice (R2),
-/// users only on accessControl kinds.
-pub fn validate(kind: EntityKind, target: &[Grant]) -> Result<(), RefusalKind> {
+/// Checks that `changes` may be sent on `kind`: accessControl writes name users only. A
+/// group or organization already on an accessControl list (contract C6) is fine as long
+/// as nothing changes it.
+pub fn validate_changes(kind: EntityKind, changes: &[Change]) -> Result<(), RefusalKind> {
+    match changes
+        .iter()
+        .find(|c| !c.recipient_type.eq_ignore_ascii_case("user"))
+    {
+        Some(c) if kind.dialect() == DialectKind::AccessControl => Err(RefusalKind::UsersOnly {
+            kind,
+            recipient_type: c.recipient_type.clone(),
+            name: c.name.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that `target` may be written: at least one OWNER (R1), no principal twice (R2).
+pub fn validate(target: &[Grant]) -> Result<(), RefusalKind> {
     for (i, a) in target.iter().enumerate() {
         if target[i + 1..].iter().any(|b| same_principal(a, b)) {
             return Err(RefusalKind::DuplicatePrincipal(a.name.clone()));
-        }
-        if kind.dialect() == DialectKind::AccessControl && !a.is_user() {
-            return Err(RefusalKind::UsersOnly {
-                kind,
-                recipient_type: a.recipient_type.clone(),
-                name: a.name.clone(),
-            });
         }
     }
     if !target.iter().any(|g| g.role == Role::Owner) {
@@ -285,14 +294,8 @@ mod tests {
     #[test]
     fn validate_refuses_a_target_without_owner() {
         let target = vec![g(None, "alice", Role::Editor, None)];
-        assert_eq!(
-            validate(EntityKind::Project, &target),
-            Err(RefusalKind::NoOwner)
-        );
-        assert_eq!(
-            validate(EntityKind::Project, &[]),
-            Err(RefusalKind::NoOwner)
-        );
+        assert_eq!(validate(&target), Err(RefusalKind::NoOwner));
+        assert_eq!(validate(&[]), Err(RefusalKind::NoOwner));
         assert_eq!(RefusalKind::NoOwner.reason(), "target leaves no owner");
     }
 
@@ -303,31 +306,41 @@ mod tests {
             g(None, "ALICE", Role::Editor, None),
         ];
         assert_eq!(
-            validate(EntityKind::Dataset, &by_name),
+            validate(&by_name),
             Err(RefusalKind::DuplicatePrincipal("alice".into()))
         );
         let by_id = vec![
             g(Some("a1"), "alice", Role::Owner, None),
             g(Some("a1"), "alias", Role::Editor, None),
         ];
-        assert!(validate(EntityKind::Dataset, &by_id).is_err());
+        assert!(validate(&by_id).is_err());
         let distinct = vec![
             g(Some("a1"), "alice", Role::Owner, None),
             g(Some("a2"), "alice", Role::Editor, None),
         ];
-        assert_eq!(validate(EntityKind::Dataset, &distinct), Ok(()));
+        assert_eq!(validate(&distinct), Ok(()));
     }
 
     #[test]
-    fn validate_refuses_groups_on_access_control_kinds() {
+    fn access_control_kinds_change_users_only_and_keep_their_groups() {
         let mut group = g(None, "team", Role::Editor, None);
         group.recipient_type = "group".into();
-        let target = vec![g(None, "alice", Role::Owner, None), group];
+        let alice = g(None, "alice", Role::Owner, None);
+        let target = vec![alice.clone(), group.clone()];
+        // A group already on the list is kept as it is.
+        assert_eq!(validate(&target), Ok(()));
+        let current = vec![alice];
+        let request = diff(EntityKind::Project, &current, &target).unwrap();
         assert_eq!(
-            validate(EntityKind::Project, &target).unwrap_err().reason(),
+            validate_changes(EntityKind::Project, &request.changes)
+                .unwrap_err()
+                .reason(),
             r#"project access lists take users only, not group "team""#
         );
-        assert_eq!(validate(EntityKind::UseCase, &target), Ok(()));
+        assert_eq!(
+            validate_changes(EntityKind::UseCase, &request.changes),
+            Ok(())
+        );
     }
 
     #[test]

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DialectKind, EntityKind, Grant};
+use crate::model::{EntityKind, Grant};
 
-use super::diff::{MAX_SHARED_ROLES_CHANGES, RefusalKind, diff, fingerprint, validate};
+use super::diff::{RefusalKind, diff, fingerprint, validate, validate_changes};
 use super::request::ShareRequest;
 use super::target::{HandoverPair, OldOwnerRoleKind, UserIdent};
 use super::time::rfc3339_utc;
@@ -195,18 +195,22 @@ impl PlanEntry {
         current: Vec<Grant>,
         target: Vec<Grant>,
     ) -> PlanEntry {
-        let (action, reason, request) = match validate(kind, &target) {
+        let (action, reason, request) = match validate(&target) {
             Err(refusal) => (ActionKind::Refused, Some(refusal.reason()), None),
             Ok(()) => match diff(kind, &current, &target) {
                 None => (ActionKind::Noop, None, None),
                 Some(req)
-                    if kind.dialect() == DialectKind::SharedRoles
-                        && req.changes.len() > MAX_SHARED_ROLES_CHANGES =>
+                    if kind
+                        .max_changes()
+                        .is_some_and(|max| req.changes.len() > max) =>
                 {
                     let refusal = RefusalKind::TooManyChanges(req.changes.len());
                     (ActionKind::Refused, Some(refusal.reason()), None)
                 }
-                Some(req) => (ActionKind::Change, None, Some(req)),
+                Some(req) => match validate_changes(kind, &req.changes) {
+                    Err(refusal) => (ActionKind::Refused, Some(refusal.reason()), None),
+                    Ok(()) => (ActionKind::Change, None, Some(req)),
+                },
             },
         };
         PlanEntry {

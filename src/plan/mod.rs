@@ -32,7 +32,9 @@ mod summary;
 mod target;
 mod time;
 
-pub use diff::{RefusalKind, diff, fingerprint, is_noop, same_principal, validate};
+pub use diff::{
+    RefusalKind, diff, fingerprint, is_noop, same_principal, validate, validate_changes,
+};
 pub use entry::{
     ActionKind, FORMAT, InputFile, PlanEntry, PlanHeader, SelectionSource, SourceKind, VERSION,
 };

@@ -38,7 +38,7 @@ impl UserIdent {
     }
 
     /// The grant this user would hold at `role`.
-    fn grant(&self, role: Role, can_share: Option<bool>) -> Grant {
+    pub fn grant(&self, role: Role, can_share: Option<bool>) -> Grant {
         Grant {
             recipient_type: "user".to_string(),
             id: self.known_id().map(str::to_string),
@@ -290,7 +290,13 @@ mod tests {
             (OldOwnerRoleKind::Editor, Role::Editor),
             (OldOwnerRoleKind::Owner, Role::Owner),
         ] {
-            let target = offboard_target(EntityKind::UseCase, &current, &alice(), &bob(), kind);
+            let target = offboard_target(
+                EntityKind::RegisteredModel,
+                &current,
+                &alice(),
+                &bob(),
+                kind,
+            );
             assert_eq!(
                 target,
                 vec![
@@ -405,7 +411,7 @@ mod tests {
             },
         ];
         let target = batch_target(
-            EntityKind::UseCase,
+            EntityKind::RegisteredModel,
             &current,
             &pairs,
             OldOwnerRoleKind::None,
@@ -428,7 +434,7 @@ mod tests {
             },
         ];
         let target = batch_target(
-            EntityKind::UseCase,
+            EntityKind::RegisteredModel,
             &current,
             &same,
             OldOwnerRoleKind::Editor,

@@ -54,6 +54,18 @@ pub struct SimConfig {
     /// refusals the rules cannot produce on their own, such as the last-owner refusal (409
     /// or 422) of a write the client checked keeps an owner. Empty by default.
     pub force_status: Vec<ForcedStatus>,
+    /// Live prediction traffic: every `deployments/` read in the default order (last
+    /// prediction time, contract C3) finds the order moved since the read before, so offset
+    /// paging in that order skips and repeats deployments. Off by default.
+    pub prediction_traffic: bool,
+    /// Short pages that are not the last (contract C14): every second page of a paginated
+    /// read holds half the items asked for, and its `next` goes on from the last item it
+    /// held. Off by default.
+    pub ragged_pages: bool,
+    /// Group and organization entries in accessControl reads too. The accessControl item
+    /// schemas name user fields only, but one route's text mentions groups and
+    /// organizations (contract C6); off by default, sharedRoles reads always carry them.
+    pub access_control_principals: bool,
 }
 
 impl Default for SimConfig {
@@ -74,6 +86,9 @@ impl Default for SimConfig {
             commit_then_502_rate: 0.0,
             fault_seed: 0,
             force_status: Vec::new(),
+            prediction_traffic: false,
+            ragged_pages: false,
+            access_control_principals: false,
         }
     }
 }

@@ -35,10 +35,11 @@ use crate::model::EntityKind;
 pub use config::{ForcedStatus, RateLimit, SimConfig};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
-    SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedUser, default_token, is_object_id,
+    STORE_TYPES, SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedPrincipal, SeedUser,
+    default_token, is_object_id,
 };
 pub use server::{Sim, SimHandle};
-pub use state::{SnapshotEntity, SnapshotGrant, SnapshotUser, StateSnapshot};
+pub use state::{SnapshotEntity, SnapshotGrant, SnapshotPrincipal, SnapshotUser, StateSnapshot};
 pub use stats::{FaultStats, OwnerlessEvent, Stats, entity_key};
 
 /// What can go wrong starting or steering a simulator.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::model::{DialectKind, EntityKind, Role, RoleVocabKind};
 
-use super::state::{EntityRec, GrantRec, State, UserRec};
+use super::state::{EntityRec, GrantRec, PrincipalRec, State, UserRec};
 
 /// The role shown to `caller` in list items that carry the caller's own role. Org admins
 /// who hold no grant see `OWNER`, since they may do everything an owner may.
@@ -78,16 +78,20 @@ pub(crate) fn entity(st: &State, e: &EntityRec, caller: usize, vocab: RoleVocabK
         }),
         EntityKind::DataSource => json!({
             "id": id,
-            "type": "jdbc",
+            "type": e.store_type,
             "canonicalName": name,
             "creator": creator.id,
-            "params": {"dataStoreId": derived_id(id, 0xd5), "table": "events", "schema": "public"},
+            "params": {
+                "dataStoreId": e.linked.clone().unwrap_or_else(|| derived_id(id, 0xd5)),
+                "table": "events",
+                "schema": "public",
+            },
             "updated": t,
             "role": role,
         }),
         EntityKind::DataStore => json!({
             "id": id,
-            "type": "jdbc",
+            "type": e.store_type,
             "canonicalName": name,
             "creator": creator.id,
             "params": {"driverId": derived_id(id, 0xd7), "jdbcUrl": "jdbc:postgresql://db.acme.test/warehouse"},
@@ -333,6 +337,26 @@ pub(crate) fn access_item(
             item
         }
     }
+}
+
+/// A group's or an organization's entry (contract C6): `id`, `name`, `role` and
+/// `shareRecipientType`, no `username` (in accessControl reads too, whose schema names user
+/// fields only), and `canShare` where the kind's sharedRoles items carry it.
+pub(crate) fn principal_item(kind: EntityKind, dialect: DialectKind, p: &PrincipalRec) -> Value {
+    let mut item = json!({
+        "shareRecipientType": p.recipient_type,
+        "id": p.id,
+        "name": p.name,
+        "role": p.role,
+    });
+    let strict = matches!(kind, EntityKind::Deployment | EntityKind::UserBlueprint);
+    if dialect == DialectKind::SharedRoles
+        && !strict
+        && let Some(obj) = item.as_object_mut()
+    {
+        obj.insert("canShare".into(), Value::Bool(false));
+    }
+    item
 }
 
 /// A user as `users/` and `users/{id}/` return them.

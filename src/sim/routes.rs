@@ -57,10 +57,14 @@ pub(crate) fn api() -> Router<Arc<Shared>> {
             EntityKind::Project => list.post(create_project),
             _ => list,
         };
-        api = api.route(&format!("/api/v2/{coll}/"), list).route(
-            &format!("/api/v2/{coll}/{{id}}/"),
-            reads_one(move |c, id| c.one(kind, id)),
-        );
+        api = api.route(&format!("/api/v2/{coll}/"), list);
+        // There is no `GET files/{id}/` (contract C5): a file is read as a catalog item.
+        if kind != EntityKind::File {
+            api = api.route(
+                &format!("/api/v2/{coll}/{{id}}/"),
+                reads_one(move |c, id| c.one(kind, id)),
+            );
+        }
         for dialect in [DialectKind::AccessControl, DialectKind::SharedRoles] {
             let write = move |State(s): App, Path(id): Path<String>, req: Request, body: Bytes| async move {
                 share(&s, &req, kind, &id, dialect, &body)
@@ -167,6 +171,37 @@ pub(crate) fn serves(kind: EntityKind, dialect: DialectKind) -> bool {
                 | (EntityKind::DataSource, DialectKind::SharedRoles)
                 | (EntityKind::DataStore, DialectKind::AccessControl)
         )
+}
+
+/// The most data stores one `externalDataStores/` page holds (contract C2).
+const DATA_STORE_PAGE: usize = 100;
+
+/// The default and largest `limit` of a kind's paginated list, where the contract gives
+/// them (§3, C3): deployments and execution environments 20 and 100, use cases 100 and 100.
+fn page_bounds(kind: EntityKind) -> Option<(usize, usize)> {
+    match kind {
+        EntityKind::Deployment | EntityKind::ExecutionEnvironment => Some((20, 100)),
+        EntityKind::UseCase => Some((100, 100)),
+        _ => None,
+    }
+}
+
+/// The data source or store types a `type` filter keeps (contract C1, §4): none given
+/// means JDBC only; `databases` the two database types; `all` everything.
+fn store_types(value: Option<&str>, kind: EntityKind) -> Result<&'static [&'static str], ApiError> {
+    Ok(match value {
+        None | Some("jdbc") => &["jdbc"],
+        Some("databases") if kind == EntityKind::DataSource => &["jdbc", "dr-database-v1"],
+        Some("dr-database-v1") => &["dr-database-v1"],
+        Some("dr-connector-v1") => &["dr-connector-v1"],
+        Some("all") => &["jdbc", "dr-database-v1", "dr-connector-v1"],
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "type",
+                "value must be one of all, jdbc, dr-database-v1, dr-connector-v1",
+            ));
+        }
+    })
 }
 
 /// Marks the answer of a write that was applied (commit-then-502 only hits those).
@@ -339,17 +374,27 @@ impl<'a> Query<'a> {
     }
 }
 
-/// The window a paginated read asks for.
+/// The window a paginated read asks for, and what it gets.
 #[derive(Clone, Copy)]
 struct Window {
     offset: usize,
     /// `None`: everything (`limit=0`).
     limit: Option<usize>,
+    /// How many items this page holds at most: the limit, or less on a ragged page.
+    take: Option<usize>,
 }
 
 impl Window {
+    fn new(offset: usize, limit: Option<usize>) -> Window {
+        Window {
+            offset,
+            limit,
+            take: limit,
+        }
+    }
+
     fn contains(&self, index: usize) -> bool {
-        index >= self.offset && self.limit.is_none_or(|l| index < self.offset + l)
+        index >= self.offset && self.take.is_none_or(|t| index < self.offset + t)
     }
 }
 
@@ -377,6 +422,11 @@ struct Filter {
     caller_role: Option<Role>,
     /// The caller must hold a role but not be the creator (catalog `accessType=shared`).
     shared_with_caller: bool,
+    /// Data sources and stores of these types only (the `type` filter, contract C1).
+    store_types: Option<&'static [&'static str]>,
+    /// Only entities the caller holds a role on, administrator or not (use cases without
+    /// `showOrgUseCases`, contract C4).
+    member_only: bool,
 }
 
 impl Filter {
@@ -387,6 +437,8 @@ impl Filter {
             && self.owner.is_none()
             && self.caller_role.is_none()
             && !self.shared_with_caller
+            && self.store_types.is_none()
+            && !self.member_only
     }
 
     fn matches(&self, e: &EntityRec, caller: usize) -> bool {
@@ -419,6 +471,14 @@ impl Filter {
         if self.shared_with_caller && (e.creator == caller || e.grant_of(caller).is_none()) {
             return false;
         }
+        if let Some(types) = self.store_types
+            && !types.contains(&e.store_type.as_str())
+        {
+            return false;
+        }
+        if self.member_only && e.grant_of(caller).is_none() {
+            return false;
+        }
         true
     }
 }
@@ -439,7 +499,16 @@ impl Ctx<'_> {
             Some(0) => None,
             Some(l) => Some(l.min(max)),
         };
-        Ok(Window { offset, limit })
+        let mut w = Window::new(offset, limit);
+        // Ragged pages (contract C14): every second page holds half of what was asked.
+        if self.cfg.ragged_pages
+            && let Some(l) = limit
+            && l > 1
+            && (offset / l) % 2 == 1
+        {
+            w.take = Some(l / 2);
+        }
+        Ok(w)
     }
 
     /// `{count, next, previous, data, totalCount}` with absolute links.
@@ -452,11 +521,10 @@ impl Ctx<'_> {
                 self.query.with_page(offset, limit)
             ))
         };
-        let (next, previous) = match w.limit {
-            None => (Value::Null, Value::Null),
-            Some(l) => {
-                let next = if w.offset + l < total {
-                    link(w.offset + l, l)
+        let (next, previous) = match (w.limit, w.take) {
+            (Some(l), Some(t)) => {
+                let next = if w.offset + t < total {
+                    link(w.offset + t, l)
                 } else {
                     Value::Null
                 };
@@ -467,6 +535,7 @@ impl Ctx<'_> {
                 };
                 (next, previous)
             }
+            _ => (Value::Null, Value::Null),
         };
         json!({
             "count": data.len(),
@@ -485,27 +554,43 @@ impl Ctx<'_> {
         w: Window,
         render: impl Fn(&EntityRec) -> Value,
     ) -> (Vec<Value>, usize) {
+        self.collect_in(kinds, None, filter, w, render)
+    }
+
+    /// [`collect`](Ctx::collect), in `order` (ids of the one kind) instead of seed order.
+    fn collect_in(
+        &self,
+        kinds: &[EntityKind],
+        order: Option<Vec<&String>>,
+        filter: &Filter,
+        w: Window,
+        render: impl Fn(&EntityRec) -> Value,
+    ) -> (Vec<Value>, usize) {
         let mut data = Vec::new();
         let mut total = 0;
         let everything = filter.is_empty() && self.is_admin();
         for &kind in kinds {
             let table = self.st.table(kind);
+            let ids: Vec<&String> = match &order {
+                Some(o) => o.clone(),
+                None => table.order.iter().collect(),
+            };
             if everything {
                 // Fast path for the admin's unfiltered lists: slice the id list.
-                let start = w.offset.saturating_sub(total).min(table.order.len());
-                let end = match w.limit {
-                    None => table.order.len(),
-                    Some(l) => (w.offset + l).saturating_sub(total).min(table.order.len()),
+                let start = w.offset.saturating_sub(total).min(ids.len());
+                let end = match w.take {
+                    None => ids.len(),
+                    Some(t) => (w.offset + t).saturating_sub(total).min(ids.len()),
                 };
-                for id in &table.order[start..end.max(start)] {
-                    if let Some(e) = table.by_id.get(id) {
+                for id in &ids[start..end.max(start)] {
+                    if let Some(e) = table.by_id.get(*id) {
                         data.push(render(e));
                     }
                 }
-                total += table.order.len();
+                total += ids.len();
                 continue;
             }
-            for id in &table.order {
+            for id in ids {
                 let Some(e) = table.by_id.get(id) else {
                     continue;
                 };
@@ -548,7 +633,11 @@ impl Ctx<'_> {
                 q.flag("filterFailed")?;
                 q.flag("isDeleted")?;
             }
-            EntityKind::DataStore => f.name_contains = q.get("name").and_then(lower),
+            EntityKind::DataSource => f.store_types = Some(store_types(q.get("type"), kind)?),
+            EntityKind::DataStore => {
+                f.name_contains = q.get("name").and_then(lower);
+                f.store_types = Some(store_types(q.get("type"), kind)?);
+            }
             EntityKind::Deployment => {
                 f.name_contains = q.get("search").and_then(lower);
                 f.creator = self.user_filter("createdBy");
@@ -567,6 +656,10 @@ impl Ctx<'_> {
             EntityKind::UseCase | EntityKind::RegisteredModel => {
                 f.name_contains = q.get("search").and_then(lower);
                 f.creator = self.user_filter("createdBy");
+                // Contract C4: without `showOrgUseCases=true` the list holds the use cases
+                // the caller is a member of, administrator or not.
+                f.member_only =
+                    kind == EntityKind::UseCase && q.flag("showOrgUseCases")? != Some(true);
             }
             EntityKind::CustomModel | EntityKind::CustomTask => {
                 f.name_contains = q.get("searchFor").and_then(lower);
@@ -580,13 +673,28 @@ impl Ctx<'_> {
             _ => {}
         }
         let render = |e: &EntityRec| render::entity(self.st, e, self.caller, self.vocab());
+        if kind == EntityKind::DataStore {
+            // Contract C2: `offset`/`limit` (default 100, and the server returns at most
+            // 100), answered as `{"data": […]}` with no `next` and no `count`.
+            let limit = match q.number("limit")? {
+                None | Some(0) => DATA_STORE_PAGE,
+                Some(l) => l.min(DATA_STORE_PAGE),
+            };
+            let w = Window::new(q.number("offset")?.unwrap_or(0), Some(limit));
+            let (data, _) = self.collect(&[kind], &f, w, render);
+            return Ok(json!({"data": data}));
+        }
+        let order = match kind {
+            EntityKind::Deployment => self.deployment_order()?,
+            _ => None,
+        };
         match kind.envelope() {
             EnvelopeKind::BareArray | EnvelopeKind::DataOnly => {
                 // Not paginated: everything, unless the request asks for a window.
-                let w = Window {
-                    offset: q.number("offset")?.unwrap_or(0),
-                    limit: q.number("limit")?.filter(|l| *l > 0),
-                };
+                let w = Window::new(
+                    q.number("offset")?.unwrap_or(0),
+                    q.number("limit")?.filter(|l| *l > 0),
+                );
                 let (data, _) = self.collect(&[kind], &f, w, render);
                 Ok(if kind.envelope() == EnvelopeKind::BareArray {
                     Value::Array(data)
@@ -595,18 +703,74 @@ impl Ctx<'_> {
                 })
             }
             EnvelopeKind::Paginated => {
-                let w = self.window(self.cfg.list_page_default, self.cfg.list_page_max)?;
-                let (data, total) = self.collect(&[kind], &f, w, render);
+                // The contract's bounds, within the configured ones.
+                let (default, max) = match page_bounds(kind) {
+                    Some((d, m)) => (
+                        d.min(self.cfg.list_page_default),
+                        m.min(self.cfg.list_page_max),
+                    ),
+                    None => (self.cfg.list_page_default, self.cfg.list_page_max),
+                };
+                let w = self.window(default, max)?;
+                let (data, total) = self.collect_in(&[kind], order, &f, w, render);
                 Ok(self.envelope(data, total, w))
             }
         }
     }
 
-    fn one(&self, kind: EntityKind, id: &str) -> Result<Value, ApiError> {
-        if kind == EntityKind::File {
-            // Files are read through the catalog (`catalogItems/{id}/`), as the client does.
-            return self.catalog_item(id);
+    /// The order of a deployments list (contract C3): `orderBy` one of the documented keys,
+    /// each also with `-`; by default the last prediction time, newest first, which moves
+    /// under prediction traffic. `None` is seed (creation) order.
+    fn deployment_order(&self) -> Result<Option<Vec<&String>>, ApiError> {
+        let order_by = self.query.get("orderBy");
+        let key = order_by.map(|o| o.strip_prefix('-').unwrap_or(o));
+        let descending = order_by.is_some_and(|o| o.starts_with('-'));
+        let traffic = self.cfg.prediction_traffic;
+        let mut ids = match key {
+            None | Some("lastPredictionTimestamp" | "recentPredictions") => {
+                let mut ids = self.st.deployment_order(traffic);
+                // The default is newest first; `lastPredictionTimestamp` asks oldest first.
+                if key.is_some() && !descending {
+                    ids.reverse();
+                }
+                return Ok(Some(ids));
+            }
+            Some("createdAtTimestamp") => self
+                .st
+                .table(EntityKind::Deployment)
+                .order
+                .iter()
+                .collect::<Vec<_>>(),
+            Some("label") => {
+                let table = self.st.table(EntityKind::Deployment);
+                let mut ids: Vec<&String> = table.order.iter().collect();
+                ids.sort_by_key(|id| table.by_id.get(*id).map(|e| e.name.to_lowercase()));
+                ids
+            }
+            Some(
+                "serviceHealth"
+                | "modelHealth"
+                | "accuracyHealth"
+                | "currentModelDeployedTimestamp"
+                | "importance"
+                | "fairnessHealth",
+            ) => self.st.table(EntityKind::Deployment).order.iter().collect(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "orderBy",
+                    "value must be one of label, serviceHealth, modelHealth, accuracyHealth, \
+                     recentPredictions, lastPredictionTimestamp, currentModelDeployedTimestamp, \
+                     createdAtTimestamp, importance, fairnessHealth (each also with -)",
+                ));
+            }
+        };
+        if descending {
+            ids.reverse();
         }
+        Ok(Some(ids))
+    }
+
+    fn one(&self, kind: EntityKind, id: &str) -> Result<Value, ApiError> {
         let e = self
             .st
             .visible(self.caller, kind, id)
@@ -718,6 +882,26 @@ impl Ctx<'_> {
             }
             if w.contains(total) {
                 data.push(render::access_item(self.st, kind, dialect, g, self.vocab()));
+            }
+            total += 1;
+        }
+        let recipient_type = q.get("shareRecipientType");
+        let principals = match dialect {
+            DialectKind::SharedRoles => e.principals.as_slice(),
+            DialectKind::AccessControl if self.cfg.access_control_principals => {
+                e.principals.as_slice()
+            }
+            DialectKind::AccessControl => &[],
+        };
+        for p in principals {
+            if recipient_type.is_some_and(|t| t != p.recipient_type)
+                || by_id.is_some_and(|i| i != p.id)
+                || by_name.is_some_and(|n| !n.eq_ignore_ascii_case(&p.name))
+            {
+                continue;
+            }
+            if w.contains(total) {
+                data.push(render::principal_item(kind, dialect, p));
             }
             total += 1;
         }
@@ -881,6 +1065,13 @@ fn parse_ac(kind: EntityKind, obj: &Map<String, Value>) -> Result<Vec<Change>, A
     };
     if entries.is_empty() {
         return Err(ApiError::invalid(key, "must contain at least 1 entry"));
+    }
+    // Contract C8: "Up to 100 user roles may be set in a single request."
+    if matches!(kind, EntityKind::CustomModel | EntityKind::CustomTask) && entries.len() > 100 {
+        return Err(ApiError::invalid(
+            key,
+            format!("must contain 1 to 100 entries, not {}", entries.len()),
+        ));
     }
     let mut changes = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {

@@ -80,9 +80,38 @@ pub struct SeedEntity {
     /// Username of the creator; defaults to the first OWNER of `access`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creator: Option<String>,
-    /// The access list, users only.
+    /// The users' entries of the access list.
     #[serde(default)]
     pub access: Vec<SeedGrant>,
+    /// Entries of groups and organizations (contract C6), rendered after the users' and
+    /// never changed by a share (the simulator shares with users only). Their role is any
+    /// string, so that a test can play a role name no client knows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<SeedPrincipal>,
+    /// Data sources and stores: the type the list filter `type` matches, `jdbc` (when not
+    /// given), `dr-database-v1` or `dr-connector-v1` (S3, ADLS, GCS, Snowflake connectors;
+    /// contract C1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_type: Option<String>,
+    /// The entity a share of this one also shares (contract C7): a data source's data
+    /// store, which a grant on the source gives CONSUMER; a custom model's or task's
+    /// training dataset, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked: Option<String>,
+}
+
+/// An access-list entry of a group or an organization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedPrincipal {
+    /// `group` or `organization` (any string is rendered as given).
+    pub recipient_type: String,
+    /// The principal's id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// The role name exactly as reads return it.
+    pub role: String,
 }
 
 /// One user's role on an entity.
@@ -119,6 +148,9 @@ fn role_any_alias<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
     Role::from_wire(&name)
         .ok_or_else(|| serde::de::Error::custom(format!("unknown role {name:?} in seed")))
 }
+
+/// The types of data sources and stores (contract §4, C1).
+pub const STORE_TYPES: [&str; 3] = ["jdbc", "dr-database-v1", "dr-connector-v1"];
 
 /// Whether `s` looks like a DataRobot object id: 24 lowercase hex digits.
 pub fn is_object_id(s: &str) -> bool {
@@ -206,6 +238,35 @@ impl Seed {
                     ));
                 }
             }
+            if let Some(t) = &e.store_type
+                && !STORE_TYPES.contains(&t.as_str())
+            {
+                return bad(format!(
+                    "{} {}: storeType {t:?} is not one of {}",
+                    e.kind,
+                    e.id,
+                    STORE_TYPES.join(", ")
+                ));
+            }
+        }
+        for e in &self.entities {
+            let Some(linked) = &e.linked else { continue };
+            let target = match e.kind {
+                EntityKind::DataSource => EntityKind::DataStore,
+                EntityKind::CustomModel | EntityKind::CustomTask => EntityKind::Dataset,
+                _ => {
+                    return bad(format!(
+                        "{} {}: only data sources, custom models and custom tasks link to another entity",
+                        e.kind, e.id
+                    ));
+                }
+            };
+            if !entity_ids.contains(&(target, linked.as_str())) {
+                return bad(format!(
+                    "{} {}: linked {target} {linked} does not exist",
+                    e.kind, e.id
+                ));
+            }
         }
         Ok(())
     }
@@ -250,6 +311,17 @@ pub struct GenSpec {
     /// Extra entities per owned one (rounded up per kind), half owned by others only and
     /// half where the departing user is only an editor or consumer.
     pub extra_ratio: f64,
+    /// Share of entities whose access list also holds a group or organization entry.
+    pub principal_ratio: f64,
+    /// Share of those group and organization entries whose role is a name outside every
+    /// documented vocabulary (contract C6).
+    pub unknown_role_ratio: f64,
+    /// Share of data sources and stores that are connector-based (`dr-connector-v1`), which
+    /// a list without `type=all` does not show (contract C1).
+    pub connector_ratio: f64,
+    /// Link every data source to a data store and every custom model and task to a
+    /// dataset, so that shares have the side effects of contract C7.
+    pub link: bool,
 }
 
 impl Default for GenSpec {
@@ -273,6 +345,25 @@ impl GenSpec {
                 .map(|k| (*k, per_kind_count))
                 .collect(),
             extra_ratio: 0.5,
+            principal_ratio: 0.0,
+            unknown_role_ratio: 0.0,
+            connector_ratio: 0.0,
+            link: false,
+        }
+    }
+
+    /// [`uniform`](GenSpec::uniform) with the rest of a real tenant: group and
+    /// organization entries on a fifth of the access lists (a tenth of them with role names
+    /// no client knows), a third of the data sources and stores connector-based, and data
+    /// sources, custom models and tasks linked to what a share of them also shares. The
+    /// world of `handover sim` and `handover demo`.
+    pub fn realistic(seed: u64, per_kind_count: usize) -> GenSpec {
+        GenSpec {
+            principal_ratio: 0.2,
+            unknown_role_ratio: 0.1,
+            connector_ratio: 0.34,
+            link: true,
+            ..GenSpec::uniform(seed, per_kind_count)
         }
     }
 }
@@ -418,6 +509,12 @@ impl<'a> Generator<'a> {
                 entities.push(self.entity(kind, n + 1, shape));
             }
         }
+        if spec.principal_ratio > 0.0 || spec.connector_ratio > 0.0 || spec.link {
+            // A second RNG, so that a realistic world holds the same users and entities
+            // as the uniform one of the same seed, plus what this adds.
+            let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x005e_ed0f_7e1a);
+            add_realism(spec, &mut rng, &mut entities);
+        }
         Seed {
             users: self.users,
             entities,
@@ -490,6 +587,87 @@ impl<'a> Generator<'a> {
             name,
             creator: Some(creator),
             access,
+            principals: Vec::new(),
+            store_type: None,
+            linked: None,
+        }
+    }
+}
+
+/// Groups every generated tenant has: (id, name).
+const GROUPS: [(&str, &str); 3] = [
+    ("6a0000000000000000000001", "Data Science"),
+    ("6a0000000000000000000002", "Analysts"),
+    ("6a0000000000000000000003", "ML Platform"),
+];
+/// The organization of every generated tenant.
+const ORGANIZATION: (&str, &str) = ("5f0000000000000000000001", "Acme");
+/// Role names no documented vocabulary has (contract C6: reads may carry any string).
+const UNKNOWN_ROLES: [&str; 3] = ["DATA_SCIENTIST", "ADMIN", "VIEWER_PLUS"];
+
+/// The read-only and read-write names a kind's reads use (contract §6, "Roles accepted →
+/// returned"): calendars speak `READ_ONLY`/`READ_WRITE`, projects, deployments, registered
+/// models and the custom kinds `USER`, everything else `EDITOR`.
+fn group_role_names(kind: EntityKind) -> [&'static str; 2] {
+    match kind {
+        EntityKind::Calendar => ["READ_ONLY", "READ_WRITE"],
+        EntityKind::Project
+        | EntityKind::Deployment
+        | EntityKind::RegisteredModel
+        | EntityKind::CustomModel
+        | EntityKind::CustomTask
+        | EntityKind::ExecutionEnvironment => ["CONSUMER", "USER"],
+        _ => ["CONSUMER", "EDITOR"],
+    }
+}
+
+/// Adds what [`GenSpec::realistic`] asks for to generated entities: group and
+/// organization entries, connector-based data sources and stores, and links.
+fn add_realism(spec: &GenSpec, rng: &mut StdRng, entities: &mut [SeedEntity]) {
+    let stores: Vec<String> = entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::DataStore)
+        .map(|e| e.id.clone())
+        .collect();
+    let datasets: Vec<String> = entities
+        .iter()
+        .filter(|e| e.kind == EntityKind::Dataset)
+        .map(|e| e.id.clone())
+        .collect();
+    for e in entities.iter_mut() {
+        if spec.principal_ratio > 0.0 && rng.random_bool(spec.principal_ratio.min(1.0)) {
+            let (id, name, recipient_type) = if rng.random_bool(0.25) {
+                (ORGANIZATION.0, ORGANIZATION.1, "organization")
+            } else {
+                let (id, name) = GROUPS[rng.random_range(0..GROUPS.len())];
+                (id, name, "group")
+            };
+            let role = if spec.unknown_role_ratio > 0.0
+                && rng.random_bool(spec.unknown_role_ratio.min(1.0))
+            {
+                UNKNOWN_ROLES[rng.random_range(0..UNKNOWN_ROLES.len())]
+            } else {
+                group_role_names(e.kind)[rng.random_range(0..2)]
+            };
+            e.principals.push(SeedPrincipal {
+                recipient_type: recipient_type.to_string(),
+                id: id.to_string(),
+                name: name.to_string(),
+                role: role.to_string(),
+            });
+        }
+        if matches!(e.kind, EntityKind::DataSource | EntityKind::DataStore) {
+            let connector =
+                spec.connector_ratio > 0.0 && rng.random_bool(spec.connector_ratio.min(1.0));
+            e.store_type = Some(if connector { "dr-connector-v1" } else { "jdbc" }.to_string());
+        }
+        if spec.link {
+            let pool = match e.kind {
+                EntityKind::DataSource => &stores,
+                EntityKind::CustomModel | EntityKind::CustomTask => &datasets,
+                _ => continue,
+            };
+            e.linked = pool.choose(rng).cloned();
         }
     }
 }

@@ -6,6 +6,7 @@
 //! The server keeps one `State` behind one lock; nothing here does I/O.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,23 @@ pub(crate) struct EntityRec {
     /// ISO-8601 creation time, derived from the entity's position so that it is stable.
     pub created: String,
     pub access: Vec<GrantRec>,
+    /// Group and organization entries, rendered after the users' and never changed.
+    pub principals: Vec<PrincipalRec>,
+    /// Data sources and stores: `jdbc`, `dr-database-v1` or `dr-connector-v1`.
+    pub store_type: String,
+    /// The entity a share of this one also shares (contract C7): a data store for a
+    /// data source, a dataset for a custom model or task.
+    pub linked: Option<String>,
+}
+
+/// A group's or an organization's entry on an access list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PrincipalRec {
+    pub recipient_type: String,
+    pub id: String,
+    pub name: String,
+    /// The role name as reads return it, whatever it is.
+    pub role: String,
 }
 
 impl EntityRec {
@@ -87,6 +105,9 @@ pub(crate) struct State {
     jobs: HashMap<String, String>,
     /// Serial behind the ids of created projects and their jobs.
     serial: u64,
+    /// Deployment list reads served in the default order: with prediction traffic on,
+    /// each one moves the order of last prediction (see [`State::deployment_order`]).
+    prediction_reads: AtomicU64,
 }
 
 /// Index of a kind in per-kind tables; the enum's declaration order.
@@ -191,6 +212,18 @@ impl State {
                 creator,
                 created: created_at(n),
                 access,
+                principals: e
+                    .principals
+                    .iter()
+                    .map(|p| PrincipalRec {
+                        recipient_type: p.recipient_type.clone(),
+                        id: p.id.clone(),
+                        name: p.name.clone(),
+                        role: p.role.clone(),
+                    })
+                    .collect(),
+                store_type: e.store_type.clone().unwrap_or_else(|| "jdbc".to_string()),
+                linked: e.linked.clone(),
             };
             let table = &mut st.tables[kind_index(e.kind)];
             table.order.push(e.id.clone());
@@ -396,7 +429,63 @@ impl State {
             .ok_or(ShareError::NotFound)?;
         entity.access = access;
         outcome.ownerless = !entity.has_owner();
+        let linked = entity.linked.clone();
+        if let Some(linked) = linked {
+            let granted: Vec<usize> = targets
+                .iter()
+                .zip(changes)
+                .filter(|(_, c)| c.role.is_some())
+                .map(|(t, _)| *t)
+                .collect();
+            self.grant_linked(kind, &linked, &granted);
+        }
         Ok(outcome)
+    }
+
+    /// The side effect of a share on what the shared entity uses (contract C7): "when
+    /// granting access to a data source, access to the corresponding data store as a
+    /// CONSUMER will also be granted"; custom models and tasks share their training data
+    /// the same way. A recipient who already holds a role there keeps it.
+    fn grant_linked(&mut self, kind: EntityKind, linked: &str, users: &[usize]) {
+        let target = match kind {
+            EntityKind::DataSource => EntityKind::DataStore,
+            EntityKind::CustomModel | EntityKind::CustomTask => EntityKind::Dataset,
+            _ => return,
+        };
+        let Some(e) = self.tables[kind_index(target)].by_id.get_mut(linked) else {
+            return;
+        };
+        for &user in users {
+            if e.grant_of(user).is_none() {
+                e.access.push(GrantRec {
+                    user,
+                    role: Role::Consumer,
+                    can_share: false,
+                    can_use_data: true,
+                });
+            }
+        }
+    }
+
+    /// The order `deployments/` lists in by default: by last prediction, newest first
+    /// (contract C3). Predictions move it: with `traffic`, every read served in this order
+    /// finds the deployments rotated by a few places since the read before, as if the
+    /// ones further down had just served predictions. Returns the ids in list order.
+    pub fn deployment_order(&self, traffic: bool) -> Vec<&String> {
+        let order = &self.table(EntityKind::Deployment).order;
+        if order.is_empty() {
+            return Vec::new();
+        }
+        let shift = if traffic {
+            let reads = self.prediction_reads.fetch_add(1, Ordering::Relaxed);
+            (reads as usize).wrapping_mul(7) % order.len()
+        } else {
+            0
+        };
+        // Newest prediction first: the seed order reversed, then rotated by the traffic.
+        let mut ids: Vec<&String> = order.iter().rev().collect();
+        ids.rotate_right(shift);
+        ids
     }
 
     /// Creates a project owned by `caller` (for `Project.create`) and returns the id of its
@@ -423,6 +512,9 @@ impl State {
                 can_share: true,
                 can_use_data: true,
             }],
+            principals: Vec::new(),
+            store_type: "jdbc".to_string(),
+            linked: None,
         };
         let table = &mut self.tables[kind_index(EntityKind::Project)];
         table.order.push(id.clone());
@@ -498,6 +590,18 @@ impl State {
                     id: e.id.clone(),
                     name: e.name.clone(),
                     creator: self.users[e.creator].username.clone(),
+                    principals: e
+                        .principals
+                        .iter()
+                        .map(|p| SnapshotPrincipal {
+                            recipient_type: p.recipient_type.clone(),
+                            id: p.id.clone(),
+                            name: p.name.clone(),
+                            role: p.role.clone(),
+                        })
+                        .collect(),
+                    store_type: e.store_type.clone(),
+                    linked: e.linked.clone(),
                     access: e
                         .access
                         .iter()
@@ -582,6 +686,29 @@ pub struct SnapshotEntity {
     pub creator: String,
     /// Its access list, in the order reads return it.
     pub access: Vec<SnapshotGrant>,
+    /// Its group and organization entries, as reads return them after the users'.
+    #[serde(default)]
+    pub principals: Vec<SnapshotPrincipal>,
+    /// Data sources and stores: `jdbc`, `dr-database-v1` or `dr-connector-v1`.
+    #[serde(default)]
+    pub store_type: String,
+    /// What a share of it also shares (a data store, a dataset), if anything.
+    #[serde(default)]
+    pub linked: Option<String>,
+}
+
+/// A group's or an organization's entry in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotPrincipal {
+    /// `group` or `organization`.
+    pub recipient_type: String,
+    /// Its id.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its role name, as reads return it.
+    pub role: String,
 }
 
 /// One entry of an access list in a snapshot; `role` is always OWNER, EDITOR or CONSUMER.

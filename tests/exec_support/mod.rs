@@ -95,7 +95,7 @@ impl World {
     /// An offboarding entry from departing to successor, from the access list as the
     /// client reads it now.
     pub async fn offboard_entry(&self, kind: EntityKind, id: &str, name: &str) -> PlanEntry {
-        let current = self.client.access_list(kind, id).await.unwrap();
+        let current = self.client.access_list(kind, id).await.unwrap().grants;
         let target = offboard_target(
             kind,
             &current,

@@ -390,6 +390,11 @@ class DataStoreAdapter(SRAdapter):
 class UseCaseAdapter(SRAdapter):
     kind, cls = "use_case", dr.UseCase
 
+    def list(self):
+        # Without showOrgUseCases a caller sees only the use cases they are a member of,
+        # administrator or not (contract C4); handover asks for the organization's.
+        return [(o.id, o.name) for o in dr.UseCase.list(search_params={"showOrgUseCases": True})]
+
 
 class RegisteredModelAdapter(SRAdapter):
     kind, cls = "registered_model", dr.RegisteredModel
