@@ -546,7 +546,16 @@ impl Client {
             EntityKind::File => "catalogItems",
             _ => kind.collection(),
         };
-        let url = self.url(&format!("{collection}/{}/", seg(id)), &[]);
+        // A user blueprint is read with the parameters the official client sends: the
+        // generated client gives `editMode` and `decompressedBlueprint` no default.
+        let query = match kind {
+            EntityKind::UserBlueprint => vec![
+                ("editMode", "true".to_string()),
+                ("decompressedBlueprint", "true".to_string()),
+            ],
+            _ => Vec::new(),
+        };
+        let url = self.url(&format!("{collection}/{}/", seg(id)), &query);
         let reply = self.get_reply(url).await?;
         let v = self.json(&reply)?;
         let mut e = entity_from_item(kind, &v, false)
