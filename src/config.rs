@@ -452,11 +452,11 @@ fn read_layer(path: PathBuf, source: SourceKind, must_exist: bool) -> Result<Lay
 }
 
 /// Parses a config file. A file holding only comments or nothing is an empty config.
-fn parse_file(text: &str) -> Result<FileConfig, serde_yaml::Error> {
-    match serde_yaml::from_str::<FileConfig>(text) {
+fn parse_file(text: &str) -> Result<FileConfig, serde_yaml_ng::Error> {
+    match serde_yaml_ng::from_str::<FileConfig>(text) {
         Ok(file) => Ok(file),
-        Err(e) => match serde_yaml::from_str::<serde_yaml::Value>(text) {
-            Ok(serde_yaml::Value::Null) => Ok(FileConfig::default()),
+        Err(e) => match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+            Ok(serde_yaml_ng::Value::Null) => Ok(FileConfig::default()),
             _ => Err(e),
         },
     }
@@ -693,7 +693,7 @@ pub enum ConfigError {
         line: Option<usize>,
         column: Option<usize>,
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
         source_kind: SourceKind,
     },
     /// A key has a value handover cannot use.
