@@ -118,6 +118,65 @@ async fn a_second_process_on_the_same_journal_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_racing_to_start_one_run_write_each_entity_once() {
+    for round in 0..4u64 {
+        let w = world(generated(40 + round, 1));
+        let entries = w.offboard_entries().await;
+        w.write_plan("plan.jsonl", &entries);
+        let args = ["apply", "plan.jsonl", "--journal", "j.jsonl"];
+        // Both started before either has created the journal.
+        let children: Vec<std::process::Child> = (0..2)
+            .map(|_| {
+                handover(&w, &args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = tokio::task::spawn_blocking(move || {
+            children
+                .into_iter()
+                .map(|c| c.wait_with_output().unwrap())
+                .collect()
+        })
+        .await
+        .unwrap();
+        let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+        for out in &outs {
+            let code = out.status.code();
+            let stderr = text(&out.stderr);
+            // The loser is told the journal is in use; one that came after the winner
+            // finished resumes a finished run and sends nothing.
+            assert!(
+                code == Some(exit::OK)
+                    || (code == Some(exit::INVALID_INPUT) && stderr.contains("is in use")),
+                "round {round}: {codes:?}: {stderr}"
+            );
+        }
+        assert!(codes.contains(&Some(exit::OK)), "round {round}: {codes:?}");
+        let stats = w.sim.stats();
+        for e in &entries {
+            assert_eq!(
+                stats.writes_to(e.kind, &e.id),
+                1,
+                "round {round}: {} {} written by both",
+                e.kind,
+                e.id
+            );
+        }
+        let names: Vec<String> = std::fs::read_dir(w.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.contains(".new-")),
+            "round {round}: a temporary journal was left: {names:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_for_another_endpoint_is_refused_and_nothing_is_sent() {
     let w = world(generated(23, 1));
     let entries = w.offboard_entries().await;

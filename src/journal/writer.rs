@@ -63,41 +63,52 @@ impl Journal {
     /// Creates a new journal (owner-only), locks it, writes `header` and makes both the
     /// file and its directory entry durable. Refuses with [`Error::Exists`] if `path`
     /// exists: resuming is [`Journal::open_existing`], and the executor chooses.
+    ///
+    /// The journal is made under a temporary name, locked and given its header there, and
+    /// only then linked into place: a link never replaces an existing file, so of two
+    /// processes racing to start the same run exactly one gets the name, and whoever sees
+    /// the journal at `path` sees it whole and locked.
     pub fn create(path: impl AsRef<Path>, header: &Header) -> Result<Journal, Error> {
         let path = path.as_ref();
+        let create_err = |source| Error::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.exists() {
+            return Err(Error::Exists {
+                path: path.to_path_buf(),
+            });
+        }
+        let temp = temp_path(path);
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .create_new(true)
             .mode(MODE)
-            .open(path)
-            .map_err(|source| match source.kind() {
+            .open(&temp)
+            .map_err(create_err)?;
+        // The temporary file goes whatever happens; on success `path` names it too.
+        let made = (|| {
+            lock(&file, &temp)?;
+            // Under the temporary name until it has `path`: a loser of the race must not
+            // touch the winner's pid file.
+            let mut journal = Journal::locked(&temp, file, 0);
+            journal.append(&Record::Header(header.clone()));
+            journal.sync()?;
+            fs::hard_link(&temp, path).map_err(|source| match source.kind() {
                 io::ErrorKind::AlreadyExists => Error::Exists {
                     path: path.to_path_buf(),
                 },
-                _ => Error::Create {
-                    path: path.to_path_buf(),
-                    source,
-                },
+                _ => create_err(source),
             })?;
-        // From here the file is ours; if it cannot become a valid journal, it goes again so
-        // that the next attempt can create it rather than trip over a headerless file.
-        if let Err(err) = lock(&file, path) {
-            let _ = fs::remove_file(path);
-            return Err(err);
-        }
-        let mut journal = Journal::locked(path, file, 0);
-        journal.append(&Record::Header(header.clone()));
-        let written = journal.sync().and_then(|()| {
-            sync_dir(path).map_err(|source| Error::Create {
-                path: path.to_path_buf(),
-                source,
-            })
-        });
-        if let Err(err) = written {
-            let _ = fs::remove_file(path);
-            return Err(err);
-        }
+            let _ = fs::remove_file(pid_path(&temp));
+            journal.path = path.to_path_buf();
+            write_pid(path);
+            Ok(journal)
+        })();
+        let _ = fs::remove_file(&temp);
+        let journal = made?;
+        sync_dir(path).map_err(create_err)?;
         Ok(journal)
     }
 
@@ -237,6 +248,14 @@ impl Drop for Journal {
         // the pid file behind; it is only read while the lock is held, by then rewritten.
         let _ = fs::remove_file(pid_path(&self.path));
     }
+}
+
+/// Where a new journal is written before it is linked to `journal`: beside it, so that
+/// the link stays on one file system, and named for this process.
+fn temp_path(journal: &Path) -> PathBuf {
+    let mut name = OsString::from(journal.as_os_str());
+    name.push(format!(".new-{}", std::process::id()));
+    PathBuf::from(name)
 }
 
 /// The sidecar file that names the process holding a journal's lock: `JOURNAL.pid`. It is
