@@ -305,9 +305,11 @@ pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Erro
     let source = rollback::SourceRun::read(path, &replay)?;
     let mut expected = Vec::new();
     for i in 0..source.len() {
+        // An unconfirmed write was accepted too: checking it is what it still needs.
         let succeeded = matches!(
             source.state(i),
-            EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded
+            EntityState::Done { outcome }
+                if matches!(outcome.outcome, OutcomeKind::Succeeded | OutcomeKind::Unconfirmed)
         );
         if !succeeded {
             continue;

@@ -446,6 +446,15 @@ async fn a_token_refused_mid_run_stops_resumably() {
         replay.failures().is_empty(),
         "a 401 is not an entity's failure"
     );
+    // Only writes already in flight met the 401: none was released after it.
+    let stats = sim.stats();
+    let refused_writes: u64 = stats
+        .by_route
+        .keys()
+        .filter(|r| r.starts_with("PATCH "))
+        .map(|r| stats.count(r, "401"))
+        .sum();
+    assert!(refused_writes <= 3, "{refused_writes} writes answered 401");
 
     sim.set_active(ADMIN_USERNAME, true).unwrap();
     let second = w.apply(&plan, &journal, &settings(3), never()).await;
@@ -629,8 +638,11 @@ async fn status_report_and_failed_plan_after_refusals() {
         .unwrap()
         .split_whitespace()
         .collect::<Vec<_>>();
-    // succeeded already_done failed drifted refused skipped in_flight
-    assert_eq!(table_total, ["total", "1", "1", "0", "0", "3", "1", "0"]);
+    // succeeded already_done unconfirmed failed drifted refused skipped in_flight
+    assert_eq!(
+        table_total,
+        ["total", "1", "1", "0", "0", "0", "3", "1", "0"]
+    );
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["counts"]["refused"], 3);
     assert_eq!(json["by_kind"]["dataset"]["refused"], 1);
@@ -780,4 +792,50 @@ async fn a_journal_killed_before_its_header_was_synced_starts_over() {
     let err = w.open(&plan, &journal).unwrap_err();
     assert_eq!(err.exit_code(), exit::INVALID_INPUT, "{err}");
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), "not json\n");
+}
+
+/// The write lands but reading it back fails: recorded as `unconfirmed` (the write landed,
+/// the check did not), not `failed`, with the write's status; a resume checks it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_back_that_fails_after_an_accepted_write_is_unconfirmed() {
+    let w = world(generated(61, 1));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("j.jsonl");
+    let target = &entries[0];
+    w.sim.set_config(SimConfig {
+        force_status: vec![handover::sim::ForcedStatus {
+            kind: target.kind,
+            id: target.id.clone(),
+            status: 403,
+            on: handover::sim::ForcedOn::ReadAfterWrite,
+        }],
+        ..SimConfig::default()
+    });
+    let summary = w
+        .apply(&plan, &journal, &settings(2), std::future::pending())
+        .await;
+    assert_eq!(summary.this_run.outcome(OutcomeKind::Unconfirmed), 1);
+    assert_eq!(summary.exit_code(), exit::PARTIAL);
+    let replay = Replay::read(&journal).unwrap();
+    let o = replay.outcome(target.kind, &target.id).unwrap().unwrap();
+    assert_eq!((o.outcome, o.status), (OutcomeKind::Unconfirmed, Some(204)));
+    let error = o.error.unwrap_or_default();
+    assert!(error.starts_with("write accepted; read-back:"), "{error}");
+    assert_eq!(w.sim.stats().writes_to(target.kind, &target.id), 1);
+
+    // It is one of the run's failures: `status --failed-plan` plans it again and
+    // `verify --journal` checks it (an accepted write is worth checking).
+    let failures: Vec<(EntityKind, String)> = replay
+        .failures()
+        .into_iter()
+        .map(|(kind, id, _)| (kind, id.to_string()))
+        .collect();
+    assert_eq!(failures, [(target.kind, target.id.clone())]);
+    let expected = handover::verify::expected_from_journal(&journal).unwrap();
+    assert!(
+        expected
+            .iter()
+            .any(|e| e.kind == target.kind && e.id == target.id)
+    );
 }

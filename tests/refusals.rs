@@ -19,8 +19,8 @@ use handover::journal::{OutcomeKind, Replay};
 use handover::model::{EntityKind, Role};
 use handover::plan::{ActionKind, PlanEntry, PlanReader};
 use handover::sim::{
-    ADMIN_USERNAME, DEPARTING_USERNAME, ForcedStatus, INACTIVE_USERNAME, SUCCESSOR_USERNAME, Seed,
-    SeedEntity, SeedGrant, SeedUser, SimConfig, default_token,
+    ADMIN_USERNAME, DEPARTING_USERNAME, ForcedOn, ForcedStatus, INACTIVE_USERNAME,
+    SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedUser, SimConfig, default_token,
 };
 use serde_json::Value;
 
@@ -185,6 +185,7 @@ async fn server_refusals_are_recorded_the_batch_goes_on_and_the_failed_plan_retr
                 kind: e.kind,
                 id: e.id.clone(),
                 status,
+                on: ForcedOn::Write,
             }),
             Fate::InactiveRecipient => w.sim.set_active(HEIR, false).unwrap(),
         }

@@ -493,8 +493,11 @@ impl Coordinator<'_> {
             self.waiting.clear();
             return Err(e.into());
         }
+        // After a 401 every write would be refused the same way: the intents stay on
+        // disk, unreleased, and a resume re-checks those entities.
+        let release = !matches!(self.stop, Some(StopKind::Auth { .. }));
         for waiting in self.waiting.drain(..) {
-            let _ = waiting.send(true);
+            let _ = waiting.send(release);
         }
         for (kind, what, is_error) in self.unsynced.drain(..) {
             self.this_run.add(kind, what);

@@ -155,9 +155,9 @@ impl Tally {
     /// outcome, a total row. Fixed widths; stable for scripts and tests.
     ///
     /// ```text
-    /// type                    succeeded  already_done  failed  drifted  refused  skipped
-    /// project                         4             1       0        0        0        0
-    /// total                           4             1       0        0        0        0
+    /// type                    succeeded  already_done  unconfirmed  failed  drifted  refused  skipped
+    /// project                         4             1            0       0        0        0        0
+    /// total                           4             1            0       0        0        0        0
     /// ```
     pub fn render(&self, extra: Option<(&str, &BTreeMap<EntityKind, u64>)>) -> String {
         let mut out = String::new();
@@ -298,11 +298,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "type                       succeeded  already_done        failed       drifted       refused       skipped"
+            "type                       succeeded  already_done   unconfirmed        failed       drifted       refused       skipped"
         );
         assert_eq!(
             lines[1],
-            "project                            2             0             0             0             0             0"
+            "project                            2             0             0             0             0             0             0"
         );
         assert!(lines[2].starts_with("data_store"));
         assert!(lines[3].starts_with("total                              2"));

@@ -275,17 +275,18 @@ pub(crate) async fn work(
         {
             unverifiable(kind, id, Some(status), attempts, &e)
         }
-        Err(e) => {
-            let end = failure(kind, id, "read-back", e, None, attempts);
-            match end {
-                WorkerEnd::Outcome(mut o) => {
-                    // The write went through; what failed is the check.
-                    o.status = Some(status);
-                    WorkerEnd::Outcome(o)
-                }
-                other => other,
+        Err(e) => match failure(kind, id, "read-back", e, None, attempts) {
+            // The write went through; what failed is the check.
+            WorkerEnd::Outcome(o) => {
+                tracing::warn!(kind = %kind, id, error = ?o.error, "write accepted but not read back");
+                WorkerEnd::Outcome(Outcome {
+                    status: Some(status),
+                    error: o.error.map(|e| format!("write accepted; {e}")),
+                    ..Outcome::new(kind, id, OutcomeKind::Unconfirmed, attempts)
+                })
             }
-        }
+            other => other,
+        },
     }
 }
 

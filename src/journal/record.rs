@@ -177,6 +177,10 @@ pub enum OutcomeKind {
     Succeeded,
     /// The entity was already at its target; nothing was written.
     AlreadyDone,
+    /// The write was accepted, but reading it back failed: the write landed, the check
+    /// did not. A failure all the same: `status --failed-plan` plans it again (a no-op if
+    /// it is at its target) and `verify --journal` checks it.
+    Unconfirmed,
     /// The write failed after its retries.
     Failed,
     /// The access list had changed since the plan was made; nothing was written.
@@ -189,9 +193,10 @@ pub enum OutcomeKind {
 
 impl OutcomeKind {
     /// Every outcome, in the order reports list them.
-    pub const ALL: [OutcomeKind; 6] = [
+    pub const ALL: [OutcomeKind; 7] = [
         OutcomeKind::Succeeded,
         OutcomeKind::AlreadyDone,
+        OutcomeKind::Unconfirmed,
         OutcomeKind::Failed,
         OutcomeKind::Drifted,
         OutcomeKind::Refused,
@@ -203,6 +208,7 @@ impl OutcomeKind {
         match self {
             OutcomeKind::Succeeded => "succeeded",
             OutcomeKind::AlreadyDone => "already_done",
+            OutcomeKind::Unconfirmed => "unconfirmed",
             OutcomeKind::Failed => "failed",
             OutcomeKind::Drifted => "drifted",
             OutcomeKind::Refused => "refused",
@@ -220,7 +226,10 @@ impl OutcomeKind {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            OutcomeKind::Failed | OutcomeKind::Drifted | OutcomeKind::Refused
+            OutcomeKind::Unconfirmed
+                | OutcomeKind::Failed
+                | OutcomeKind::Drifted
+                | OutcomeKind::Refused
         )
     }
 }

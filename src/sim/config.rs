@@ -118,14 +118,29 @@ pub struct ForcedStatus {
     pub id: String,
     /// A 4xx or 5xx status. 409 and 422 answer with the last-owner refusal (rule R1).
     pub status: u16,
+    /// What is refused: share writes (the default), or the entity's access-list reads once
+    /// a write to it has been applied (a read-back that fails after an accepted write).
+    #[serde(default)]
+    pub on: ForcedOn,
+}
+
+/// Which requests a [`ForcedStatus`] refuses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForcedOn {
+    /// Share writes.
+    #[default]
+    Write,
+    /// Access-list reads after the first applied write.
+    ReadAfterWrite,
 }
 
 impl SimConfig {
     /// The status writes to an entity are forced to, if any.
-    pub(crate) fn forced_status(&self, kind: EntityKind, id: &str) -> Option<u16> {
+    pub(crate) fn forced_status(&self, kind: EntityKind, id: &str, on: ForcedOn) -> Option<u16> {
         self.force_status
             .iter()
-            .find(|f| f.kind == kind && f.id == id)
+            .find(|f| f.kind == kind && f.id == id && f.on == on)
             .map(|f| f.status)
     }
 

@@ -32,7 +32,7 @@ use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::model::EntityKind;
 
-pub use config::{ForcedStatus, RateLimit, SimConfig};
+pub use config::{ForcedOn, ForcedStatus, RateLimit, SimConfig};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
     STORE_TYPES, SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedPrincipal, SeedUser,

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
-use super::config::SimConfig;
+use super::config::{ForcedOn, SimConfig};
 use super::render;
 use super::server::{App, Shared};
 use super::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
@@ -863,6 +863,14 @@ impl Ctx<'_> {
                 ),
             ));
         }
+        if e.writes_applied > 0
+            && let Some(status) = self.cfg.forced_status(kind, id, ForcedOn::ReadAfterWrite)
+        {
+            return Err(ApiError::new(
+                status,
+                "Refused (the simulator's force_status knob, on reads after a write)",
+            ));
+        }
         let q = self.query;
         let (by_id, by_name) = match dialect {
             DialectKind::AccessControl => (q.get("userId"), q.get("username")),
@@ -1231,7 +1239,7 @@ fn share(
         ));
     }
     let body = parsed?;
-    if let Some(status) = cfg.forced_status(kind, id) {
+    if let Some(status) = cfg.forced_status(kind, id, ForcedOn::Write) {
         return Err(forced_refusal(status, kind, cfg));
     }
     match st.share(caller, kind, id, &body.changes) {

@@ -62,6 +62,8 @@ pub(crate) struct EntityRec {
     /// The entity a share of this one also shares (contract C7): a data store for a
     /// data source, a dataset for a custom model or task.
     pub linked: Option<String>,
+    /// Share writes applied to it.
+    pub writes_applied: u32,
 }
 
 /// A group's or an organization's entry on an access list.
@@ -224,6 +226,7 @@ impl State {
                     .collect(),
                 store_type: e.store_type.clone().unwrap_or_else(|| "jdbc".to_string()),
                 linked: e.linked.clone(),
+                writes_applied: 0,
             };
             let table = &mut st.tables[kind_index(e.kind)];
             table.order.push(e.id.clone());
@@ -428,6 +431,7 @@ impl State {
             .get_mut(id)
             .ok_or(ShareError::NotFound)?;
         entity.access = access;
+        entity.writes_applied += 1;
         outcome.ownerless = !entity.has_owner();
         let linked = entity.linked.clone();
         if let Some(linked) = linked {
@@ -515,6 +519,7 @@ impl State {
             principals: Vec::new(),
             store_type: "jdbc".to_string(),
             linked: None,
+            writes_applied: 0,
         };
         let table = &mut self.tables[kind_index(EntityKind::Project)];
         table.order.push(id.clone());
