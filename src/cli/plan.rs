@@ -274,6 +274,15 @@ pub(crate) async fn plan_handover(
     planner::plan_batch(client, caller, &batch, settings, &mut writer)
         .await
         .map_err(coded)?;
+    let counters = client.counters();
+    if let Some(pace) = &counters.pace {
+        tracing::info!(
+            requests = counters.requests,
+            throttled = counters.throttled,
+            "planned; {}",
+            crate::exec::render_pace(pace)
+        );
+    }
     Ok(writer.finish()?)
 }
 
