@@ -108,6 +108,11 @@ pub struct SimOpts {
     )]
     pub retry_after_secs: u64,
 
+    /// At most K API requests in service at once; the others queue (so latency grows with
+    /// load). Off unless given.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub capacity: Option<u32>,
+
     /// Delay before every API request is handled, in milliseconds (writes apply after it).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -204,6 +209,7 @@ impl SimOpts {
             fault_seed: self.fault_seed,
             // Per-entity forced refusals are for tests (in-process, or `POST /__sim/config`).
             force_status: Vec::new(),
+            capacity: self.capacity.map(|k| k as usize),
         };
         config
             .validate()

@@ -54,6 +54,10 @@ pub struct SimConfig {
     /// refusals the rules cannot produce on their own, such as the last-owner refusal (409
     /// or 422) of a write the client checked keeps an owner. Empty by default.
     pub force_status: Vec<ForcedStatus>,
+    /// At most this many API requests in service at once; the rest wait in a queue (first
+    /// come, first served) before their service (`latency_ms` + jitter) begins, so latency
+    /// grows with load as on a saturated server. `None` (default): no limit.
+    pub capacity: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -74,6 +78,7 @@ impl Default for SimConfig {
             commit_then_502_rate: 0.0,
             fault_seed: 0,
             force_status: Vec::new(),
+            capacity: None,
         }
     }
 }
@@ -147,6 +152,9 @@ impl SimConfig {
             .any(|f| !(400..=599).contains(&f.status))
         {
             return bad("force_status statuses must be 4xx or 5xx");
+        }
+        if self.capacity == Some(0) {
+            return bad("capacity must be at least 1");
         }
         if let Some(rl) = &self.rate_limit {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
