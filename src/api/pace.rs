@@ -79,6 +79,14 @@ const THROTTLE_COOLDOWN: Duration = Duration::from_secs(1);
 const CUBIC_K: f64 = 5.0;
 /// The rate after a 429, as a share of the mark (CUBIC's β).
 const CUBIC_BETA: f64 = 0.9;
+/// The rate grows only while it is at most this many times what was answered lately
+/// (BBR's startup gain is 2.89): a rate far above the answers is not what holds them back.
+const STARTUP_GAIN: f64 = 4.0;
+/// "Lately", for that comparison: short, so that slow start is not held back by a
+/// long average.
+const RECENT: Duration = Duration::from_millis(100);
+/// The width of the buckets answers are counted in.
+const BUCKET: Duration = Duration::from_millis(20);
 /// Queue estimate (requests) above which latency counts as pressure.
 const QUEUE_HIGH: f64 = 2.0;
 /// Round-trip ratio above which latency may count as pressure.
@@ -149,7 +157,7 @@ struct State {
     last_throttle: Option<Instant>,
     /// When the last `Retry-After` pause ended (or ends).
     resumed_at: Option<Instant>,
-    /// Answers per 100 ms, the last second.
+    /// Answers per [`BUCKET`], the last second.
     delivered: VecDeque<(Instant, u32)>,
     first_answer: Option<Instant>,
     stats: Stats,
@@ -244,6 +252,8 @@ pub struct Permit<'a> {
     pace: &'a Pace,
     /// Requests in flight when this one was sent (itself included); 0 until then.
     in_flight: usize,
+    /// The limit when it was sent.
+    limit: usize,
 }
 
 impl Permit<'_> {
@@ -255,8 +265,9 @@ impl Permit<'_> {
         let mut s = self.pace.lock();
         s.in_flight += 1;
         self.in_flight = s.in_flight;
+        self.limit = s.limit.floor() as usize;
         // The limit is what holds requests back when the wire is (nearly) full of them.
-        if self.in_flight + 1 >= s.limit.floor() as usize {
+        if self.in_flight + 1 >= self.limit {
             s.window.limit_bound = true;
         }
         s.stats.peak_in_flight = s.stats.peak_in_flight.max(self.in_flight);
@@ -344,6 +355,7 @@ impl Pace {
                     return Permit {
                         pace: self,
                         in_flight: 0,
+                        limit,
                     };
                 }
             }
@@ -368,11 +380,12 @@ impl Pace {
                 if s.slow_start {
                     // One more in flight per answer while the limit binds: doubling per
                     // round trip. The rate by the same proportion while it binds.
-                    if permit.in_flight + 1 >= s.limit.floor() as usize {
+                    // Against the limit it was sent under: the limit has grown since.
+                    if permit.in_flight + 1 >= permit.limit {
                         s.limit = (s.limit + 1.0).min(self.config.max_concurrency as f64);
                     }
                     if limiter.waited_since(s.window.start)
-                        && limiter.rate() <= 2.0 * delivered_rate(&mut s, now)
+                        && limiter.rate() <= STARTUP_GAIN * recent_rate(&mut s, now)
                     {
                         // While the rate binds, about rate × rtt answers come back per
                         // round trip, each with as many in flight: adding rate ÷ in
@@ -434,7 +447,13 @@ impl Pace {
             .last_throttle
             .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(3));
         let mark = if s.slow_start {
-            0.75 * rate
+            // What got through lately is closer than a rate that doubled meanwhile.
+            let lately = recent_rate(s, now);
+            if lately > 0.0 {
+                (0.75 * rate).min(lately)
+            } else {
+                0.75 * rate
+            }
         } else if recent {
             0.85 * rate
         } else {
@@ -562,7 +581,9 @@ impl Pace {
             s.limit = (s.limit + 1.0).min(self.config.max_concurrency as f64);
             changed = true;
         }
-        if limiter.waited_since(window.start) && limiter.rate() <= 2.0 * delivered_rate(s, now) {
+        if limiter.waited_since(window.start)
+            && limiter.rate() <= STARTUP_GAIN * recent_rate(s, now)
+        {
             let rate = limiter.rate();
             let to = match (s.mark, s.last_throttle) {
                 (Some(mark), Some(at)) => {
@@ -628,7 +649,7 @@ fn count_answer(s: &mut State, now: Instant, in_flight: usize, rtt: Duration) {
     s.window.in_flight_sum += in_flight as u64;
     s.first_answer.get_or_insert(now);
     match s.delivered.back_mut() {
-        Some((at, n)) if now.saturating_duration_since(*at) < Duration::from_millis(100) => *n += 1,
+        Some((at, n)) if now.saturating_duration_since(*at) < BUCKET => *n += 1,
         _ => s.delivered.push_back((now, 1)),
     }
     let st = &mut s.stats;
@@ -671,6 +692,22 @@ fn delivered_since(s: &mut State, now: Instant, since: Option<Instant>) -> Optio
         .map(|(_, n)| n)
         .sum();
     Some(f64::from(n) / span.min(Duration::from_secs(1)).as_secs_f64())
+}
+
+/// Answers per second over the last [`RECENT`] (or since the first answer, if sooner;
+/// at least two buckets).
+fn recent_rate(s: &mut State, now: Instant) -> f64 {
+    let _ = delivered_rate(s, now);
+    let from = now.checked_sub(RECENT).unwrap_or(now);
+    let from = s.first_answer.map_or(from, |f| f.max(from));
+    let n: u32 = s
+        .delivered
+        .iter()
+        .filter(|(at, _)| *at + BUCKET > from)
+        .map(|(_, n)| n)
+        .sum();
+    let span = now.saturating_duration_since(from).max(BUCKET * 2);
+    f64::from(n) / span.as_secs_f64()
 }
 
 /// Answers per second over the last second (or since the first answer, if sooner).
@@ -838,13 +875,13 @@ mod tests {
             (64, MAX_RATE),
         )
         .await;
-        // From 4 in flight and 10/s to about 50 in flight and well over 1,000/s in two
-        // seconds.
-        assert!(pace.limit() >= 48, "limit {}", pace.limit());
+        // From 4 in flight and 10/s to the ceiling of 64 in flight (3,200/s at 20 ms)
+        // well within two seconds.
+        assert_eq!(pace.limit(), 64);
         assert!(limiter.rate() > 1000.0, "rate {}", limiter.rate());
-        assert!(seen.answers.load(Ordering::Relaxed) > 1500);
+        assert!(seen.answers.load(Ordering::Relaxed) > 4000);
         let report = pace.report();
-        assert!(report.peak_in_flight >= 48);
+        assert_eq!(report.peak_in_flight, 64);
         assert!(report.p50 >= Duration::from_millis(19) && report.p50 <= Duration::from_millis(22));
     }
 

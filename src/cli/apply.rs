@@ -116,6 +116,7 @@ pub async fn apply(opts: ApplyOpts, quiet: bool) -> anyhow::Result<i32> {
         &opts.run,
         quiet,
         None,
+        None,
     )
     .await
 }
@@ -136,6 +137,7 @@ pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
         &opts.run,
         quiet,
         None,
+        None,
     )
     .await
 }
@@ -143,7 +145,9 @@ pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
 /// Applies (or, per `mode`, resumes) `plan_path` with the journal at `journal_path`, then
 /// writes the report and prints the summary; returns the exit code. The glue `apply`,
 /// `resume`, `offboard` and `demo` share. `trust_plan_reads_until`: see
-/// [`Settings::trust_plan_reads_until`] (`None` but for `offboard`).
+/// [`Settings::trust_plan_reads_until`] (`None` but for `offboard`). `connected`: the
+/// client (and its caller) a command already made, so that its pace carries on (`offboard`
+/// plans and applies through one client); `None` connects here.
 pub(crate) async fn execute(
     plan_path: &Path,
     journal_path: &Path,
@@ -151,6 +155,7 @@ pub(crate) async fn execute(
     run: &RunOpts,
     quiet: bool,
     trust_plan_reads_until: Option<tokio::time::Instant>,
+    connected: Option<(crate::api::Client, crate::api::Account)>,
 ) -> anyhow::Result<i32> {
     let plan = PlanReader::open(plan_path).map_err(|e| exit::with_code(e.exit_code(), e))?;
     let conn = run.conn.settings()?;
@@ -186,7 +191,10 @@ pub(crate) async fn execute(
         }
     };
 
-    let (client, account) = super::conn::connect(conn, run.pace.policy()).await?;
+    let (client, account) = match connected {
+        Some(connected) => connected,
+        None => super::conn::connect(conn, run.pace.policy()).await?,
+    };
     let planned_by = &plan.header().caller.username;
     if !account.username.eq_ignore_ascii_case(planned_by) {
         tracing::warn!(

@@ -111,6 +111,7 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
         &run_opts,
         quiet,
         None,
+        None,
     )
     .await?;
 

@@ -162,6 +162,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         &opts.run,
         quiet,
         Some(planning_began + opts.max_read_age),
+        Some((client, account)),
     )
     .await
 }
