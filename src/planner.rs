@@ -860,6 +860,7 @@ pub async fn plan_csv(
         }
     }
 
+    // In the CSV's order, so that the plan reads like the file it came from.
     let mut reads = stream::iter(changes)
         .map(|change| async move {
             let read = match client.get(change.kind, &change.id).await {
@@ -871,7 +872,7 @@ pub async fn plan_csv(
             };
             (change, read)
         })
-        .buffer_unordered(settings.concurrency.max(1));
+        .buffered(settings.concurrency.max(1));
 
     while let Some((change, read)) = reads.next().await {
         bars.inc(change.kind);

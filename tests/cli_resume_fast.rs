@@ -25,7 +25,8 @@ async fn run(w: &World, args: &[&str]) -> (Option<i32>, String, String) {
 fn summary_table(stdout: &str) -> String {
     stdout
         .lines()
-        .filter(|l| !l.starts_with("requests:"))
+        // What this run sent and the pace it found are its own, not the table's.
+        .filter(|l| !l.starts_with("requests:") && !l.starts_with("pace:"))
         .collect::<Vec<_>>()
         .join("\n")
 }

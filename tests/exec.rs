@@ -754,6 +754,48 @@ async fn without_verification_each_entity_costs_one_read_and_one_write() {
     );
 }
 
+/// `offboard` writes on its plan's fresh reads: the write and the read-back, no re-read,
+/// and the journal says which entities were written on the plan's read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_plan_read_is_written_on_without_reading_again() {
+    let w = world(generated(2, 1));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let before = w.sim.stats().requests;
+    let s = exec::Settings {
+        trust_plan_reads_until: Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+        ..settings(4)
+    };
+    let summary = w.apply(&plan, &w.path("journal.jsonl"), &s, never()).await;
+    assert_eq!(summary.exit_code(), exit::OK);
+    assert_eq!(w.sim.stats().requests - before, 2 * entries.len() as u64);
+    assert_at_targets(&w.sim.state(), &entries);
+    let journal = std::fs::read_to_string(w.path("journal.jsonl")).unwrap();
+    let on_plan_read = journal
+        .lines()
+        .filter(|l| l.contains("\"type\":\"intent\"") && l.contains("\"on_plan_read\":true"))
+        .count();
+    assert_eq!(on_plan_read, entries.len());
+}
+
+/// Past `--max-read-age` the drift guard reads again, as `apply` of a saved plan does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_plan_read_is_read_again_before_writing() {
+    let w = world(generated(2, 1));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let before = w.sim.stats().requests;
+    let s = exec::Settings {
+        trust_plan_reads_until: Some(tokio::time::Instant::now()),
+        ..settings(4)
+    };
+    let summary = w.apply(&plan, &w.path("journal.jsonl"), &s, never()).await;
+    assert_eq!(summary.exit_code(), exit::OK);
+    assert_eq!(w.sim.stats().requests - before, 3 * entries.len() as u64);
+    let journal = std::fs::read_to_string(w.path("journal.jsonl")).unwrap();
+    assert!(!journal.contains("on_plan_read"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_flag_lets_project_shares_notify() {
     let w = world(generated(2, 1));

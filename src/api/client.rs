@@ -28,6 +28,7 @@ use super::entities::{
 };
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
 use super::limiter::{AdaptiveLimiter, AimdConfig};
+use super::pace::{AutoPace, Pace, PaceReport, Signal};
 use super::paths::{join, rebase_next};
 use super::retry::{RetryKind, RetryPolicy, parse_retry_after};
 
@@ -42,6 +43,13 @@ pub struct ClientPolicy {
     /// service evidently tolerates from every user's script. A migration of 1,000
     /// entities (about four requests each) then takes under ten minutes.
     pub rate_per_sec: f64,
+    /// `Some`: the pace is found from the server's answers ([`super::pace`]): the rate
+    /// starts at its `start_rate` under a ceiling of its `max_rate` (then `rate_per_sec`
+    /// and `aimd` are not used), and the client itself limits requests in flight, from
+    /// `start_concurrency` up to `max_concurrency`. `None` (the default for library
+    /// callers and tests): a fixed rate of `rate_per_sec` with AIMD on 429, and as many in
+    /// flight as the callers send. The command line uses `Some` unless told otherwise.
+    pub pace: Option<AutoPace>,
     /// Requests that may go back to back after a quiet spell. Default 5.
     pub burst: u32,
     /// How the rate reacts to 429s.
@@ -63,6 +71,7 @@ impl Default for ClientPolicy {
     fn default() -> Self {
         ClientPolicy {
             rate_per_sec: 10.0,
+            pace: None,
             burst: 5,
             aimd: AimdConfig::default(),
             retry: RetryPolicy::default(),
@@ -96,6 +105,14 @@ pub struct Counters {
     pub throttled: u64,
     /// The limiter's current rate, in requests per second.
     pub rate_per_sec: f64,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// The current in-flight limit, when the pace is automatic.
+    pub concurrency_limit: Option<u64>,
+    /// Requests answered per second over the last second, when the pace is automatic.
+    pub answered_per_sec: f64,
+    /// The pace found so far, when it is automatic.
+    pub pace: Option<PaceReport>,
 }
 
 #[derive(Default)]
@@ -103,6 +120,7 @@ struct AtomicCounters {
     requests: AtomicU64,
     retries: AtomicU64,
     throttled: AtomicU64,
+    in_flight: AtomicU64,
 }
 
 /// One HTTP answer, body read.
@@ -128,6 +146,7 @@ struct Inner {
     auth: HeaderValue,
     host: String,
     limiter: AdaptiveLimiter,
+    pace: Option<Pace>,
     counters: AtomicCounters,
     rng: Mutex<StdRng>,
 }
@@ -196,7 +215,21 @@ impl Client {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
-        let limiter = AdaptiveLimiter::new(policy.rate_per_sec, policy.burst, &policy.aimd);
+        let (limiter, pace) = match &policy.pace {
+            Some(auto) => (
+                AdaptiveLimiter::starting_at(
+                    auto.start_rate,
+                    auto.max_rate,
+                    policy.burst,
+                    &policy.aimd,
+                ),
+                Some(Pace::new(auto.clone())),
+            ),
+            None => (
+                AdaptiveLimiter::new(policy.rate_per_sec, policy.burst, &policy.aimd),
+                None,
+            ),
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -205,6 +238,7 @@ impl Client {
                 auth,
                 host,
                 limiter,
+                pace,
                 counters: AtomicCounters::default(),
                 rng: Mutex::new(rng),
             }),
@@ -234,6 +268,10 @@ impl Client {
             retries: c.retries.load(Ordering::Relaxed),
             throttled: c.throttled.load(Ordering::Relaxed),
             rate_per_sec: self.inner.limiter.rate(),
+            in_flight: c.in_flight.load(Ordering::Relaxed),
+            concurrency_limit: self.inner.pace.as_ref().map(|p| p.limit() as u64),
+            answered_per_sec: self.inner.pace.as_ref().map_or(0.0, |p| p.delivered_rate()),
+            pace: self.inner.pace.as_ref().map(Pace::report),
         }
     }
 
@@ -774,8 +812,18 @@ impl Client {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            // A place in flight first, then the rate's token, so that a token is never
+            // spent by a request that then waits.
+            let mut permit = match &inner.pace {
+                Some(pace) => Some(pace.acquire().await),
+                None => None,
+            };
             inner.limiter.acquire().await;
+            if let Some(permit) = &mut permit {
+                permit.sent();
+            }
             inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let in_flight_guard = InFlight::enter(&inner.counters.in_flight);
             let mut rb = inner
                 .http
                 .request(method.clone(), url.clone())
@@ -793,7 +841,23 @@ impl Client {
                 }
                 Err(e) => Err(e),
             };
-            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let rtt = started.elapsed();
+            let elapsed_ms = rtt.as_millis() as u64;
+            if let (Some(pace), Some(permit)) = (&inner.pace, &permit) {
+                let signal = match &sent {
+                    Ok((429, headers, _)) => Signal::Throttled(
+                        header(headers, "retry-after")
+                            .and_then(|v| parse_retry_after(&v, SystemTime::now()))
+                            .map(|d| d.min(retry.max_retry_after)),
+                    ),
+                    Ok((502..=504, _, _)) => Signal::Gateway,
+                    Ok(_) => Signal::Answer,
+                    Err(_) => Signal::Lost,
+                };
+                pace.on_reply(&inner.limiter, permit, rtt, signal);
+            }
+            drop(permit);
+            drop(in_flight_guard);
 
             let (err, kind, retry_after, status) = match sent {
                 Ok((status, headers, body)) => {
@@ -807,7 +871,9 @@ impl Client {
                         method: method.clone(),
                     };
                     if (200..300).contains(&status) {
-                        inner.limiter.on_success();
+                        if inner.pace.is_none() {
+                            inner.limiter.on_success();
+                        }
                         return Ok(reply);
                     }
                     if (300..400).contains(&status) {
@@ -846,6 +912,8 @@ impl Client {
 
             if status == Some(429) {
                 inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            if status == Some(429) && inner.pace.is_none() {
                 // The pause is capped like the retry delay: a server asking for an hour
                 // gets retried after `max_retry_after`, so pausing longer helps nobody.
                 inner
@@ -873,6 +941,22 @@ impl Client {
             );
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> InFlight<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -144,6 +144,7 @@ struct State {
     successes: u32,
     last_decrease: Option<Instant>,
     paused_until: Option<Instant>,
+    last_wait: Option<Instant>,
 }
 
 /// A shared, adaptive rate limiter (see the module documentation).
@@ -165,12 +166,23 @@ impl std::fmt::Debug for AdaptiveLimiter {
 impl AdaptiveLimiter {
     /// A limiter at `rate_per_sec` (the ceiling) with `burst` requests available at once.
     pub fn new(rate_per_sec: f64, burst: u32, aimd: &AimdConfig) -> AdaptiveLimiter {
-        let config = RateConfig::new(rate_per_sec, burst, aimd);
+        AdaptiveLimiter::starting_at(rate_per_sec, rate_per_sec, burst, aimd)
+    }
+
+    /// A limiter that starts at `start` (at most `ceiling`) and may be raised to `ceiling`.
+    pub fn starting_at(start: f64, ceiling: f64, burst: u32, aimd: &AimdConfig) -> AdaptiveLimiter {
+        let config = RateConfig::new(ceiling, burst, aimd);
+        let start = if start.is_finite() && start > 0.0 {
+            start.clamp(config.floor, config.rate_per_sec)
+        } else {
+            config.rate_per_sec
+        };
         let clock = TokioClock::new();
-        let gcra = Arc::new(build(&clock, config.rate_per_sec, config.burst, false));
+        let gcra = Arc::new(build(&clock, start, config.burst, false));
         AdaptiveLimiter {
             state: Mutex::new(State {
-                rate: config.rate_per_sec,
+                rate: start,
+                last_wait: None,
                 gcra,
                 successes: 0,
                 last_decrease: None,
@@ -212,6 +224,7 @@ impl AdaptiveLimiter {
             match gcra.check() {
                 Ok(()) => return,
                 Err(not_until) => {
+                    self.lock().last_wait = Some(Instant::now());
                     let wait = not_until.wait_time_from(self.clock.now());
                     // Never spin: a zero wait still yields to the timer once.
                     tokio::time::sleep(wait.max(Duration::from_micros(1))).await;
@@ -232,7 +245,7 @@ impl AdaptiveLimiter {
             s.successes = 0;
             let rate = (s.rate + self.config.increase_step).min(self.config.rate_per_sec);
             tracing::debug!(from = s.rate, to = rate, "rate raised");
-            self.set_rate(&mut s, rate);
+            self.swap_rate(&mut s, rate);
         }
     }
 
@@ -258,11 +271,40 @@ impl AdaptiveLimiter {
         let rate = (s.rate * self.config.decrease_factor).max(self.config.floor);
         if rate < s.rate {
             tracing::info!(from = s.rate, to = rate, "rate lowered after 429");
-            self.set_rate(&mut s, rate);
+            self.swap_rate(&mut s, rate);
         }
     }
 
-    fn set_rate(&self, s: &mut State, rate: f64) {
+    /// Sets the rate (kept between the floor and the ceiling), for a controller that
+    /// drives it from outside ([`super::pace`]).
+    pub fn set_rate(&self, rate: f64) {
+        if !rate.is_finite() {
+            return;
+        }
+        let rate = rate.clamp(self.config.floor, self.config.rate_per_sec);
+        let mut s = self.lock();
+        if (rate - s.rate).abs() > f64::EPSILON {
+            self.swap_rate(&mut s, rate);
+        }
+    }
+
+    /// Pauses every request for `d` (a `Retry-After`); a shorter pause never shortens a
+    /// longer one.
+    pub fn pause(&self, d: Duration) {
+        let until = Instant::now() + d;
+        let mut s = self.lock();
+        if s.paused_until.is_none_or(|p| p < until) {
+            s.paused_until = Some(until);
+        }
+    }
+
+    /// Whether a request had to wait for the rate (not for a pause) at or after `since`:
+    /// the rate is what holds requests back.
+    pub fn waited_since(&self, since: Instant) -> bool {
+        self.lock().last_wait.is_some_and(|t| t >= since)
+    }
+
+    fn swap_rate(&self, s: &mut State, rate: f64) {
         s.rate = rate;
         s.gcra = Arc::new(build(&self.clock, rate, self.config.burst, true));
     }

@@ -9,12 +9,14 @@
 //! - [`paths`]: joining paths under the endpoint and re-basing `next` links.
 //! - [`retry`]: `RetryPolicy`, `Retry-After`; [`error`]: `ApiError` and its classifier.
 //! - [`limiter`]: governor on tokio's clock, with AIMD.
+//! - [`pace`]: the automatic pace: in-flight limit and rate, found from the answers.
 
 pub mod client;
 pub mod dialect;
 pub mod entities;
 pub mod error;
 pub mod limiter;
+pub mod pace;
 pub mod paths;
 pub mod retry;
 
@@ -24,5 +26,6 @@ pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_bod
 pub use entities::{Account, EntityRef, ListFilter, Listing, User};
 pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};
 pub use limiter::{AdaptiveLimiter, AimdConfig, TokioClock};
+pub use pace::{AutoPace, Pace, PaceReport, Signal};
 pub use paths::rebase_next;
 pub use retry::{RetryKind, RetryPolicy, parse_retry_after};

@@ -18,14 +18,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::api::ClientPolicy;
 use crate::exec::{self, JournalMode, ProgressKind, Resumption, RunSummary, Settings};
 use crate::exit;
 use crate::journal::{Record, Replay};
 use crate::plan::PlanReader;
 use crate::report::{self, ReportPaths, Status};
 
-use super::conn::ConnOpts;
+use super::conn::{ConnOpts, PaceOpts};
 
 /// `handover apply PLAN`: apply a saved plan (no prompt).
 #[derive(Debug, clap::Args)]
@@ -59,13 +58,8 @@ pub struct ResumeOpts {
 pub struct RunOpts {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// Requests per second, all requests together (reads, writes, retries). The client
-    /// slows down on its own when the server throttles.
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
-    pub rate: f64,
-    /// Requests in flight at once (entities worked on at once).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub concurrency: u32,
+    #[command(flatten)]
+    pub pace: PaceOpts,
     /// Stop (resumably, exit 4) once N entities failed, drifted, were refused by the server
     /// or were gone in this run.
     #[arg(long, value_name = "N", value_parser = parse_max_errors)]
@@ -121,6 +115,8 @@ pub async fn apply(opts: ApplyOpts, quiet: bool) -> anyhow::Result<i32> {
         JournalMode::CreateOrResume,
         &opts.run,
         quiet,
+        None,
+        None,
     )
     .await
 }
@@ -140,19 +136,26 @@ pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
         JournalMode::ResumeOnly,
         &opts.run,
         quiet,
+        None,
+        None,
     )
     .await
 }
 
 /// Applies (or, per `mode`, resumes) `plan_path` with the journal at `journal_path`, then
 /// writes the report and prints the summary; returns the exit code. The glue `apply`,
-/// `resume`, `offboard` and `demo` share.
+/// `resume`, `offboard` and `demo` share. `trust_plan_reads_until`: see
+/// [`Settings::trust_plan_reads_until`] (`None` but for `offboard`). `connected`: the
+/// client (and its caller) a command already made, so that its pace carries on (`offboard`
+/// plans and applies through one client); `None` connects here.
 pub(crate) async fn execute(
     plan_path: &Path,
     journal_path: &Path,
     mode: JournalMode,
     run: &RunOpts,
     quiet: bool,
+    trust_plan_reads_until: Option<tokio::time::Instant>,
+    connected: Option<(crate::api::Client, crate::api::Account)>,
 ) -> anyhow::Result<i32> {
     let plan = PlanReader::open(plan_path).map_err(|e| exit::with_code(e.exit_code(), e))?;
     let conn = run.conn.settings()?;
@@ -188,11 +191,10 @@ pub(crate) async fn execute(
         }
     };
 
-    let policy = ClientPolicy {
-        rate_per_sec: run.rate,
-        ..ClientPolicy::default()
+    let (client, account) = match connected {
+        Some(connected) => connected,
+        None => super::conn::connect(conn, run.pace.policy()).await?,
     };
-    let (client, account) = super::conn::connect(conn, policy).await?;
     let planned_by = &plan.header().caller.username;
     if !account.username.eq_ignore_ascii_case(planned_by) {
         tracing::warn!(
@@ -203,7 +205,7 @@ pub(crate) async fn execute(
     }
 
     let settings = Settings {
-        concurrency: run.concurrency as usize,
+        concurrency: run.pace.workers(),
         max_errors: run.max_errors,
         notify: run.notify,
         verify: !run.no_verify,
@@ -219,6 +221,7 @@ pub(crate) async fn execute(
             id: account.id.clone(),
             username: account.username.clone(),
         }),
+        trust_plan_reads_until,
     };
 
     let summary = exec::run(

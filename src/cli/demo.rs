@@ -7,7 +7,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::api::ClientPolicy;
 use crate::cli::conn::ConnOpts;
 use crate::exec::JournalMode;
 use crate::exit;
@@ -34,12 +33,8 @@ pub struct DemoOpts {
     /// system's temporary directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Requests per second handover allows itself.
-    #[arg(long, value_name = "N", default_value_t = 2000.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
-    pub rate: f64,
-    /// Requests in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub concurrency: u32,
+    #[command(flatten)]
+    pub pace: super::conn::PaceOpts,
 }
 
 /// Runs `handover demo`.
@@ -85,18 +80,13 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
             config: None,
             allow_insecure_http: false,
         },
-        rate: opts.rate,
-        concurrency: opts.concurrency,
+        pace: opts.pace.clone(),
         max_errors: None,
         notify: false,
         no_verify: false,
         report: None,
     };
-    let policy = ClientPolicy {
-        rate_per_sec: opts.rate,
-        ..ClientPolicy::default()
-    };
-    let (client, account) = connect(&run_opts.conn, policy).await?;
+    let (client, account) = connect(&run_opts.conn, opts.pace.policy()).await?;
 
     println!("2. plan: handover plan --from {DEPARTING_USERNAME} --to {SUCCESSOR_USERNAME}");
     let plan_path = dir.join("demo.plan.jsonl");
@@ -107,7 +97,7 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
         types: &[],
     };
     let settings = PlannerSettings {
-        concurrency: opts.concurrency as usize,
+        concurrency: opts.pace.workers(),
         progress: progress_on(quiet),
     };
     let (written, coverage) =
@@ -122,6 +112,8 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
         JournalMode::CreateOrResume,
         &run_opts,
         quiet,
+        None,
+        None,
     )
     .await?;
 
@@ -136,8 +128,7 @@ pub async fn run(opts: DemoOpts, quiet: bool) -> anyhow::Result<i32> {
     });
     println!("4. verify: every planned entity re-read from the server (faults off)");
     let entries = PlanReader::open(&written.path)?.collect::<Result<Vec<_>, _>>()?;
-    let verdict =
-        crate::verify::verify_entries(&client, entries, opts.concurrency as usize).await?;
+    let verdict = crate::verify::verify_entries(&client, entries, opts.pace.workers()).await?;
     let stats = sim.stats();
     println!(
         "   {} entities checked, {} not at target; the simulator saw {} requests, sent {} \

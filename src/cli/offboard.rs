@@ -6,7 +6,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crate::api::ClientPolicy;
 use crate::exec::JournalMode;
 use crate::exit;
 use crate::model::EntityKind;
@@ -54,6 +53,11 @@ pub struct OffboardOpts {
     /// script never writes by accident.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Write an entity on the plan's read of its access list, without reading it again,
+    /// when that read is younger than this (seconds, or e.g. 90s, 2m). Older (a long
+    /// plan, a slow answer at the prompt): read again first, as `apply` always does.
+    #[arg(long, value_name = "AGE", default_value = "60", value_parser = super::conn::parse_read_age, allow_negative_numbers = true)]
+    pub max_read_age: std::time::Duration,
     #[command(flatten)]
     pub run: RunOpts,
 }
@@ -70,14 +74,13 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
     // Input files before connecting: a bad one fails without a single request.
     let map = opts.map.as_deref().map(read_map).transpose()?;
     let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
-    let policy = ClientPolicy {
-        rate_per_sec: opts.run.rate,
-        ..ClientPolicy::default()
-    };
-    let (client, account) = connect(&opts.run.conn, policy).await?;
+    let (client, account) = connect(&opts.run.conn, opts.run.pace.policy()).await?;
     let caller = caller_of(&account);
+    // Every access list of the plan is read after this, so its age is at most the time
+    // since: a bound for all of them at once.
+    let planning_began = tokio::time::Instant::now();
     let settings = PlannerSettings {
-        concurrency: opts.run.concurrency as usize,
+        concurrency: opts.run.pace.workers(),
         progress: progress_on(quiet),
     };
     let (written, coverage) = match (&map, opts.to.as_deref()) {
@@ -158,6 +161,8 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         JournalMode::CreateOrResume,
         &opts.run,
         quiet,
+        Some(planning_began + opts.max_read_age),
+        Some((client, account)),
     )
     .await
 }

@@ -64,12 +64,8 @@ pub struct PlanOpts {
     /// it with the extension .csv.
     #[arg(long, value_name = "PLAN")]
     pub out: PathBuf,
-    /// Requests per second, every request counted.
-    #[arg(long, default_value_t = 10.0, value_parser = super::conn::parse_rate, allow_negative_numbers = true)]
-    pub rate: f64,
-    /// Access-list reads in flight at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
+    #[command(flatten)]
+    pub pace: super::conn::PaceOpts,
 }
 
 /// Resolves the connection, builds the one client and runs the preflight.
@@ -278,6 +274,15 @@ pub(crate) async fn plan_handover(
     let coverage = planner::plan_batch(client, caller, &batch, settings, &mut writer)
         .await
         .map_err(coded)?;
+    let counters = client.counters();
+    if let Some(pace) = &counters.pace {
+        tracing::info!(
+            requests = counters.requests,
+            throttled = counters.throttled,
+            "planned; {}",
+            crate::exec::render_pace(pace)
+        );
+    }
     Ok((writer.finish()?, coverage))
 }
 
@@ -327,14 +332,10 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
     };
     let map = opts.map.as_deref().map(read_map).transpose()?;
     let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
-    let policy = ClientPolicy {
-        rate_per_sec: opts.rate,
-        ..ClientPolicy::default()
-    };
-    let (client, account) = connect(&opts.conn, policy).await?;
+    let (client, account) = connect(&opts.conn, opts.pace.policy()).await?;
     let caller = caller_of(&account);
     let settings = PlannerSettings {
-        concurrency: usize::from(opts.concurrency),
+        concurrency: opts.pace.workers(),
         progress: progress_on(quiet),
     };
 

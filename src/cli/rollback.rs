@@ -11,7 +11,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::api::ClientPolicy;
 use crate::exec::{ProgressKind, Settings};
 use crate::exit;
 use crate::journal::{OutcomeKind, Replay};
@@ -19,7 +18,7 @@ use crate::plan::{PlanReader, UserIdent, render_table};
 use crate::report::{self, ReportPaths};
 use crate::rollback::{self, RollbackSpec, default_rollback_journal};
 
-use super::conn::{ConnOpts, connect, parse_rate};
+use super::conn::{ConnOpts, PaceOpts, connect};
 
 /// `handover rollback --journal FILE`: put back what a run changed.
 #[derive(Debug, clap::Args)]
@@ -38,12 +37,8 @@ pub struct RollbackOpts {
     /// and reported as drifted). Only the principals the run changed are put back.
     #[arg(long)]
     pub force: bool,
-    /// Requests per second, all requests together (reads, writes, retries).
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
-    pub rate: f64,
-    /// Requests in flight at once (entities worked on at once).
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub concurrency: u32,
+    #[command(flatten)]
+    pub pace: PaceOpts,
     /// The report: PATH.csv and PATH.json. [default: beside the rollback journal, its
     /// name with .report.csv and .report.json]
     #[arg(long, value_name = "PATH")]
@@ -58,16 +53,12 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
         .unwrap_or_else(|| default_rollback_journal(&opts.journal, opts.force));
     // A missing or damaged journal is reported before anything is sent.
     Replay::read(&opts.journal).map_err(|e| e.coded())?;
-    let policy = ClientPolicy {
-        rate_per_sec: opts.rate,
-        ..ClientPolicy::default()
-    };
-    let (client, account) = connect(opts.conn.settings()?, policy).await?;
+    let (client, account) = connect(opts.conn.settings()?, opts.pace.policy()).await?;
     let spec = RollbackSpec {
         journal: opts.journal.clone(),
         rollback_journal: rollback_journal.clone(),
         force: opts.force,
-        concurrency: opts.concurrency as usize,
+        concurrency: opts.pace.workers(),
         caller: UserIdent {
             id: account.id.clone(),
             username: account.username.clone(),
@@ -96,7 +87,7 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
     }
 
     let settings = Settings {
-        concurrency: opts.concurrency as usize,
+        concurrency: opts.pace.workers(),
         max_errors: None,
         notify: false,
         verify: true,
@@ -112,6 +103,7 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
             id: account.id.clone(),
             username: account.username.clone(),
         }),
+        trust_plan_reads_until: None,
     };
     let again = resume_command(&opts, &rollback_journal);
     let summary = rollback::run(

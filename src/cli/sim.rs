@@ -132,6 +132,11 @@ pub struct SimOpts {
     #[arg(long)]
     pub access_control_principals: bool,
 
+    /// At most K API requests in service at once; the others queue (so latency grows with
+    /// load). Off unless given.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub capacity: Option<u32>,
+
     /// Delay before every API request is handled, in milliseconds (writes apply after it).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
@@ -243,6 +248,7 @@ impl SimOpts {
             prediction_traffic: self.prediction_traffic,
             ragged_pages: self.ragged_pages,
             access_control_principals: self.access_control_principals,
+            capacity: self.capacity.map(|k| k as usize),
         };
         config
             .validate()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::api::{Client, ClientPolicy};
+use crate::api::Client;
 use crate::exit;
 use crate::journal::Replay;
 use crate::model::EntityKind;
@@ -21,7 +21,7 @@ use crate::planner;
 use crate::rollback::resolve_recorded;
 use crate::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
 
-use super::conn::{ConnOpts, connect, parse_rate};
+use super::conn::{ConnOpts, PaceOpts, connect};
 
 /// `handover verify`: is every entity where the plan wants it?
 #[derive(Debug, clap::Args)]
@@ -46,12 +46,8 @@ pub struct VerifyOpts {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Requests per second, every request counted.
-    #[arg(long, value_name = "N", default_value_t = 10.0, value_parser = parse_rate, allow_negative_numbers = true)]
-    pub rate: f64,
-    /// Access-list reads in flight at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub concurrency: u32,
+    #[command(flatten)]
+    pub pace: PaceOpts,
 }
 
 /// What is checked, read from the plan or the journal before anything is sent.
@@ -100,18 +96,14 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             ),
         ));
     }
-    let policy = ClientPolicy {
-        rate_per_sec: opts.rate,
-        ..ClientPolicy::default()
-    };
-    let (client, _) = connect(conn, policy).await?;
+    let (client, _) = connect(conn, opts.pace.policy()).await?;
 
     let residual = residual_spec(&client, &opts, &subject).await?;
     let (verdict, residual) = verify::verify(
         &client,
         subject.expected,
         residual.as_ref(),
-        opts.concurrency as usize,
+        opts.pace.workers(),
     )
     .await
     .map_err(|e| exit::with_code(e.exit_code(), e))?;

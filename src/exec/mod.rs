@@ -25,4 +25,4 @@ pub use run::{
     JournalMode, OpenJournal, Resumption, Settings, finish_if_done, open_journal, open_journal_for,
     run,
 };
-pub use summary::{RunSummary, StopKind, Tally};
+pub use summary::{RunSummary, StopKind, Tally, render_pace};

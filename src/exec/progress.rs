@@ -82,8 +82,11 @@ impl Progress {
             bar.set_position(snapshot.done);
             if let Some(c) = snapshot.client {
                 bar.set_message(format!(
-                    "retries {} · 429s {} · failed {}",
-                    c.retries, c.throttled, snapshot.failed
+                    "{} · retries {} · 429s {} · failed {}",
+                    pace_now(&c),
+                    c.retries,
+                    c.throttled,
+                    snapshot.failed
                 ));
             }
         }
@@ -119,8 +122,9 @@ impl Progress {
         };
         let pct = (s.done * 100).checked_div(self.total).unwrap_or(100);
         let (retries, throttled) = s.client.map_or((0, 0), |c| (c.retries, c.throttled));
+        let pace = s.client.map(|c| pace_now(&c)).unwrap_or_default();
         format!(
-            "handover: {}/{} entities ({pct}%), {rate:.1}/s, ETA {eta}, {retries} retries, {throttled} throttled, {} failed",
+            "handover: {}/{} entities ({pct}%), {rate:.1}/s, ETA {eta}, {pace}, {retries} retries, {throttled} throttled, {} failed",
             s.done, self.total, s.failed
         )
     }
@@ -144,6 +148,21 @@ impl Progress {
     }
 }
 
+/// The pace now: requests answered a second (and the rate allowed), requests in flight
+/// (and the limit): `212 req/s (max 240) · 16/24 in flight`.
+pub(crate) fn pace_now(c: &Counters) -> String {
+    match c.concurrency_limit {
+        Some(limit) => format!(
+            "{:.0} req/s (max {:.0}) · {}/{limit} in flight",
+            c.answered_per_sec, c.rate_per_sec, c.in_flight
+        ),
+        None => format!(
+            "max {:.0} req/s · {} in flight",
+            c.rate_per_sec, c.in_flight
+        ),
+    }
+}
+
 /// `1h02m`, `3m05s`, `42s`.
 fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -157,6 +176,26 @@ fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pace_reads_as_rate_and_in_flight() {
+        let c = Counters {
+            requests: 10,
+            retries: 0,
+            throttled: 0,
+            rate_per_sec: 240.4,
+            in_flight: 16,
+            concurrency_limit: Some(24),
+            answered_per_sec: 212.2,
+            pace: None,
+        };
+        assert_eq!(pace_now(&c), "212 req/s (max 240) · 16/24 in flight");
+        let fixed = Counters {
+            concurrency_limit: None,
+            ..c
+        };
+        assert_eq!(pace_now(&fixed), "max 240 req/s · 16 in flight");
+    }
 
     #[test]
     fn durations_are_short() {

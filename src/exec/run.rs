@@ -45,8 +45,9 @@ const TICK: Duration = Duration::from_millis(250);
 /// How a run behaves.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Entities worked on at once, and so requests in flight at once (each worker sends
-    /// one at a time). Default 8.
+    /// Entities worked on at once (each worker sends one request at a time). With the
+    /// automatic pace the client's in-flight limit decides how many of them send at once,
+    /// so this is its ceiling. Default 8.
     pub concurrency: usize,
     /// Stop (resumably) once this many entities failed, drifted, were refused by the server
     /// or were gone in this run (the plan's own refusals do not count). `None`: never.
@@ -62,6 +63,12 @@ pub struct Settings {
     /// Who sends the writes (from the preflight). A read refused after a write that
     /// revoked this user's own access is expected: they can no longer see the entity.
     pub caller: Option<UserIdent>,
+    /// Until this instant the plan's access lists count as read just now, so an entity is
+    /// written on the plan's read instead of being read again first (the intent records
+    /// `on_plan_read`). `offboard` sets it to when planning began plus `--max-read-age`:
+    /// every read of the plan is younger than the time since planning began. `None`
+    /// (apply of a saved plan, resume, rollback): always re-read, the drift guard.
+    pub trust_plan_reads_until: Option<Instant>,
 }
 
 impl Default for Settings {
@@ -74,6 +81,7 @@ impl Default for Settings {
             progress: ProgressKind::Off,
             progress_every: Duration::from_secs(5),
             caller: None,
+            trust_plan_reads_until: None,
         }
     }
 }
@@ -171,6 +179,10 @@ pub fn finish_if_done(journal: OpenJournal, total: u64) -> Result<Resumption, Er
             retries: 0,
             throttled: 0,
             rate_per_sec: 0.0,
+            in_flight: 0,
+            concurrency_limit: None,
+            answered_per_sec: 0.0,
+            pace: None,
         }),
         elapsed: started.elapsed(),
         journal: Some(writer.stats()),
@@ -278,6 +290,7 @@ pub async fn run(
         notify: settings.notify,
         verify: settings.verify,
         caller: settings.caller.clone().map(Arc::new),
+        trust_plan_reads_until: settings.trust_plan_reads_until,
     };
     let (intents_tx, mut intents) = mpsc::channel::<IntentMsg>(concurrency);
     // Dropped on every early return, which aborts the workers: after a journal failure no

@@ -276,6 +276,9 @@ impl RunSummary {
                 c.throttled,
                 self.elapsed.as_secs_f64()
             );
+            if let Some(p) = &c.pace {
+                let _ = writeln!(out, "{}", render_pace(p));
+            }
         }
         if let Some(stop) = &self.stop {
             let _ = writeln!(out, "stopped: {stop}");
@@ -284,9 +287,39 @@ impl RunSummary {
     }
 }
 
+/// The pace the automatic controller found, one line:
+/// `pace: 812 req/s median, 1020 peak; in flight 24 median, 41 peak; latency p50 21 ms, p95 38 ms`.
+pub fn render_pace(p: &crate::api::PaceReport) -> String {
+    format!(
+        "pace: {:.0} req/s median, {:.0} peak; in flight {:.0} median, {} peak; latency p50 {:.0} ms, p95 {:.0} ms",
+        p.median_rate,
+        p.peak_rate,
+        p.median_in_flight,
+        p.peak_in_flight,
+        p.p50.as_secs_f64() * 1000.0,
+        p.p95.as_secs_f64() * 1000.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pace_found_is_one_line() {
+        let p = crate::api::PaceReport {
+            median_rate: 812.3,
+            peak_rate: 1020.0,
+            median_in_flight: 24.2,
+            peak_in_flight: 41,
+            p50: Duration::from_millis(21),
+            p95: Duration::from_millis(38),
+        };
+        assert_eq!(
+            render_pace(&p),
+            "pace: 812 req/s median, 1020 peak; in flight 24 median, 41 peak; latency p50 21 ms, p95 38 ms"
+        );
+    }
 
     #[test]
     fn table_has_fixed_columns_and_a_total() {

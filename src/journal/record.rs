@@ -149,6 +149,11 @@ pub struct Intent {
     /// not depend on the api module's types.
     pub request: serde_json::Value,
     pub at: String,
+    /// `before` is the plan's read, not a read just before the write: `offboard` skips
+    /// the re-read when its own plan read the entity less than `--max-read-age` ago.
+    /// Absent (false) in journals written before this existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_plan_read: bool,
 }
 
 impl Intent {
@@ -165,6 +170,7 @@ impl Intent {
             before,
             request,
             at: timestamp(),
+            on_plan_read: false,
         }
     }
 }

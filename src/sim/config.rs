@@ -66,6 +66,10 @@ pub struct SimConfig {
     /// schemas name user fields only, but one route's text mentions groups and
     /// organizations (contract C6); off by default, sharedRoles reads always carry them.
     pub access_control_principals: bool,
+    /// At most this many API requests in service at once; the rest wait in a queue (first
+    /// come, first served) before their service (`latency_ms` + jitter) begins, so latency
+    /// grows with load as on a saturated server. `None` (default): no limit.
+    pub capacity: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -89,6 +93,7 @@ impl Default for SimConfig {
             prediction_traffic: false,
             ragged_pages: false,
             access_control_principals: false,
+            capacity: None,
         }
     }
 }
@@ -177,6 +182,9 @@ impl SimConfig {
             .any(|f| !(400..=599).contains(&f.status))
         {
             return bad("force_status statuses must be 4xx or 5xx");
+        }
+        if self.capacity == Some(0) {
+            return bad("capacity must be at least 1");
         }
         if let Some(rl) = &self.rate_limit {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {

@@ -5,7 +5,8 @@
 //!
 //! The pipeline of an API request (`pipeline`), in order:
 //! 1. count it as in flight (and, for a share write, as an attempt on its entity);
-//! 2. draw its fate and jitter from the fault RNG (see `faults`);
+//! 2. with a `capacity`, wait in the queue for a place in service, kept until it is
+//!    answered; then draw its fate and jitter from the fault RNG (see `faults`);
 //! 3. sleep `latency_ms` + jitter (`tokio::time::sleep`, no thread blocked), so every
 //!    answer, and every write, happens after the delay;
 //! 4. rate limit by token (429 with `Retry-After`);
@@ -67,11 +68,26 @@ pub(crate) struct Shared {
     pub stats: Recorder,
     pub faults: Faults,
     config: RwLock<Arc<SimConfig>>,
+    /// The capacity gate, rebuilt when the configured capacity changes.
+    gate: std::sync::Mutex<Option<(usize, Arc<tokio::sync::Semaphore>)>>,
 }
 
 impl Shared {
     pub fn config(&self) -> Arc<SimConfig> {
         Arc::clone(&read(&self.config))
+    }
+
+    /// The semaphore for a capacity of `k`: the current one if `k` did not change.
+    fn gate(&self, k: usize) -> Arc<tokio::sync::Semaphore> {
+        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        match &*gate {
+            Some((have, sem)) if *have == k => Arc::clone(sem),
+            _ => {
+                let sem = Arc::new(tokio::sync::Semaphore::new(k));
+                *gate = Some((k, Arc::clone(&sem)));
+                sem
+            }
+        }
     }
 
     fn set_config(&self, config: SimConfig) {
@@ -127,6 +143,7 @@ impl Sim {
             stats: Recorder::default(),
             faults: Faults::new(config.fault_seed),
             config: RwLock::new(Arc::new(config)),
+            gate: std::sync::Mutex::new(None),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let listener = {
@@ -370,6 +387,19 @@ async fn pipeline(
         "{method} {}",
         template.map_or("(unknown)", |t| t.trim_start_matches("/api/v2/"))
     );
+    // The capacity gate: wait for a place in service, first come first served (tokio's
+    // semaphore is fair), and keep it until the answer is made.
+    let _place = match cfg.capacity {
+        Some(k) => {
+            let gate = shared.gate(k);
+            let waiting = shared.stats.queued();
+            let place = gate.acquire_owned().await.ok();
+            drop(waiting);
+            place
+        }
+        None => None,
+    };
+    let _serving = shared.stats.serving();
     let draw = shared.faults.draw(&cfg);
     let delay = Duration::from_millis(cfg.latency_ms) + draw.jitter;
     if !delay.is_zero() {
@@ -461,7 +491,41 @@ mod tests {
             stats: Recorder::default(),
             faults: Faults::new(0),
             config: RwLock::new(Arc::new(SimConfig::default())),
+            gate: std::sync::Mutex::new(None),
         })
+    }
+
+    /// With a capacity of 2 and 100 ms of service, 6 requests at once are served in three
+    /// waves: the queue holds 4, then 2, then none, and latency grows with the wave.
+    #[tokio::test(start_paused = true)]
+    async fn capacity_queues_requests_beyond_it_and_reports_the_queue() {
+        let shared = shared();
+        shared.set_config(SimConfig {
+            capacity: Some(2),
+            latency_ms: 100,
+            ..SimConfig::default()
+        });
+        let app = app(Arc::clone(&shared));
+        let start = tokio::time::Instant::now();
+        let mut calls = Vec::new();
+        for _ in 0..6 {
+            let app = app.clone();
+            calls.push(tokio::spawn(async move {
+                call(&app, "GET", "/api/v2/version/").await;
+                start.elapsed()
+            }));
+        }
+        let mut took = Vec::new();
+        for c in calls {
+            took.push(c.await.unwrap().as_millis());
+        }
+        took.sort();
+        assert_eq!(took, vec![100, 100, 200, 200, 300, 300]);
+        let stats = shared.stats.snapshot();
+        assert_eq!(stats.max_queue, 4);
+        // Queue 4 for 100 ms, 2 for 100 ms, 0 for 100 ms: 2 on average; 2 in service.
+        assert!((stats.avg_queue - 2.0).abs() < 0.05, "{stats:?}");
+        assert!((stats.avg_in_service - 2.0).abs() < 0.05, "{stats:?}");
     }
 
     async fn call(app: &Router, method: &str, uri: &str) -> (u16, Option<String>, String) {

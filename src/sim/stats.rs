@@ -1,6 +1,7 @@
 //! What the simulator saw, for tests and benchmarks to assert on: requests per route and
 //! status, injected faults, 429s, notifications, writes per entity, the most requests in
-//! flight at once, and any moment an entity was left without an owner.
+//! flight at once, the time-averaged queue (with a `capacity`) and requests in service,
+//! and any moment an entity was left without an owner.
 //!
 //! Control requests (`/__sim/…`) are not counted. [`Stats`] is the serialisable copy served
 //! at `GET /__sim/stats`; the server records into a [`Recorder`].
@@ -35,6 +36,17 @@ pub struct Stats {
     pub write_attempts: BTreeMap<String, u64>,
     /// The most API requests being handled at once.
     pub max_in_flight: u64,
+    /// Requests waiting for a place in service (with a `capacity`), averaged over time
+    /// since the start or the last reset.
+    #[serde(default)]
+    pub avg_queue: f64,
+    /// The most requests waiting for a place in service at once.
+    #[serde(default)]
+    pub max_queue: u64,
+    /// Requests in service (past the capacity gate, in their latency or being handled),
+    /// averaged over time.
+    #[serde(default)]
+    pub avg_in_service: f64,
     /// Writes after which an entity had no owner. The rules forbid this; it stays empty
     /// unless the simulator itself is wrong.
     pub ownerless: Vec<OwnerlessEvent>,
@@ -135,6 +147,67 @@ pub(crate) struct Recorder {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     counters: Mutex<Counters>,
+    queue: Mutex<Gauges>,
+}
+
+/// The queue and the requests in service, integrated over time for their averages.
+#[derive(Default)]
+struct Gauges {
+    since: Option<tokio::time::Instant>,
+    last: Option<tokio::time::Instant>,
+    waiting: u64,
+    in_service: u64,
+    max_waiting: u64,
+    waiting_area: f64,
+    in_service_area: f64,
+}
+
+impl Gauges {
+    /// Adds the time since the last change at the current levels.
+    fn advance(&mut self) {
+        let now = tokio::time::Instant::now();
+        self.since.get_or_insert(now);
+        if let Some(last) = self.last {
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            self.waiting_area += self.waiting as f64 * dt;
+            self.in_service_area += self.in_service as f64 * dt;
+        }
+        self.last = Some(now);
+    }
+
+    fn averages(&mut self) -> (f64, f64) {
+        self.advance();
+        let span = match (self.since, self.last) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        };
+        if span <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (self.waiting_area / span, self.in_service_area / span)
+    }
+}
+
+/// A request waiting for a place in service; it leaves the queue when dropped.
+pub(crate) struct Waiting<'a>(&'a Recorder);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.0.queue);
+        g.advance();
+        g.waiting = g.waiting.saturating_sub(1);
+    }
+}
+
+/// A request in service; it leaves service when dropped.
+pub(crate) struct InService<'a>(&'a Recorder);
+
+impl Drop for InService<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.0.queue);
+        g.advance();
+        g.in_service = g.in_service.saturating_sub(1);
+    }
 }
 
 /// Decrements the in-flight gauge when a request is done, however it ends.
@@ -152,6 +225,23 @@ impl Recorder {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         InFlight(self)
+    }
+
+    /// Marks a request as waiting for a place in service.
+    pub fn queued(&self) -> Waiting<'_> {
+        let mut g = lock(&self.queue);
+        g.advance();
+        g.waiting += 1;
+        g.max_waiting = g.max_waiting.max(g.waiting);
+        Waiting(self)
+    }
+
+    /// Marks a request as in service.
+    pub fn serving(&self) -> InService<'_> {
+        let mut g = lock(&self.queue);
+        g.advance();
+        g.in_service += 1;
+        InService(self)
     }
 
     /// Counts a finished request.
@@ -218,12 +308,27 @@ impl Recorder {
     /// Forgets everything (on reset).
     pub fn clear(&self) {
         *lock(&self.counters) = Counters::default();
+        {
+            let mut g = lock(&self.queue);
+            let (waiting, in_service) = (g.waiting, g.in_service);
+            *g = Gauges {
+                waiting,
+                in_service,
+                max_waiting: waiting,
+                ..Gauges::default()
+            };
+        }
         self.max_in_flight
             .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// A serialisable copy.
     pub fn snapshot(&self) -> Stats {
+        let (avg_queue, avg_in_service, max_queue) = {
+            let mut g = lock(&self.queue);
+            let (q, s) = g.averages();
+            (q, s, g.max_waiting)
+        };
         let c = lock(&self.counters);
         let by_route = c
             .by_route
@@ -255,6 +360,9 @@ impl Recorder {
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
             max_in_flight: self.max_in_flight.load(Ordering::SeqCst),
+            avg_queue,
+            max_queue,
+            avg_in_service,
             ownerless: c.ownerless.clone(),
         }
     }
