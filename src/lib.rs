@@ -1,42 +1,41 @@
 //! handover moves ownership of DataRobot entities in bulk through DataRobot's sharing API.
 //!
-//! How the pieces fit:
+//! How the pieces fit, from the ground up (no module imports one above it):
 //!
-//! - [`model`] names the 13 shareable entity kinds, the three access levels and, per kind,
-//!   the facts of the wire contract (dialect, body keys, role names). Both sides use it.
-//! - [`config`] resolves where DataRobot is and the token ([`secret::Token`], never
-//!   printed); [`api`] is the one HTTP client: every request, reads included, passes its
-//!   rate limiter and its retry policy.
-//! - The planner: [`planner`] asks the server what exists and who holds what, and hands
-//!   each entity to the pure [`plan`] functions (target, diff, validation, the plan file);
-//!   [`csvplan`] reads hand-written plans; [`mapfile`] reads the map of departing users to
-//!   successors and the id lists that narrow a plan.
-//! - The executor: [`exec`] applies a plan, one share request per entity, with a drift
-//!   guard and a read-back; [`journal`] makes every step durable and resumable; [`report`]
-//!   turns a journal into reports, `status` and retry plans; [`verify`] checks a plan
-//!   against the live server; [`rollback`] turns a journal into a plan that puts back
-//!   what its run changed, and runs it through the executor with a journal of its own.
+//! - [`base`] is the ground floor: [`model`] names the 13 shareable entity kinds, the three
+//!   access levels, grants and access lists and, per kind, the facts of the wire contract;
+//!   [`base::request`] is the one share request per entity; [`files`], [`secret`] (the
+//!   token, never printed) and [`exit`] (the exit codes and the one error printer). They
+//!   are re-exported here, since every layer speaks them.
+//! - [`api`] is the one HTTP client ([`api::config`] resolves where DataRobot is and the
+//!   token): every request, reads included, passes its pace controller, its rate limiter
+//!   and its retry policy.
+//! - [`plan`]: the pure plan (target, diff, validation, the plan file) and its inputs: the
+//!   offboarding planner ([`plan::planner`], which asks the server what exists and who
+//!   holds what), hand-written CSV plans ([`plan::csvplan`]), map files and id lists
+//!   ([`plan::mapfile`]).
+//! - [`exec`] applies a plan, one share request per entity, with a drift guard and a
+//!   read-back, and turns a journal into reports ([`exec::report`]); [`journal`] makes
+//!   every step durable and resumable.
+//! - [`after`]: what comes after a run: [`after::verify`] checks it against the live
+//!   server, [`after::rollback`] puts back what it changed.
+//! - [`workflow`]: what each command does (plan, apply, offboard, demo, rollback), as
+//!   library functions taking plain settings.
+//! - [`cli`] is the edge: clap parses into `*Opts`, which become a workflow's settings;
+//!   nothing below `cli` imports clap.
 //! - [`sim`] is a DataRobot simulator (axum routes behind a fault-injecting middleware)
 //!   that plays the contract, its open variants and the faults a real migration meets.
 //!   Every test, the demo and the benchmarks run against it, in process or as
 //!   `handover sim`.
-//! - [`cli`] is the edge: clap parses into `*Opts`, which become validated settings for the
-//!   core; nothing below `cli` imports clap. [`exit`] names the process exit codes.
 
+pub mod after;
 pub mod api;
+pub mod base;
 pub mod cli;
-pub mod config;
-pub mod csvplan;
 pub mod exec;
-pub mod exit;
-pub mod files;
 pub mod journal;
-pub mod mapfile;
-pub mod model;
 pub mod plan;
-pub mod planner;
-pub mod report;
-pub mod rollback;
-pub mod secret;
 pub mod sim;
-pub mod verify;
+pub mod workflow;
+
+pub use base::{exit, files, model, secret};

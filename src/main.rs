@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let code = match handover::cli::run(opts) {
         Ok(code) => code,
         Err(err) => {
-            handover::cli::print_error(&err);
+            handover::exit::print_error(&err);
             handover::exit::code_of(&err)
         }
     };

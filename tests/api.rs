@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use handover::api::config::ConnSettings;
 use handover::api::{
     Action, ApiErrorKind, Client, ClientPolicy, ErrorClass, ListFilter, RetryPolicy, ShareRequest,
     User, grant_to, revoke_from,
 };
-use handover::config::ConnSettings;
 use handover::model::{EntityKind, Role, RoleVocabKind};
 use handover::secret::Token;
 use handover::sim::{GenSpec, RateLimit, Seed, Sim, SimConfig, SimHandle};

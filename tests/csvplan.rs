@@ -4,9 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use handover::csvplan::{self, CsvChange, CsvRow};
 use handover::exit;
 use handover::model::{EntityKind, Role};
+use handover::plan::csvplan::{self, CsvChange, CsvRow};
 
 fn data(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use exec_support::*;
+use handover::exec::report::{self, ReportPaths, Status};
 use handover::exec::{self, StopKind};
 use handover::exit;
 use handover::journal::{
@@ -18,7 +19,6 @@ use handover::model::{EntityKind, Role};
 use handover::plan::{
     ActionKind, OldOwnerRoleKind, PlanEntry, PlanReader, RefusalKind, offboard_target,
 };
-use handover::report::{self, ReportPaths, Status};
 use handover::sim::{
     ADMIN_USERNAME, DEPARTING_USERNAME, INACTIVE_USERNAME, RateLimit, SUCCESSOR_USERNAME, Seed,
     SeedEntity, SeedGrant, SeedUser, SimConfig,
@@ -874,7 +874,7 @@ async fn a_read_back_that_fails_after_an_accepted_write_is_unconfirmed() {
         .map(|(kind, id, _)| (kind, id.to_string()))
         .collect();
     assert_eq!(failures, [(target.kind, target.id.clone())]);
-    let expected = handover::verify::expected_from_journal(&journal).unwrap();
+    let expected = handover::after::verify::expected_from_journal(&journal).unwrap();
     assert!(
         expected
             .iter()

@@ -37,11 +37,11 @@ use std::time::Duration;
 
 use exec_support::*;
 use handover::api::{ClientPolicy, RetryPolicy};
+use handover::exec::report::{self, ReportPaths};
 use handover::exit;
 use handover::journal::Replay;
 use handover::model::EntityKind;
 use handover::plan::{ActionKind, PlanReader};
-use handover::report::{self, ReportPaths};
 use handover::sim::{DEFAULT_ADMIN_TOKEN, RateLimit, SimConfig, Stats};
 use serde_json::Value;
 

@@ -15,11 +15,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use handover::csvplan;
 use handover::journal::{
     End, Header, Intent, Journal, Outcome, OutcomeKind, PurposeKind, Record, Replay, Resume,
 };
 use handover::model::{EntityKind, Grant, Role};
+use handover::plan::csvplan;
 use handover::plan::{
     OldOwnerRoleKind, PlanEntry, PlanHeader, PlanReader, PlanWriter, SourceKind, UserIdent,
     offboard_target, sha256_hex,

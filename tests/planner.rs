@@ -7,16 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
+use handover::api::config::ConnSettings;
 use handover::api::{self, Client, ClientPolicy, RetryPolicy};
-use handover::config::ConnSettings;
-use handover::csvplan;
 use handover::exit;
 use handover::model::{DialectKind, EntityKind, Grant, Role, RoleVocabKind};
+use handover::plan::csvplan;
+use handover::plan::planner::{self, Caller, OffboardSpec, PlannerSettings};
 use handover::plan::{
     ActionKind, OldOwnerRoleKind, PlanEntry, PlanHeader, PlanReader, PlanWriter, SourceKind,
     UserIdent, WrittenPlan, companion_csv_path, fingerprint, render_table,
 };
-use handover::planner::{self, Caller, OffboardSpec, PlannerSettings};
 use handover::secret::Token;
 use handover::sim::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,

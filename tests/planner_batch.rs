@@ -11,16 +11,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use handover::api::config::ConnSettings;
 use handover::api::{Client, ClientPolicy, RetryPolicy};
-use handover::config::ConnSettings;
 use handover::exit;
-use handover::mapfile::{self, IdListKind, MapRow};
 use handover::model::{EntityKind, Role};
+use handover::plan::mapfile::{self, IdListKind, MapRow};
+use handover::plan::planner::{self, BatchSpec, Caller, PlannerSettings, Selection};
 use handover::plan::{
     ActionKind, HandoverPair, OldOwnerRoleKind, PlanEntry, PlanHeader, PlanReader, PlanWriter,
     SourceKind, UserIdent,
 };
-use handover::planner::{self, BatchSpec, Caller, PlannerSettings, Selection};
 use handover::secret::Token;
 use handover::sim::{
     DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME, SUCCESSOR_USERNAME, Seed,
@@ -300,7 +300,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
     assert_eq!(header.selection, None);
 }
 
-fn id_list(text: &str, purpose: IdListKind) -> handover::mapfile::IdList {
+fn id_list(text: &str, purpose: IdListKind) -> handover::plan::mapfile::IdList {
     mapfile::parse_ids("ids.txt", text.as_bytes(), purpose).unwrap()
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use exec_support::*;
+use handover::after::rollback::{self, RollbackSpec, default_rollback_journal};
 use handover::api::share_body;
 use handover::exec::{RunSummary, Settings, StopKind};
 use handover::exit;
@@ -18,7 +19,6 @@ use handover::journal::{
 };
 use handover::model::{EntityKind, Role};
 use handover::plan::{PlanEntry, PlanReader, UserIdent};
-use handover::rollback::{self, RollbackSpec, default_rollback_journal};
 use handover::sim::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, SUCCESSOR_USERNAME, SeedGrant,
     SimConfig, StateSnapshot,

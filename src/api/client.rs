@@ -17,14 +17,14 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use crate::config::{ConnSettings, TlsKind};
+use crate::api::config::{ConnSettings, TlsKind};
+use crate::base::request::ShareRequest;
 use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
-use crate::plan::ShareRequest;
 
-use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body, str_field};
+use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body};
 use super::entities::{
     Account, EntityRef, ListFilter, Listing, User, entity_from_item, full_name, owners_include,
-    user_from_item,
+    str_field, user_from_item,
 };
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
 use super::limiter::{AdaptiveLimiter, AimdConfig};

@@ -13,12 +13,12 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
+use crate::base::request::{Change, ShareRequest};
 use crate::model::{
     DialectKind, EntityKind, Grant, RecipientKeyKind, Role, UnreadableEntry, is_revoke_name,
 };
-use crate::plan::{Change, ShareRequest};
 
-use super::entities::User;
+use super::entities::{User, str_field};
 
 /// The most entries one sharedRoles PATCH may carry (contract R10).
 pub const SR_MAX_ROLES: usize = 100;
@@ -198,15 +198,6 @@ fn shared_roles_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, Shar
 pub(crate) struct ItemProblem {
     pub field: String,
     pub reason: String,
-}
-
-/// A string field, tolerating numbers (ids) and absence.
-pub(crate) fn str_field(item: &Value, key: &str) -> Option<String> {
-    match item.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// A boolean field; anything but a boolean counts as not stated.

@@ -8,7 +8,14 @@ use serde_json::Value;
 
 use crate::model::EntityKind;
 
-use super::dialect::str_field;
+/// A string field, tolerating numbers (ids) and absence.
+pub(crate) fn str_field(item: &Value, key: &str) -> Option<String> {
+    match item.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
 
 /// The account the token belongs to (`GET account/info/`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

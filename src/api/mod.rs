@@ -12,6 +12,7 @@
 //! - [`pace`]: the automatic pace: in-flight limit and rate, found from the answers.
 
 pub mod client;
+pub mod config;
 pub mod dialect;
 pub mod entities;
 pub mod error;
@@ -20,7 +21,7 @@ pub mod pace;
 pub mod paths;
 pub mod retry;
 
-pub use crate::plan::{Change, ShareRequest};
+pub use crate::base::request::{Change, ShareRequest};
 pub use client::{Client, ClientPolicy, Counters, ShareOutcome};
 pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body};
 pub use entities::{Account, EntityRef, ListFilter, Listing, User};

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use std::time::Duration;
 
-use crate::api::{Account, AutoPace, Client, ClientPolicy};
-use crate::config::{ConnInputs, ConnSettings};
-use crate::exit;
+use crate::api::config::{ConnInputs, ConnSettings};
+use crate::api::{AutoPace, ClientPolicy};
 use crate::secret::Token;
+use crate::workflow::apply::RunSettings;
 
 /// Where DataRobot is and how to log in. Without flags, `DATAROBOT_ENDPOINT` and
 /// `DATAROBOT_API_TOKEN`, or the Python client's config file, are used.
@@ -45,7 +45,7 @@ impl ConnOpts {
     /// The validated settings (flags over environment over files), with the exit code an
     /// error deserves attached.
     pub fn settings(&self) -> anyhow::Result<ConnSettings> {
-        ConnSettings::from_process(&self.inputs()).map_err(|e| exit::with_code(e.exit_code(), e))
+        crate::workflow::settings_of(&self.inputs())
     }
 
     /// The raw inputs for `ConnSettings::resolve`.
@@ -57,21 +57,6 @@ impl ConnOpts {
             allow_insecure_http: self.allow_insecure_http,
         }
     }
-}
-
-/// Builds the one client for `settings` and runs the preflight. Every command that talks to
-/// DataRobot goes through here, so a bad token or endpoint fails before anything else is
-/// sent.
-pub async fn connect(
-    settings: ConnSettings,
-    policy: ClientPolicy,
-) -> anyhow::Result<(Client, Account)> {
-    let client = Client::new(settings, policy).map_err(|e| exit::with_code(e.exit_code(), e))?;
-    let account = client
-        .preflight()
-        .await
-        .map_err(|e| exit::with_code(e.exit_code(), e))?;
-    Ok((client, account))
 }
 
 /// Parses a `--rate`: a finite number of requests per second from 0.01 (one request in
@@ -218,6 +203,55 @@ impl From<ConnOpts> for ConnInputs {
     }
 }
 
+/// The flags of a run: `apply`, `resume` and `offboard` share them.
+#[derive(Debug, clap::Args)]
+pub struct RunOpts {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    #[command(flatten)]
+    pub pace: PaceOpts,
+    /// Stop (resumably, exit 4) once N entities failed, drifted, were refused by the server
+    /// or were gone in this run.
+    #[arg(long, value_name = "N", value_parser = parse_max_errors)]
+    pub max_errors: Option<u64>,
+    /// Let DataRobot e-mail the recipients of project shares (off: sendNotification=false).
+    #[arg(long)]
+    pub notify: bool,
+    /// Do not read each entity back after writing it.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// The report: PATH.csv and PATH.json. [default: beside the journal, JOURNAL's name
+    /// with .report.csv and .report.json]
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+impl RunOpts {
+    /// The run's settings, with the progress display for a terminal, plain lines off one,
+    /// and nothing with `-q`.
+    pub fn settings(&self, quiet: bool) -> RunSettings {
+        RunSettings {
+            conn: self.conn.inputs(),
+            policy: self.pace.policy(),
+            workers: self.pace.workers(),
+            max_errors: self.max_errors,
+            notify: self.notify,
+            verify: !self.no_verify,
+            report: self.report.clone(),
+            progress: super::progress_kind(quiet),
+        }
+    }
+}
+
+/// Parses `--max-errors`: a whole number of entities, at least 1 (0 would stop before
+/// the first entity).
+fn parse_max_errors(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{raw:?} is not a number of entities of at least 1")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,5 +351,13 @@ mod tests {
         assert_eq!(inputs.config_file, Some(PathBuf::from("/tmp/dr.yaml")));
         assert!(inputs.allow_insecure_http);
         assert!(Cmd::try_parse_from(["x", "--token", " "]).is_err());
+    }
+
+    #[test]
+    fn max_errors_must_be_at_least_one() {
+        assert_eq!(parse_max_errors("3"), Ok(3));
+        for bad in ["0", "-1", "x", ""] {
+            assert!(parse_max_errors(bad).is_err(), "{bad}");
+        }
     }
 }

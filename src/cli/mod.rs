@@ -116,15 +116,19 @@ pub fn install_logging(global: &GlobalOpts) {
     };
 }
 
-/// Prints an error once, as `handover: error: …` with its causes.
-pub fn print_error(err: &anyhow::Error) {
-    eprintln!("handover: error: {err}");
-    for cause in err.chain().skip(1) {
-        // `Coded` repeats its inner error's text; skip exact repeats.
-        let text = cause.to_string();
-        if text != err.to_string() {
-            eprintln!("  caused by: {text}");
-        }
+/// Whether progress bars may be drawn: stderr is a terminal and `-q` was not given.
+pub(crate) fn progress_on(quiet: bool) -> bool {
+    !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// A run's progress display: a bar on a terminal, plain lines off one, nothing with `-q`.
+pub(crate) fn progress_kind(quiet: bool) -> crate::exec::ProgressKind {
+    if quiet {
+        crate::exec::ProgressKind::Off
+    } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        crate::exec::ProgressKind::Bar
+    } else {
+        crate::exec::ProgressKind::Lines
     }
 }
 

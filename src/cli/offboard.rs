@@ -4,18 +4,18 @@
 //! (`--from/--to`) or several (`--map`), narrowed by `--only-ids`/`--exclude` as `plan` is.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::exec::JournalMode;
 use crate::exit;
 use crate::model::EntityKind;
+use crate::plan::planner::PlannerSettings;
 use crate::plan::{OldOwnerRoleKind, render_table};
-use crate::planner::PlannerSettings;
+use crate::workflow::apply::{default_journal, resume_command};
+use crate::workflow::offboard;
+use crate::workflow::plan::{Handover, OffboardWho, read_map, read_narrowing};
 
-use super::apply::{RunOpts, default_journal, execute};
-use super::plan::{
-    Handover, OffboardWho, caller_of, connect, plan_handover, progress_on, read_map, read_narrowing,
-};
+use super::conn::RunOpts;
+use super::progress_on;
 
 /// Options of `handover offboard`.
 #[derive(Debug, clap::Args)]
@@ -74,54 +74,41 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
     // Input files before connecting: a bad one fails without a single request.
     let map = opts.map.as_deref().map(read_map).transpose()?;
     let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
-    let (client, account) = connect(&opts.run.conn, opts.run.pace.policy()).await?;
-    let caller = caller_of(&account);
-    // Every access list of the plan is read after this, so its age is at most the time
-    // since: a bound for all of them at once.
-    let planning_began = tokio::time::Instant::now();
+    let run = opts.run.settings(quiet);
+    let who = opts.to.as_deref().map(|to| OffboardWho {
+        from: opts.from.as_deref(),
+        to,
+        old_owner_role: opts.old_owner_role,
+        types: &opts.types,
+    });
+    let handover = match (&map, &who) {
+        (Some(map), _) => Handover::Map {
+            map,
+            old_owner_role: opts.old_owner_role,
+            types: &opts.types,
+        },
+        (None, Some(who)) => Handover::One(who),
+        (None, None) => unreachable!("clap requires --to without --map"),
+    };
     let settings = PlannerSettings {
-        concurrency: opts.run.pace.workers(),
+        concurrency: run.workers,
         progress: progress_on(quiet),
     };
-    let (written, coverage) = match (&map, opts.to.as_deref()) {
-        (Some(map), _) => {
-            let out = opts.out.clone().unwrap_or_else(|| {
-                let stem = Path::new(&map.file)
-                    .file_stem()
-                    .map_or_else(|| "map".into(), |s| s.to_string_lossy());
-                PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(&stem)))
-            });
-            let handover = Handover::Map {
-                map,
-                old_owner_role: opts.old_owner_role,
-                types: &opts.types,
-            };
-            plan_handover(&client, &caller, &handover, &narrowing, settings, &out).await?
-        }
-        (None, to) => {
-            let to = to.expect("clap requires --to without --map");
-            let from_label = opts.from.as_deref().unwrap_or(&account.username);
-            let out = opts.out.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(from_label)))
-            });
-            let who = OffboardWho {
-                from: opts.from.as_deref(),
-                to,
-                old_owner_role: opts.old_owner_role,
-                types: &opts.types,
-            };
-            plan_handover(
-                &client,
-                &caller,
-                &Handover::One(&who),
-                &narrowing,
-                settings,
-                &out,
-            )
-            .await?
-        }
-    };
-    print!("{}{}", coverage.render(), render_table(&written.summary));
+    let planned = offboard::plan(
+        &run.conn,
+        run.policy.clone(),
+        &handover,
+        &narrowing,
+        settings,
+        opts.out.clone(),
+    )
+    .await?;
+    let written = &planned.written;
+    print!(
+        "{}{}",
+        planned.coverage.render(),
+        render_table(&written.summary)
+    );
     println!(
         "plan: {} (review copy {})",
         written.path.display(),
@@ -140,7 +127,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         ),
         (None, to) => format!(
             "hand {to_change} entities from {} to {} now?",
-            opts.from.as_deref().unwrap_or(&account.username),
+            opts.from.as_deref().unwrap_or(&planned.account.username),
             to.unwrap_or_default()
         ),
     };
@@ -155,16 +142,13 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         .journal
         .clone()
         .unwrap_or_else(|| default_journal(&written.path));
-    execute(
-        &written.path,
-        &journal,
-        JournalMode::CreateOrResume,
-        &opts.run,
-        quiet,
-        Some(planning_began + opts.max_read_age),
-        Some((client, account)),
-    )
-    .await
+    let resume = resume_command(&journal);
+    let (journal, applied) =
+        offboard::apply(planned, Some(journal), opts.max_read_age, &run, || {
+            super::shutdown_signal(resume)
+        })
+        .await?;
+    Ok(applied.conclude(&resume_command(&journal), quiet))
 }
 
 /// Asks on the terminal; anything but y/yes is a no.
@@ -178,17 +162,4 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
         answer.trim().to_ascii_lowercase().as_str(),
         "y" | "yes"
     ))
-}
-
-/// A username as a file-name fragment: `alice@acme.com` → `alice_acme.com`.
-fn file_safe(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

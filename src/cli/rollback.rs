@@ -1,24 +1,15 @@
-//! `handover rollback --journal FILE`: flags into a [`RollbackSpec`] and
-//! [`exec::Settings`], Ctrl-C into the run's shutdown future, and the summary, the report
-//! and the exit code out. The work is [`crate::rollback`]'s.
-//!
-//! Order of checks, so that nothing is sent when an input is wrong: the source journal
-//! (read), the connection settings and the preflight, then the source journal locked and
-//! its endpoint compared, the rollback plan made (reads only) or found, the rollback
-//! journal created or resumed, then the run.
+//! `handover rollback --journal FILE`: flags into [`RollbackSettings`], Ctrl-C into the
+//! run's shutdown future, and the summary, the report and the exit code out. The work and
+//! its order of checks are `workflow::rollback`'s.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::exec::{ProgressKind, Settings};
 use crate::exit;
-use crate::journal::{OutcomeKind, Replay};
-use crate::plan::{PlanReader, UserIdent, render_table};
-use crate::report::{self, ReportPaths};
-use crate::rollback::{self, RollbackSpec, default_rollback_journal};
+use crate::journal::OutcomeKind;
+use crate::plan::render_table;
+use crate::workflow::rollback::{self, RollbackSettings};
 
-use super::conn::{ConnOpts, PaceOpts, connect};
+use super::conn::{ConnOpts, PaceOpts};
 
 /// `handover rollback --journal FILE`: put back what a run changed.
 #[derive(Debug, clap::Args)]
@@ -47,29 +38,20 @@ pub struct RollbackOpts {
 
 /// `handover rollback`.
 pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
-    let rollback_journal = opts
-        .rollback_journal
-        .clone()
-        .unwrap_or_else(|| default_rollback_journal(&opts.journal, opts.force));
-    // A missing or damaged journal is reported before anything is sent.
-    Replay::read(&opts.journal).map_err(|e| e.coded())?;
-    let (client, account) = connect(opts.conn.settings()?, opts.pace.policy()).await?;
-    let spec = RollbackSpec {
+    let settings = RollbackSettings {
+        conn: opts.conn.inputs(),
+        policy: opts.pace.policy(),
+        workers: opts.pace.workers(),
         journal: opts.journal.clone(),
-        rollback_journal: rollback_journal.clone(),
+        rollback_journal: opts.rollback_journal.clone(),
         force: opts.force,
-        concurrency: opts.pace.workers(),
-        caller: UserIdent {
-            id: account.id.clone(),
-            username: account.username.clone(),
-        },
+        report: opts.report.clone(),
+        progress: super::progress_kind(quiet),
     };
-    let prepared = rollback::prepare(&client, &spec)
-        .await
-        .map_err(|e| e.coded())?;
-    let plan_path = prepared.plan_path.clone();
+    let rollback_journal = settings.rollback_journal();
+    let ready = rollback::prepare(&settings).await?;
     if !quiet {
-        match &prepared.made {
+        match &ready.prepared.made {
             Some(made) => {
                 eprintln!(
                     "handover: rollback plan {} (review {}):",
@@ -81,64 +63,32 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
             None => eprintln!(
                 "handover: resuming the rollback journaled in {} (plan {})",
                 rollback_journal.display(),
-                plan_path.display()
+                ready.prepared.plan_path.display()
             ),
         }
     }
-
-    let settings = Settings {
-        concurrency: opts.pace.workers(),
-        max_errors: None,
-        notify: false,
-        verify: true,
-        progress: if quiet {
-            ProgressKind::Off
-        } else if std::io::stderr().is_terminal() {
-            ProgressKind::Bar
-        } else {
-            ProgressKind::Lines
-        },
-        progress_every: Duration::from_secs(5),
-        caller: Some(crate::plan::UserIdent {
-            id: account.id.clone(),
-            username: account.username.clone(),
-        }),
-        trust_plan_reads_until: None,
-    };
     let again = resume_command(&opts, &rollback_journal);
-    let summary = rollback::run(
-        &client,
-        prepared,
-        &settings,
-        super::shutdown_signal(again.clone()),
-    )
-    .await
-    .map_err(|e| e.coded())?;
-    let mut code = summary.exit_code();
-
-    let paths = match &opts.report {
-        Some(path) => ReportPaths::from_flag(path),
-        None => ReportPaths::beside_journal(&rollback_journal),
-    };
-    match write_report(&plan_path, &rollback_journal, &paths) {
+    let done = rollback::run(ready, &settings, super::shutdown_signal(again.clone())).await?;
+    let mut code = done.summary.exit_code();
+    match &done.report {
         Ok(()) => {
             if !quiet {
                 eprintln!(
                     "handover: report: {} and {}",
-                    paths.csv.display(),
-                    paths.json.display()
+                    done.paths.csv.display(),
+                    done.paths.json.display()
                 );
             }
         }
         Err(err) => {
-            super::print_error(&err);
+            exit::print_error(err);
             if code == exit::OK {
                 code = exit::FATAL;
             }
         }
     }
-    print!("{}", summary.render());
-    let drifted = summary.overall().outcome(OutcomeKind::Drifted);
+    print!("{}", done.summary.render());
+    let drifted = done.summary.overall().outcome(OutcomeKind::Drifted);
     if drifted > 0 && !opts.force {
         eprintln!(
             "handover: {drifted} entities changed since the run were left alone (see the \
@@ -167,16 +117,11 @@ fn resume_command(opts: &RollbackOpts, rollback_journal: &Path) -> String {
     cmd
 }
 
-fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> anyhow::Result<()> {
-    let replay = Replay::read(journal_path)?;
-    let plan = PlanReader::open(plan_path)?;
-    report::write(plan, &replay, paths)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::{Path, PathBuf};
+
+    use crate::after::rollback::{self, default_rollback_journal};
 
     #[test]
     fn default_journals_sit_beside_the_source() {

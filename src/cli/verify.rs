@@ -1,7 +1,7 @@
 //! `handover verify PLAN` and `handover verify --journal FILE`: re-read the live access
 //! lists and say which entities are not at their target, and what the departing user
 //! still holds. Exit 0 when everything matches, [`exit::MISMATCH`] when something does
-//! not. The work is [`crate::verify`]'s.
+//! not. The work is [`crate::after::verify`]'s.
 //!
 //! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
 //! (read), the connection settings and the endpoint they were made for, the preflight.
@@ -12,16 +12,18 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::after::rollback::resolve_recorded;
+use crate::after::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
 use crate::api::Client;
 use crate::exit;
 use crate::journal::Replay;
 use crate::model::EntityKind;
+use crate::plan::planner;
 use crate::plan::{OldOwnerRoleKind, PlanHeader, PlanReader, SourceKind};
-use crate::planner;
-use crate::rollback::resolve_recorded;
-use crate::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
 
-use super::conn::{ConnOpts, PaceOpts, connect};
+use crate::workflow::connect_with;
+
+use super::conn::{ConnOpts, PaceOpts};
 
 /// `handover verify`: is every entity where the plan wants it?
 #[derive(Debug, clap::Args)]
@@ -85,7 +87,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
         (None, None) => unreachable!("clap requires PLAN or --journal"),
     };
     let conn = opts.conn.settings()?;
-    if !crate::config::same_endpoint(&subject.endpoint, conn.endpoint.as_str()) {
+    if !crate::api::config::same_endpoint(&subject.endpoint, conn.endpoint.as_str()) {
         return Err(exit::with_code(
             exit::INVALID_INPUT,
             anyhow::anyhow!(
@@ -96,7 +98,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             ),
         ));
     }
-    let (client, _) = connect(conn, opts.pace.policy()).await?;
+    let (client, _) = connect_with(conn, opts.pace.policy()).await?;
 
     let residual = residual_spec(&client, &opts, &subject).await?;
     let (verdict, residual) = verify::verify(

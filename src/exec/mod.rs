@@ -14,6 +14,7 @@
 mod drift;
 mod error;
 mod progress;
+pub mod report;
 mod run;
 mod summary;
 mod worker;

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::api::config::same_endpoint;
 use crate::api::{Client, Counters};
-use crate::config::same_endpoint;
 use crate::journal::{
     self, End, EntityState, Header, Journal, Outcome, OutcomeKind, PurposeKind, Record, Replay,
     Resume,
@@ -624,7 +624,7 @@ mod tests {
 
     #[test]
     fn endpoint_labels_have_no_trailing_slash() {
-        let ours = crate::config::normalise_endpoint("https://dr.example.com/api/v2", false)
+        let ours = crate::api::config::normalise_endpoint("https://dr.example.com/api/v2", false)
             .expect("a valid endpoint");
         assert_eq!(endpoint_label(&ours), "https://dr.example.com/api/v2");
     }

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{DialectKind, EntityKind, Grant, Role};
 
-use super::request::{Change, ShareRequest};
+use crate::base::request::{Change, ShareRequest};
 
 /// Most changes one sharedRoles write takes (contract §7 R10).
 pub const MAX_SHARED_ROLES_CHANGES: usize = 100;

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::{EntityKind, Grant};
 
 use super::diff::{RefusalKind, diff, fingerprint, validate, validate_changes};
-use super::request::ShareRequest;
 use super::target::{HandoverPair, OldOwnerRoleKind, UserIdent};
 use super::time::rfc3339_utc;
+use crate::base::request::ShareRequest;
 
 /// The `format` of every plan file's header.
 pub const FORMAT: &str = "handover-plan";
@@ -77,7 +77,7 @@ pub enum SourceKind {
         types: Vec<EntityKind>,
     },
     /// `handover plan --map FILE`: several departing users in one pass, each to their own
-    /// successor ([`crate::mapfile`]). A mode of its own rather than a field of `offboard`,
+    /// successor ([`crate::plan::mapfile`]). A mode of its own rather than a field of `offboard`,
     /// so that single-user plans keep exactly the shape they always had.
     ///
     /// ```json
@@ -96,7 +96,7 @@ pub enum SourceKind {
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
     },
-    /// `handover plan csv`: a hand-written plan ([`crate::csvplan`]).
+    /// `handover plan csv`: a hand-written plan ([`crate::plan::csvplan`]).
     Csv {
         /// The file as given on the command line.
         file: String,

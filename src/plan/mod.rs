@@ -3,8 +3,8 @@
 //!
 //! This module is the pure half of the planner. It owns
 //!
-//! - the request shape handover sends ([`ShareRequest`], [`Change`]); the client (`api`)
-//!   turns one into the wire body of either dialect;
+//! - the request each entry carries ([`ShareRequest`], [`Change`], defined on the ground
+//!   floor in `base::request` so that the client needs nothing from here);
 //! - target building for offboarding ([`offboard_target`], and [`batch_target`] for
 //!   several departing users at once) and the rules a target must obey ([`validate`],
 //!   [`RefusalKind`]);
@@ -24,14 +24,17 @@
 //! and one file should use one style. Roles are the canonical `OWNER`, `EDITOR`,
 //! `CONSUMER`; a revoke is `"role": null`.
 
+pub mod csvplan;
 mod diff;
 mod entry;
 mod file;
-mod request;
+pub mod mapfile;
+pub mod planner;
 mod summary;
 mod target;
 mod time;
 
+pub use crate::base::request::{Change, ShareRequest};
 pub use diff::{
     RefusalKind, diff, fingerprint, is_noop, same_principal, validate, validate_changes,
 };
@@ -39,7 +42,6 @@ pub use entry::{
     ActionKind, FORMAT, InputFile, PlanEntry, PlanHeader, SelectionSource, SourceKind, VERSION,
 };
 pub use file::{Error, PlanReader, PlanWriter, WrittenPlan, companion_csv_path};
-pub use request::{Change, ShareRequest};
 pub use summary::{Counts, Summary, render_table};
 pub use target::{
     HandoverPair, OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, batch_target,

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use handover::api::config::ConnSettings;
 use handover::api::{Client, ClientPolicy, RetryPolicy};
-use handover::config::ConnSettings;
 use handover::exec::{self, JournalMode, OpenJournal, RunSummary, Settings};
 use handover::model::{EntityKind, Role};
 use handover::plan::{

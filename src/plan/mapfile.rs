@@ -2,7 +2,7 @@
 //! successors (`--map FILE`) and **id lists** that narrow a plan (`--only-ids FILE`,
 //! `--exclude FILE`).
 //!
-//! Both are read the way hand-written CSV plans are ([`csvplan`](crate::csvplan)): a UTF-8
+//! Both are read the way hand-written CSV plans are ([`csvplan`](crate::plan::csvplan)): a UTF-8
 //! BOM, CRLF line ends, quoting, whitespace around fields, blank lines and `#` comment
 //! lines are fine, and every problem in the file is reported at once, each with its line,
 //! before the file is refused ([`Error::exit_code`] is [`exit::INVALID_INPUT`]) and before
@@ -21,12 +21,14 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::str::FromStr;
 
-use crate::csvplan::{Problem, for_each_data_row, for_each_row, id_problem, username_problem};
 use crate::model::EntityKind;
+use crate::plan::csvplan::{
+    Problem, for_each_data_row, for_each_row, id_problem, username_problem,
+};
 
 /// A map file or id list that cannot be used (the same error as a CSV plan's: they share
 /// the row reader). Nothing has been sent.
-pub use crate::csvplan::Error;
+pub use crate::plan::csvplan::Error;
 
 /// Reads `path` whole, as the parsers take it.
 pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, Error> {

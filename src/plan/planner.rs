@@ -11,7 +11,7 @@
 //!   each candidate's access list is read once to confirm ownership (a catalog owner
 //!   filter is a hint, the access list is the truth). An entity co-owned by several
 //!   departing users gets every pair's transfer in its one request ([`batch_target`]);
-//! - **a hand-written CSV** ([`plan_csv`]): the rows of [`csvplan`](crate::csvplan), one
+//! - **a hand-written CSV** ([`plan_csv`]): the rows of [`csvplan`](crate::plan::csvplan), one
 //!   change per entity, checked against the live entity, its access list and the users.
 //!
 //! Either can be narrowed to, or away from, lists of entity ids ([`Selection`]); narrowing
@@ -37,9 +37,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::api::{ApiError, Client, ErrorClass, ListFilter, Listing, User};
-use crate::csvplan::{CsvChange, Problem};
-use crate::mapfile::{IdList, MapRow};
 use crate::model::{EntityKind, Grant, Role};
+use crate::plan::csvplan::{CsvChange, Problem};
+use crate::plan::mapfile::{IdList, MapRow};
 use crate::plan::{
     HandoverPair, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest, UserIdent,
     batch_target, same_principal,
@@ -79,7 +79,7 @@ pub enum Error {
     /// Users of a map file do not exist, are inactive, or cannot keep the role asked
     /// for; every one is listed with its line.
     #[error(transparent)]
-    Map(#[from] crate::mapfile::Error),
+    Map(#[from] crate::plan::mapfile::Error),
     /// Writing the plan file failed.
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
@@ -318,11 +318,11 @@ async fn look_up_all(
     Ok(looked)
 }
 
-/// Resolves every user of a map (checked by [`mapfile::parse_map`](crate::mapfile::parse_map)):
+/// Resolves every user of a map (checked by [`mapfile::parse_map`](crate::plan::mapfile::parse_map)):
 /// departing users as [`resolve_departing`] does, successors as [`resolve_user`] does, each
 /// name looked up once. Every user that does not exist, is inactive, or cannot keep
 /// `old_owner_role` is reported with the line of its row, all at once, as a
-/// [`mapfile::Error`](crate::mapfile::Error) on `file`. When the caller may not look users
+/// [`mapfile::Error`](crate::plan::mapfile::Error) on `file`. When the caller may not look users
 /// up, the users are named by username only ([`warn_unchecked`]); the second value lists
 /// them.
 pub async fn resolve_map(
@@ -394,7 +394,7 @@ pub async fn resolve_map(
         }
     }
     if !problems.is_empty() {
-        return Err(Error::Map(crate::mapfile::Error::Invalid {
+        return Err(Error::Map(crate::plan::mapfile::Error::Invalid {
             file: file.to_string(),
             problems,
         }));
@@ -574,7 +574,7 @@ pub struct OffboardSpec {
 #[derive(Clone, Debug)]
 pub struct BatchSpec {
     /// Who hands over to whom, already resolved. No `from` twice, no `to` that is also a
-    /// `from` ([`mapfile`](crate::mapfile) checks this for map files).
+    /// `from` ([`mapfile`](crate::plan::mapfile) checks this for map files).
     pub pairs: Vec<HandoverPair>,
     pub old_owner_role: OldOwnerRoleKind,
     pub kinds: Vec<EntityKind>,
@@ -973,7 +973,7 @@ fn csv_target(
         }
         resolved.push((row, user.map(ident)));
     }
-    Ok(crate::csvplan::apply(change.kind, current, &resolved))
+    Ok(crate::plan::csvplan::apply(change.kind, current, &resolved))
 }
 
 #[cfg(test)]

@@ -15,12 +15,12 @@ use std::path::Path;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
+use crate::after::rollback;
 use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
 use crate::exec::{at_target, readable};
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Grant, Role};
 use crate::plan::{ActionKind, Change, PlanEntry, UserIdent};
-use crate::rollback;
 
 /// One entity that is not where the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

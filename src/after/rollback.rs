@@ -41,8 +41,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::api::config::same_endpoint;
 use crate::api::{ApiError, Client, ErrorClass};
-use crate::config::same_endpoint;
 use crate::exec::{self, JournalMode, OpenJournal, RunSummary, apply_changes};
 use crate::exit;
 use crate::journal::{self, EntityReplay, EntityState, Journal, OutcomeKind, PurposeKind, Replay};

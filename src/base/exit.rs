@@ -53,3 +53,15 @@ pub fn code_of(error: &anyhow::Error) -> i32 {
         .find_map(|e| e.downcast_ref::<Coded>().map(|c| c.code))
         .unwrap_or(FATAL)
 }
+
+/// Prints an error once, as `handover: error: …` with its causes.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("handover: error: {err}");
+    for cause in err.chain().skip(1) {
+        // `Coded` repeats its inner error's text; skip exact repeats.
+        let text = cause.to_string();
+        if text != err.to_string() {
+            eprintln!("  caused by: {text}");
+        }
+    }
+}

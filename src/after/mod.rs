@@ -1,0 +1,9 @@
+//! What comes after a run: checking it and undoing it.
+//!
+//! - [`verify`]: live access lists against a plan or a journal, and the residual (what the
+//!   departing users still hold, listed with the planner's rules);
+//! - [`rollback`]: a journal → a plan that puts back what its run changed → the executor,
+//!   with a journal of its own.
+
+pub mod rollback;
+pub mod verify;

@@ -1,0 +1,301 @@
+//! Planning as the commands do it: the input files read and checked before anything is
+//! sent (a map of departing users, id lists that narrow a plan), then one offboarding
+//! planned in one pass and written to a plan file. `plan`, `offboard` and `demo` share it.
+
+use std::path::Path;
+
+use crate::api::{Account, Client};
+use crate::exit;
+use crate::model::EntityKind;
+use crate::plan::mapfile::{self, IdList, IdListKind, MapRow};
+use crate::plan::planner::{
+    self, BatchSpec, Caller, Coverage, OffboardSpec, PlannerSettings, Selection,
+};
+use crate::plan::{
+    InputFile, OldOwnerRoleKind, PlanHeader, PlanWriter, SelectionSource, SourceKind, UserIdent,
+    WrittenPlan, sha256_hex,
+};
+
+/// Who hands over to whom, as given on the command line (`plan` and `offboard`).
+pub struct OffboardWho<'a> {
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub old_owner_role: OldOwnerRoleKind,
+    pub types: &'a [EntityKind],
+}
+
+/// A map file, read and checked.
+pub struct MapInput {
+    /// The path as given.
+    pub file: String,
+    /// `sha256:<hex>` of the bytes that were parsed.
+    pub sha256: String,
+    pub rows: Vec<MapRow>,
+}
+
+/// Reads and checks `--map FILE` (exit 2 on any problem).
+pub fn read_map(path: &Path) -> anyhow::Result<MapInput> {
+    let file = path.display().to_string();
+    let bytes = mapfile::read_bytes(path).map_err(map_coded)?;
+    let rows = mapfile::parse_map(&file, &bytes).map_err(map_coded)?;
+    Ok(MapInput {
+        file,
+        sha256: sha256_hex(&bytes),
+        rows,
+    })
+}
+
+/// `--only-ids` and `--exclude`, read and checked: what the planner admits, and what the
+/// plan header records.
+#[derive(Default)]
+pub struct Narrowing {
+    pub selection: Selection,
+    pub source: Option<SelectionSource>,
+}
+
+/// Reads and checks the id lists (exit 2 on any problem).
+pub fn read_narrowing(
+    only_ids: Option<&Path>,
+    exclude: Option<&Path>,
+) -> anyhow::Result<Narrowing> {
+    let read = |path: &Path, purpose: IdListKind| -> anyhow::Result<(IdList, InputFile)> {
+        let file = path.display().to_string();
+        let bytes = mapfile::read_bytes(path).map_err(map_coded)?;
+        let list = mapfile::parse_ids(&file, &bytes, purpose).map_err(map_coded)?;
+        let sha256 = sha256_hex(&bytes);
+        Ok((list, InputFile { file, sha256 }))
+    };
+    let only = only_ids.map(|p| read(p, IdListKind::Only)).transpose()?;
+    let exclude = exclude.map(|p| read(p, IdListKind::Exclude)).transpose()?;
+    if only.is_none() && exclude.is_none() {
+        return Ok(Narrowing::default());
+    }
+    let (only, only_file) = only.unzip();
+    let (exclude, exclude_file) = exclude.unzip();
+    Ok(Narrowing {
+        selection: Selection { only, exclude },
+        source: Some(SelectionSource {
+            only_ids: only_file,
+            exclude: exclude_file,
+        }),
+    })
+}
+
+fn map_coded(e: mapfile::Error) -> anyhow::Error {
+    let code = e.exit_code();
+    exit::with_code(code, e)
+}
+
+/// Who hands over to whom: one departing user (or the caller) to one successor, or every
+/// row of a map.
+pub enum Handover<'a> {
+    One(&'a OffboardWho<'a>),
+    Map {
+        map: &'a MapInput,
+        old_owner_role: OldOwnerRoleKind,
+        types: &'a [EntityKind],
+    },
+}
+
+/// `--types` as the planner takes it: all 13 when empty, else sorted without repeats.
+fn kinds_of(types: &[EntityKind]) -> Vec<EntityKind> {
+    if types.is_empty() {
+        EntityKind::ALL.to_vec()
+    } else {
+        let mut kinds = types.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+}
+
+/// Looks the users up, plans the offboarding and writes the plan to `out`.
+pub async fn plan_offboard(
+    client: &Client,
+    caller: &Caller,
+    who: &OffboardWho<'_>,
+    settings: PlannerSettings,
+    out: &std::path::Path,
+) -> anyhow::Result<(WrittenPlan, Coverage)> {
+    plan_handover(
+        client,
+        caller,
+        &Handover::One(who),
+        &Narrowing::default(),
+        settings,
+        out,
+    )
+    .await
+}
+
+/// Looks the users up (falling back to unchecked usernames for a caller who may not, with
+/// a warning), plans the handover in one pass, narrowed by `narrowing`, and writes the
+/// plan to `out`. Returns the plan written and what was searched.
+pub async fn plan_handover(
+    client: &Client,
+    caller: &Caller,
+    handover: &Handover<'_>,
+    narrowing: &Narrowing,
+    settings: PlannerSettings,
+    out: &std::path::Path,
+) -> anyhow::Result<(WrittenPlan, Coverage)> {
+    let (batch, source) = match handover {
+        Handover::One(who) => {
+            let to = planner::resolve_recipient(client, "--to", who.to)
+                .await
+                .map_err(coded)?
+                .user;
+            let from = match who.from {
+                Some(name) => {
+                    planner::resolve_departing_user(
+                        client,
+                        caller,
+                        "--from",
+                        name,
+                        who.old_owner_role,
+                    )
+                    .await
+                    .map_err(coded)?
+                    .user
+                }
+                None => caller.user.clone(),
+            };
+            let spec = OffboardSpec {
+                from: vec![from],
+                to,
+                old_owner_role: who.old_owner_role,
+                kinds: kinds_of(who.types),
+            };
+            let source = SourceKind::Offboard {
+                from: spec.from.clone(),
+                to: spec.to.clone(),
+                old_owner_role: spec.old_owner_role,
+                types: spec.kinds.clone(),
+            };
+            (BatchSpec::from(&spec), source)
+        }
+        Handover::Map {
+            map,
+            old_owner_role,
+            types,
+        } => {
+            let (pairs, _unchecked) = planner::resolve_map(
+                client,
+                caller,
+                &map.file,
+                &map.rows,
+                *old_owner_role,
+                settings.concurrency,
+            )
+            .await
+            .map_err(coded)?;
+            let kinds = kinds_of(types);
+            let source = SourceKind::OffboardMap {
+                file: map.file.clone(),
+                sha256: Some(map.sha256.clone()),
+                pairs: pairs.clone(),
+                old_owner_role: *old_owner_role,
+                types: kinds.clone(),
+            };
+            let batch = BatchSpec {
+                pairs,
+                old_owner_role: *old_owner_role,
+                kinds,
+                selection: Selection::default(),
+            };
+            (batch, source)
+        }
+    };
+    let batch = BatchSpec {
+        selection: narrowing.selection.clone(),
+        ..batch
+    };
+    let endpoint = client.endpoint().as_str().trim_end_matches('/').to_string();
+    let mut header = PlanHeader::new(&endpoint, caller.user.clone(), source);
+    header.selection = narrowing.source.clone();
+    let mut writer = PlanWriter::create(out, &header)?;
+    let coverage = planner::plan_batch(client, caller, &batch, settings, &mut writer)
+        .await
+        .map_err(coded)?;
+    let counters = client.counters();
+    if let Some(pace) = &counters.pace {
+        tracing::info!(
+            requests = counters.requests,
+            throttled = counters.throttled,
+            "planned; {}",
+            crate::exec::render_pace(pace)
+        );
+    }
+    Ok((writer.finish()?, coverage))
+}
+
+fn coded(e: planner::Error) -> anyhow::Error {
+    let code = e.exit_code();
+    exit::with_code(code, e)
+}
+
+/// The caller as the planner needs it.
+pub fn caller_of(account: &Account) -> Caller {
+    Caller {
+        user: UserIdent {
+            id: account.id.clone(),
+            username: account.username.clone(),
+        },
+        org_admin: account.org_admin,
+    }
+}
+
+/// A hand-written CSV plan, read and checked.
+pub struct CsvInput {
+    /// The path as given.
+    pub file: String,
+    /// `sha256:<hex>` of the bytes that were parsed.
+    pub sha256: String,
+    pub changes: Vec<crate::plan::csvplan::CsvChange>,
+}
+
+/// Reads and checks `--csv FILE`: every bad row at once, with its line (exit 2).
+pub fn read_csv(path: &Path) -> anyhow::Result<CsvInput> {
+    use crate::plan::csvplan;
+    let bytes = std::fs::read(path).map_err(|source| {
+        let e = csvplan::Error::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        exit::with_code(e.exit_code(), e)
+    })?;
+    let file = path.display().to_string();
+    let changes = csvplan::parse(&file, &bytes).map_err(|e| {
+        let code = e.exit_code();
+        exit::with_code(code, e)
+    })?;
+    Ok(CsvInput {
+        file,
+        sha256: sha256_hex(&bytes),
+        changes,
+    })
+}
+
+/// Plans a CSV's changes, narrowed by `narrowing`, and writes the plan to `out`.
+pub async fn plan_csv(
+    client: &Client,
+    caller: &Caller,
+    csv: CsvInput,
+    narrowing: &Narrowing,
+    settings: PlannerSettings,
+    out: &Path,
+) -> anyhow::Result<WrittenPlan> {
+    let source = SourceKind::Csv {
+        file: csv.file,
+        sha256: Some(csv.sha256),
+    };
+    let changes = narrowing.selection.narrow_csv(csv.changes);
+    let endpoint = client.endpoint().as_str().trim_end_matches('/');
+    let mut header = PlanHeader::new(endpoint, caller.user.clone(), source);
+    header.selection = narrowing.source.clone();
+    let mut writer = PlanWriter::create(out, &header)?;
+    planner::plan_csv(client, caller, changes, settings, &mut writer)
+        .await
+        .map_err(coded)?;
+    Ok(writer.finish()?)
+}
