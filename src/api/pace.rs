@@ -87,6 +87,8 @@ const STARTUP_GAIN: f64 = 4.0;
 const RECENT: Duration = Duration::from_millis(100);
 /// The width of the buckets answers are counted in.
 const BUCKET: Duration = Duration::from_millis(20);
+/// A round trip must exceed the base by at least this much to count as queueing.
+const MIN_QUEUE_DELAY: Duration = Duration::from_millis(5);
 /// Queue estimate (requests) above which latency counts as pressure.
 const QUEUE_HIGH: f64 = 2.0;
 /// Round-trip ratio above which latency may count as pressure.
@@ -449,8 +451,9 @@ impl Pace {
             .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(3));
         let mark = if s.slow_start {
             // What got through lately is closer than a rate that doubled meanwhile.
+            // (Unless it is implausibly low: right after a pause few answers came.)
             let lately = recent_rate(s, now);
-            if lately > 0.0 {
+            if lately >= 0.1 * rate {
                 (0.75 * rate).min(lately)
             } else {
                 0.75 * rate
@@ -523,6 +526,13 @@ impl Pace {
                 s.base = Some(window_min);
                 window_min
             }
+        };
+        // Round trips within a few milliseconds of the base are noise (a loopback, a
+        // busy client), not a queue: they count as the base.
+        let short = if short.saturating_sub(base) < MIN_QUEUE_DELAY {
+            base
+        } else {
+            short
         };
         let ratio = short.as_secs_f64() / base.as_secs_f64().max(1e-6);
         let in_flight = window.in_flight_sum as f64 / rtts.len() as f64;
@@ -601,7 +611,7 @@ impl Pace {
                 changed = true;
             }
         }
-        if changed {
+        if changed && s.limit > limit_before {
             tracing::info!(
                 reason = "probe",
                 limit_from = round(limit_before),
@@ -610,6 +620,14 @@ impl Pace {
                 rate_to = round(limiter.rate()),
                 rtt_ms = ms(short),
                 "pace: raised"
+            );
+        } else if changed {
+            // The rate creeps up every window; one line each is for -vv.
+            tracing::debug!(
+                reason = "probe",
+                rate_from = round(rate_before),
+                rate_to = round(limiter.rate()),
+                "pace: rate raised"
             );
         }
     }
