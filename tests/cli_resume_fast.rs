@@ -25,7 +25,8 @@ async fn run(w: &World, args: &[&str]) -> (Option<i32>, String, String) {
 fn summary_table(stdout: &str) -> String {
     stdout
         .lines()
-        .filter(|l| !l.starts_with("requests:"))
+        // The request counts and the pace found are the run's own.
+        .filter(|l| !l.starts_with("requests:") && !l.starts_with("pace:"))
         .collect::<Vec<_>>()
         .join("\n")
 }
