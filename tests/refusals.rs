@@ -162,7 +162,18 @@ async fn server_refusals_are_recorded_the_batch_goes_on_and_the_failed_plan_retr
     std::fs::write(w.path("handover.csv"), csv()).unwrap();
     let out = run_to_end(as_ops(
         &w,
-        &["-q", "plan", "--csv", "handover.csv", "--out", "plan.jsonl"],
+        // One read at a time, so that the plan keeps the CSV's order, which the checks
+        // below pair with ENTITIES (the planner writes entries as their reads complete).
+        &[
+            "-q",
+            "plan",
+            "--csv",
+            "handover.csv",
+            "--out",
+            "plan.jsonl",
+            "--concurrency",
+            "1",
+        ],
     ))
     .await;
     assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));

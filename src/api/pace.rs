@@ -8,9 +8,9 @@
 //! * **Slow start.** It starts gently ([`AutoPace::start_concurrency`] in flight,
 //!   [`AutoPace::start_rate`] a second) and, while the server keeps up, grows both once per
 //!   answer: +1 in flight per answer when the in-flight limit is what holds requests back
-//!   (doubling per round trip, as TCP's window does), and the rate by rate ÷ in flight
-//!   when the rate is what holds them back (doubling per round trip too). It stops at the
-//!   first sign of pressure.
+//!   (doubling per round trip, as TCP's window does), and, when the rate is what holds
+//!   them back, doubles the rate, never past 4 × what was answered in the last 100 ms
+//!   (BBR's startup gain is 2.89). It stops at the first sign of pressure.
 //! * **Delay as the signal** (TCP Vegas, BBR, the gradient limiters of Netflix's
 //!   concurrency-limits). Every window (about two round trips, at least 100 ms) compares
 //!   the window's median round trip with the lowest ever seen. `in flight × (1 − base ÷
@@ -87,6 +87,8 @@ const STARTUP_GAIN: f64 = 4.0;
 const RECENT: Duration = Duration::from_millis(100);
 /// The width of the buckets answers are counted in.
 const BUCKET: Duration = Duration::from_millis(20);
+/// A round trip must exceed the base by at least this much to count as queueing.
+const MIN_QUEUE_DELAY: Duration = Duration::from_millis(5);
 /// Queue estimate (requests) above which latency counts as pressure.
 const QUEUE_HIGH: f64 = 2.0;
 /// Round-trip ratio above which latency may count as pressure.
@@ -380,19 +382,20 @@ impl Pace {
                 if s.slow_start {
                     // One more in flight per answer while the limit binds: doubling per
                     // round trip. The rate by the same proportion while it binds.
-                    // Against the limit it was sent under: the limit has grown since.
-                    if permit.in_flight + 1 >= permit.limit {
+                    // Against the limit it was sent under: the limit has grown since. While
+                    // the rate holds requests back it grows too, so that it is not the
+                    // next thing to hold them back once the rate has grown.
+                    let rate_bound = limiter.waited_since(s.window.start);
+                    if permit.in_flight + 1 >= permit.limit || rate_bound {
                         s.limit = (s.limit + 1.0).min(self.config.max_concurrency as f64);
                     }
-                    if limiter.waited_since(s.window.start)
-                        && limiter.rate() <= STARTUP_GAIN * recent_rate(&mut s, now)
-                    {
-                        // While the rate binds, about rate × rtt answers come back per
-                        // round trip, each with as many in flight: adding rate ÷ in
-                        // flight per answer doubles the rate per round trip.
+                    let lately = STARTUP_GAIN * recent_rate(&mut s, now);
+                    if limiter.waited_since(s.window.start) && limiter.rate() < lately {
+                        // While the rate binds and the answers keep up with it, double
+                        // it, but never past STARTUP_GAIN × what was answered in the
+                        // last 100 ms: at most ×4 per 100 ms, whatever the round trip.
                         let rate = limiter.rate();
-                        let step = rate / permit.in_flight.max(1) as f64;
-                        limiter.set_rate((rate + step).min(self.config.max_rate));
+                        limiter.set_rate((2.0 * rate).min(lately).min(self.config.max_rate));
                     }
                 }
             }
@@ -448,8 +451,9 @@ impl Pace {
             .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(3));
         let mark = if s.slow_start {
             // What got through lately is closer than a rate that doubled meanwhile.
+            // (Unless it is implausibly low: right after a pause few answers came.)
             let lately = recent_rate(s, now);
-            if lately > 0.0 {
+            if lately >= 0.1 * rate {
                 (0.75 * rate).min(lately)
             } else {
                 0.75 * rate
@@ -522,6 +526,13 @@ impl Pace {
                 s.base = Some(window_min);
                 window_min
             }
+        };
+        // Round trips within a few milliseconds of the base are noise (a loopback, a
+        // busy client), not a queue: they count as the base.
+        let short = if short.saturating_sub(base) < MIN_QUEUE_DELAY {
+            base
+        } else {
+            short
         };
         let ratio = short.as_secs_f64() / base.as_secs_f64().max(1e-6);
         let in_flight = window.in_flight_sum as f64 / rtts.len() as f64;
@@ -600,7 +611,7 @@ impl Pace {
                 changed = true;
             }
         }
-        if changed {
+        if changed && s.limit > limit_before {
             tracing::info!(
                 reason = "probe",
                 limit_from = round(limit_before),
@@ -609,6 +620,14 @@ impl Pace {
                 rate_to = round(limiter.rate()),
                 rtt_ms = ms(short),
                 "pace: raised"
+            );
+        } else if changed {
+            // The rate creeps up every window; one line each is for -vv.
+            tracing::debug!(
+                reason = "probe",
+                rate_from = round(rate_before),
+                rate_to = round(limiter.rate()),
+                "pace: rate raised"
             );
         }
     }
