@@ -180,6 +180,7 @@ async fn lists_with_an_explicit_page_size_including_projects_by_offset() {
         &sim,
         ClientPolicy {
             page_size: Some(2),
+            projects_page_size: Some(2),
             ..fast_policy()
         },
     );

@@ -218,12 +218,15 @@ async fn two_departing_users_are_planned_in_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let (header, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
 
-    // One pass: every kind listed once (one page each here; data stores, which have no
-    // `next`, also read the empty page that ends them), every access list read once,
-    // whatever the number of departing users; nothing written, nobody looked up.
+    // One pass: every kind listed once (one page each here; projects and data stores,
+    // which have no `next`, also read the empty page that ends them), every access list
+    // read once, whatever the number of departing users; nothing written, nobody looked up.
     let stats = sim.stats();
     for kind in EntityKind::ALL {
-        let pages = if kind == EntityKind::DataStore { 2 } else { 1 };
+        let pages = match kind {
+            EntityKind::Project | EntityKind::DataStore => 2,
+            _ => 1,
+        };
         assert_eq!(stats.route_total(&list_route(kind)), pages, "{kind} listed");
         let of_kind = state.entities.iter().filter(|e| e.kind == kind).count() as u64;
         assert_eq!(stats.route_total(&acl_route(kind)), of_kind, "{kind} read");

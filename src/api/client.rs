@@ -63,6 +63,10 @@ pub struct ClientPolicy {
     /// Default 100, what the official clients use where the server's own default is not
     /// known; the largest page `deployments/` and `useCases/` accept.
     pub page_size: Option<u32>,
+    /// `limit` of `projects/` pages. Default 1,000: the server takes up to that many per
+    /// page (contract §3), so a tenant's projects come in one request and the empty one
+    /// that ends them, instead of one per hundred. `None`: `page_size`.
+    pub projects_page_size: Option<u32>,
     /// Seeds the back-off jitter, for reproducible tests. `None` seeds from the OS.
     pub jitter_seed: Option<u64>,
 }
@@ -77,6 +81,7 @@ impl Default for ClientPolicy {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(120),
             page_size: Some(100),
+            projects_page_size: Some(1000),
             jitter_seed: None,
         }
     }
@@ -288,6 +293,9 @@ impl Client {
             server_error_attempts: self.inner.policy.retry.server_error_attempts.min(2),
             ..self.inner.policy.retry.clone()
         };
+        // Both at once: one round trip instead of two before anything else can start. The
+        // version's answer is judged first, since it says best what is wrong with an
+        // endpoint that is not the API.
         let version = async {
             let reply = self
                 .call(Method::GET, self.url("version/", &[]), None, &retry)
@@ -295,9 +303,10 @@ impl Client {
             let v = self.json(&reply)?;
             str_field(&v, "versionString")
                 .ok_or_else(|| ApiError::decode("GET", &reply.path, "versionString", "missing"))
-        }
-        .await
-        .map_err(|e| self.preflight_hint(e))?;
+        };
+        let account = self.call(Method::GET, self.url("account/info/", &[]), None, &retry);
+        let (version, account) = tokio::join!(version, account);
+        let version = version.map_err(|e| self.preflight_hint(e))?;
         if let Some(major) = version
             .split('.')
             .next()
@@ -307,10 +316,7 @@ impl Client {
             tracing::warn!(version, "server API version is newer than 2.x; continuing");
         }
 
-        let reply = self
-            .call(Method::GET, self.url("account/info/", &[]), None, &retry)
-            .await
-            .map_err(|e| self.preflight_hint(e))?;
+        let reply = account.map_err(|e| self.preflight_hint(e))?;
         let info = self.json(&reply)?;
         let path = reply.path.as_str();
         let id = ["uid", "id", "userId"]
@@ -447,11 +453,20 @@ impl Client {
         } else {
             let path = format!("{}/", kind.collection());
             match kind {
-                EntityKind::Project => self.list_by_offset(kind, &[], true, &mut out).await?,
+                EntityKind::Project => {
+                    let limit = self
+                        .inner
+                        .policy
+                        .projects_page_size
+                        .filter(|n| *n > 0)
+                        .or(self.page_size());
+                    self.list_by_offset(kind, &[], limit, &mut out).await?
+                }
                 // Contract C2: offset pages of at most 100, `{"data": […]}` with no `next`.
                 EntityKind::DataStore => {
                     let query = [("type", "all".to_string())];
-                    self.list_by_offset(kind, &query, false, &mut out).await?;
+                    self.list_by_offset(kind, &query, self.page_size(), &mut out)
+                        .await?;
                 }
                 // Contract C1: not paginated, and JDBC only unless `type=all`.
                 EntityKind::DataSource => {
@@ -514,18 +529,16 @@ impl Client {
 
     /// Lists paged by `offset`/`limit` alone: `projects/` (a bare array; servers before
     /// API 2.29 ignore the paging and return at most 1,000 items at once) and
-    /// `externalDataStores/` (`{"data": […]}`, contract C2). Stops on a page with nothing
-    /// new, and on a page shorter than asked when `short_ends` (projects, whose server takes
-    /// the limit asked); data stores are read until a page holds nothing, since a server
-    /// may cap the page below the limit asked.
+    /// `externalDataStores/` (`{"data": […]}`, contract C2). Read until a page holds
+    /// nothing new: a page shorter than asked is no proof of the end, since a server may
+    /// cap the page below the limit asked, and the empty page costs one request.
     async fn list_by_offset(
         &self,
         kind: EntityKind,
         base: &[(&str, String)],
-        short_ends: bool,
+        limit: Option<u32>,
         out: &mut Listing,
     ) -> Result<(), ApiError> {
-        let limit = self.page_size();
         let mut seen: HashSet<String> = out.entities.iter().map(|e| e.id.clone()).collect();
         let mut offset = 0usize;
         loop {
@@ -566,9 +579,7 @@ impl Client {
                     new += 1;
                 }
             }
-            let Some(l) = limit else { break };
-            let paged = v.is_array() || kind == EntityKind::DataStore;
-            if !paged || new == 0 || (short_ends && items.len() < l as usize) {
+            if limit.is_none() || new == 0 {
                 break;
             }
             offset += items.len();

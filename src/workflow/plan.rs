@@ -141,13 +141,11 @@ pub async fn plan_handover(
 ) -> anyhow::Result<(WrittenPlan, Coverage)> {
     let (batch, source) = match handover {
         Handover::One(who) => {
-            let to = planner::resolve_recipient(client, "--to", who.to)
-                .await
-                .map_err(coded)?
-                .user;
-            let from = match who.from {
-                Some(name) => {
-                    planner::resolve_departing_user(
+            // Both users at once (one round trip); the recipient's answer is judged first.
+            let to = planner::resolve_recipient(client, "--to", who.to);
+            let from = async {
+                match who.from {
+                    Some(name) => planner::resolve_departing_user(
                         client,
                         caller,
                         "--from",
@@ -155,11 +153,13 @@ pub async fn plan_handover(
                         who.old_owner_role,
                     )
                     .await
-                    .map_err(coded)?
-                    .user
+                    .map(|r| r.user),
+                    None => Ok(caller.user.clone()),
                 }
-                None => caller.user.clone(),
             };
+            let (to, from) = tokio::join!(to, from);
+            let to = to.map_err(coded)?.user;
+            let from = from.map_err(coded)?;
             let spec = OffboardSpec {
                 from: vec![from],
                 to,
