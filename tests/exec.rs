@@ -881,3 +881,50 @@ async fn a_read_back_that_fails_after_an_accepted_write_is_unconfirmed() {
             .any(|e| e.kind == target.kind && e.id == target.id)
     );
 }
+
+/// A slow fixed rate and a stop: what waits for its turn in the rate limiter is not sent,
+/// so the run ends at once instead of after the queue drains; a resume finishes the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_ends_the_requests_waiting_for_their_turn_unsent() {
+    let w = world(generated(62, 2));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("j.jsonl");
+    // Two requests a second: the 8 workers' reads, writes and read-backs queue up.
+    let slow = client_for(
+        &w.sim,
+        handover::sim::DEFAULT_ADMIN_TOKEN,
+        handover::api::ClientPolicy {
+            rate_per_sec: 2.0,
+            burst: 1,
+            ..test_policy()
+        },
+    );
+    let sim = &w.sim;
+    let at_stop = std::sync::Mutex::new(0);
+    let stop = async {
+        while sim.stats().requests < 3 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        *at_stop.lock().unwrap() = sim.stats().requests;
+    };
+    let open = w.open(&plan, &journal).unwrap();
+    let summary = exec::run(
+        &slow,
+        PlanReader::open(&plan).unwrap(),
+        open,
+        &settings(8),
+        stop,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(summary.stop, Some(StopKind::Interrupted)));
+    let sent_after = w.sim.stats().requests - *at_stop.lock().unwrap();
+    // Only what had its turn already (at most one token at 2/s, plus one in flight).
+    assert!(sent_after <= 2, "{sent_after} requests sent after the stop");
+    assert!(summary.unfinished() > 0);
+
+    let second = w.apply(&plan, &journal, &settings(4), never()).await;
+    assert_eq!(second.exit_code(), exit::OK, "{}", second.render());
+    assert_at_targets(&w.sim.state(), &entries);
+}

@@ -154,6 +154,8 @@ struct Inner {
     pace: Option<Pace>,
     counters: AtomicCounters,
     rng: Mutex<StdRng>,
+    /// Set when the run stops: requests still waiting for their turn end unsent.
+    halt: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Client {
@@ -246,8 +248,25 @@ impl Client {
                 pace,
                 counters: AtomicCounters::default(),
                 rng: Mutex::new(rng),
+                halt: tokio::sync::watch::channel(false).0,
             }),
         })
+    }
+
+    /// Ends every request that waits for its turn (a place in flight, a rate token, a
+    /// retry's delay) at once, unsent, with an error whose
+    /// [`is_halted`](ApiError::is_halted) is true; requests already sent finish. For a run
+    /// that stops: at a low rate the queue could otherwise hold a SIGTERM for minutes. It
+    /// lasts for the client's life.
+    pub fn halt_waiting(&self) {
+        self.inner.halt.send_replace(true);
+    }
+
+    /// Completes once [`halt_waiting`](Client::halt_waiting) was called.
+    async fn halted(&self) {
+        let mut halt = self.inner.halt.subscribe();
+        // The sender lives as long as the client, so `wait_for` only ends on a halt.
+        let _ = halt.wait_for(|h| *h).await;
     }
 
     /// The API root, e.g. `https://app.datarobot.com/api/v2/`.
@@ -825,11 +844,22 @@ impl Client {
             attempt += 1;
             // A place in flight first, then the rate's token, so that a token is never
             // spent by a request that then waits.
-            let mut permit = match &inner.pace {
-                Some(pace) => Some(pace.acquire().await),
-                None => None,
+            let turn = async {
+                let permit = match &inner.pace {
+                    Some(pace) => Some(pace.acquire().await),
+                    None => None,
+                };
+                inner.limiter.acquire().await;
+                permit
             };
-            inner.limiter.acquire().await;
+            let mut permit = tokio::select! {
+                biased;
+                () = self.halted() => {
+                    return Err(ApiError::new(method.as_str(), &path, ApiErrorKind::Halted)
+                        .with_attempts(attempt - 1));
+                }
+                permit = turn => permit,
+            };
             if let Some(permit) = &mut permit {
                 permit.sent();
             }
@@ -950,7 +980,14 @@ impl Client {
                 reason = kind.map(RetryKind::as_str).unwrap_or(""),
                 "retrying"
             );
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                biased;
+                () = self.halted() => {
+                    return Err(ApiError::new(method.as_str(), &path, ApiErrorKind::Halted)
+                        .with_attempts(attempt));
+                }
+                () = tokio::time::sleep(delay) => {}
+            }
         }
     }
 }

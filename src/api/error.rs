@@ -146,6 +146,11 @@ pub enum ApiErrorKind {
     /// The HTTP client could not be built (a bad CA bundle, a token that cannot be a
     /// header value).
     Setup { reason: String },
+    /// The run stopped while the request waited for its turn ([`Client::halt_waiting`]):
+    /// it was never sent.
+    ///
+    /// [`Client::halt_waiting`]: super::Client::halt_waiting
+    Halted,
 }
 
 /// An error from one logical API call (after any retries). Boxed inside, so that
@@ -221,8 +226,14 @@ impl ApiError {
             ApiErrorKind::Redirect { .. }
             | ApiErrorKind::NotJson { .. }
             | ApiErrorKind::Decode { .. }
-            | ApiErrorKind::Setup { .. } => ErrorClass::Fatal,
+            | ApiErrorKind::Setup { .. }
+            | ApiErrorKind::Halted => ErrorClass::Fatal,
         }
+    }
+
+    /// Whether the request was never sent because the run stopped while it waited.
+    pub fn is_halted(&self) -> bool {
+        matches!(self.0.kind, ApiErrorKind::Halted)
     }
 
     /// What the caller should do now that the client has given up: a retryable failure
@@ -341,6 +352,7 @@ impl fmt::Display for ApiError {
             }
             ApiErrorKind::Invalid { reason } => write!(f, "request not sent: {reason}")?,
             ApiErrorKind::Setup { reason } => write!(f, "cannot set up the HTTP client: {reason}")?,
+            ApiErrorKind::Halted => write!(f, "not sent: the run stopped while it waited")?,
         }
         if self.0.attempts > 1 {
             write!(f, " (after {} attempts)", self.0.attempts)?;

@@ -492,6 +492,11 @@ impl Coordinator<'_> {
                 "handover: stopping ({stop}); letting requests in flight finish"
             ));
         }
+        // Interrupted, or a token every further request would fail with: what waits for
+        // its turn is not sent (at a low rate it could hold a SIGTERM for minutes).
+        if matches!(stop, StopKind::Interrupted | StopKind::Auth { .. }) {
+            self.client.halt_waiting();
+        }
         self.stop = Some(stop);
     }
 

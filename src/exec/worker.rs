@@ -323,6 +323,14 @@ fn failure(
     after: Option<Vec<Grant>>,
     attempts: u32,
 ) -> WorkerEnd {
+    // Never sent: the run stopped while it waited. A resume takes the entity up.
+    if e.is_halted() {
+        return WorkerEnd::Unfinished {
+            kind,
+            id: id.to_string(),
+            stop: None,
+        };
+    }
     let text = format!("{stage}: {e}");
     let what = match e.class() {
         ErrorClass::Auth => {
