@@ -6,6 +6,8 @@
 //! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants, page sizes, faults;
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
 //! - `render`: how each kind's items look on the wire;
+//! - `app`: what `routes` and `server` share: the handlers' state, the request as a
+//!   handler sees it, the error answer;
 //! - `routes`: the axum API routes, auth, lists, pagination, both share dialects and their
 //!   validation;
 //! - `faults`: the seeded RNG and the per-token rate limiter;
@@ -16,6 +18,7 @@
 //!
 //! Start one in-process with [`Sim::start`], or run `handover sim`.
 
+mod app;
 mod config;
 mod faults;
 mod render;

@@ -45,9 +45,10 @@ use tower::ServiceExt;
 
 use crate::model::EntityKind;
 
+use super::app::{ApiError, App, Applied, Shared, token_of};
 use super::config::SimConfig;
 use super::faults::{Fate, Faults};
-use super::routes::{self, ApiError, Applied};
+use super::routes;
 use super::seed::{Seed, SeedGrant};
 use super::state::{State as SimState, StateSnapshot};
 use super::stats::{Outcome, Recorder, Stats};
@@ -58,51 +59,6 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// How long `shutdown` waits for open connections to finish before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// The handlers' view of what they share.
-pub(crate) type App = State<Arc<Shared>>;
-
-/// Everything the request handlers share.
-pub(crate) struct Shared {
-    pub state: RwLock<SimState>,
-    pub stats: Recorder,
-    pub faults: Faults,
-    config: RwLock<Arc<SimConfig>>,
-    /// The capacity gate, rebuilt when the configured capacity changes.
-    gate: std::sync::Mutex<Option<(usize, Arc<tokio::sync::Semaphore>)>>,
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<SimConfig> {
-        Arc::clone(&read(&self.config))
-    }
-
-    /// The semaphore for a capacity of `k`: the current one if `k` did not change.
-    fn gate(&self, k: usize) -> Arc<tokio::sync::Semaphore> {
-        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-        match &*gate {
-            Some((have, sem)) if *have == k => Arc::clone(sem),
-            _ => {
-                let sem = Arc::new(tokio::sync::Semaphore::new(k));
-                *gate = Some((k, Arc::clone(&sem)));
-                sem
-            }
-        }
-    }
-
-    fn set_config(&self, config: SimConfig) {
-        self.faults.reseed(config.fault_seed);
-        *write(&self.config) = Arc::new(config);
-    }
-
-    fn reset(&self, seed: &Seed) -> Result<(), SimError> {
-        let state = SimState::from_seed(seed)?;
-        *write(&self.state) = state;
-        self.stats.clear();
-        self.faults.reseed(self.config().fault_seed);
-        Ok(())
-    }
-}
 
 /// Marks a response that must not be sent, and is the error that makes hyper close the
 /// connection without answering.
@@ -412,7 +368,7 @@ async fn pipeline(
     };
     if let Some(limit) = &cfg.rate_limit {
         let authorization = parts.headers.get(AUTHORIZATION);
-        let key = routes::token_of(authorization.and_then(|v| v.to_str().ok())).unwrap_or("");
+        let key = token_of(authorization.and_then(|v| v.to_str().ok())).unwrap_or("");
         if let Err(secs) = shared.faults.admit(limit, key) {
             shared.stats.rate_limited();
             shared.stats.finish(template, Outcome::Status(429));
