@@ -20,6 +20,9 @@
 //!   that plays the contract, its open variants and the faults a real migration meets.
 //!   Every test, the demo and the benchmarks run against it, in process or as
 //!   `handover sim`.
+//!   It speaks its own vocabulary of kinds and roles, written from the contract and not
+//!   taken from [`model`], so that it stays an independent oracle; [`simulator`] is the
+//!   edge where the two meet (conversions by name only).
 //! - [`cli`] is the edge: clap parses into `*Opts`, which become validated settings for the
 //!   core; nothing below `cli` imports clap. [`exit`] names the process exit codes.
 
@@ -39,4 +42,5 @@ pub mod report;
 pub mod rollback;
 pub mod secret;
 pub mod sim;
+pub mod simulator;
 pub mod verify;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use handover::model::{DialectKind, EntityKind, Role, RoleVocabKind};
+use handover::sim::{DialectKind, EntityKind, Role, RoleVocabKind};
 use handover::sim::{GenSpec, RateLimit, Seed, SeedGrant, Sim, SimConfig, SimHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EntityKind, RoleVocabKind};
+use super::kinds::{EntityKind, RoleVocabKind};
 
 use super::SimError;
 

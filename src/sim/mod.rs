@@ -2,6 +2,8 @@
 //! the wire contract (`shared/datarobot-api.md`) closely enough that DataRobot's official
 //! Python client works against it unmodified, plus the faults a real migration meets.
 //!
+//! - `kinds`: the simulator's own vocabulary ([`EntityKind`], [`Role`], role names, dialects,
+//!   envelopes), written from the contract, not taken from the tool;
 //! - `seed`: the starting data ([`Seed`], JSON) and its deterministic generator ([`GenSpec`]);
 //! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants, page sizes, faults;
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
@@ -21,6 +23,7 @@
 mod app;
 mod config;
 mod faults;
+mod kinds;
 mod render;
 mod routes;
 mod seed;
@@ -33,9 +36,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::model::EntityKind;
-
 pub use config::{ForcedOn, ForcedStatus, RateLimit, SimConfig};
+pub use kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
     STORE_TYPES, SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedPrincipal, SeedUser,

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{DialectKind, EntityKind, Role, RoleVocabKind};
+use super::kinds::{DialectKind, EntityKind, Role, RoleVocabKind};
 
 use super::state::{EntityRec, GrantRec, PrincipalRec, State, UserRec};
 

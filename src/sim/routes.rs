@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Map, Value, json};
 
-use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+use super::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
 use super::app::{ApiError, App, Applied, Request, Shared, token_of};
 use super::config::{ForcedOn, SimConfig};
@@ -68,7 +68,7 @@ pub(crate) fn api() -> Router<Arc<Shared>> {
                 share(&s, &req, kind, &id, dialect, &body)
             };
             api = api.route(
-                &format!("/api/v2/{coll}/{{id}}/{}/", segment(dialect)),
+                &format!("/api/v2/{coll}/{{id}}/{}/", dialect.segment()),
                 reads_one(move |c, id| c.access_list(kind, id, dialect)).patch(write),
             );
         }
@@ -143,32 +143,7 @@ pub(crate) fn write_target<'p>(
         return None;
     }
     let id = path.strip_prefix("/api/v2/")?.split('/').nth(1)?;
-    Some((kind_of(coll)?, id))
-}
-
-fn segment(d: DialectKind) -> &'static str {
-    match d {
-        DialectKind::AccessControl => "accessControl",
-        DialectKind::SharedRoles => "sharedRoles",
-    }
-}
-
-fn kind_of(collection: &str) -> Option<EntityKind> {
-    EntityKind::ALL
-        .into_iter()
-        .find(|k| k.collection() == collection)
-}
-
-/// Whether a kind serves a dialect's access list (reads and writes): the dialect handover
-/// and the Python client use, plus the other one where the spec has it (contract §6).
-pub(crate) fn serves(kind: EntityKind, dialect: DialectKind) -> bool {
-    kind.dialect() == dialect
-        || matches!(
-            (kind, dialect),
-            (EntityKind::Dataset, DialectKind::AccessControl)
-                | (EntityKind::DataSource, DialectKind::SharedRoles)
-                | (EntityKind::DataStore, DialectKind::AccessControl)
-        )
+    Some((EntityKind::from_collection(coll)?, id))
 }
 
 /// The most data stores one `externalDataStores/` page holds (contract C2).
@@ -747,13 +722,13 @@ impl Ctx<'_> {
             .st
             .visible(self.caller, kind, id)
             .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
-        if !serves(kind, dialect) {
+        if !kind.serves(dialect) {
             return Err(ApiError::new(
                 404,
                 format!(
                     "{} has no {} endpoint",
                     kind.plural_label(),
-                    segment(dialect)
+                    dialect.segment()
                 ),
             ));
         }
@@ -1122,13 +1097,13 @@ fn share(
     if st.visible(caller, kind, id).is_none() {
         return Err(ApiError::not_found(format!("{} {id}", kind.as_str())));
     }
-    if !serves(kind, dialect) {
+    if !kind.serves(dialect) {
         return Err(ApiError::new(
             404,
             format!(
                 "{} have no {} endpoint",
                 kind.plural_label(),
-                segment(dialect)
+                dialect.segment()
             ),
         ));
     }

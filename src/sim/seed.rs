@@ -13,7 +13,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::{EntityKind, Role};
+use super::kinds::{EntityKind, Role};
 
 use super::SimError;
 
@@ -130,10 +130,10 @@ pub struct SeedGrant {
 
 impl SeedGrant {
     /// A grant with `canShare` true.
-    pub fn new(username: impl Into<String>, role: Role) -> Self {
+    pub fn new(username: impl Into<String>, role: impl Into<Role>) -> Self {
         SeedGrant {
             username: username.into(),
-            role,
+            role: role.into(),
             can_share: true,
         }
     }

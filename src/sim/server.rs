@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::model::EntityKind;
+use super::kinds::EntityKind;
 
 use super::app::{ApiError, App, Applied, Shared, token_of};
 use super::config::SimConfig;
@@ -175,16 +175,16 @@ impl SimHandle {
     /// Replaces an entity's access list behind every client's back.
     pub fn set_access(
         &self,
-        kind: EntityKind,
+        kind: impl Into<EntityKind>,
         id: &str,
         grants: Vec<SeedGrant>,
     ) -> Result<(), SimError> {
-        write(&self.shared.state).set_access(kind, id, &grants)
+        write(&self.shared.state).set_access(kind.into(), id, &grants)
     }
 
     /// Deletes an entity, as if someone else had.
-    pub fn delete_entity(&self, kind: EntityKind, id: &str) -> Result<(), SimError> {
-        write(&self.shared.state).delete_entity(kind, id)
+    pub fn delete_entity(&self, kind: impl Into<EntityKind>, id: &str) -> Result<(), SimError> {
+        write(&self.shared.state).delete_entity(kind.into(), id)
     }
 
     /// Activates or deactivates an account (an inactive one can neither log in nor receive shares).
