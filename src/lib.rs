@@ -3,7 +3,7 @@
 //! How the pieces fit:
 //!
 //! - [`model`] names the 13 shareable entity kinds, the three access levels and, per kind,
-//!   the facts of the wire contract (dialect, body keys, role names). Both sides use it.
+//!   the facts of the wire contract (dialect, body keys, role names), as the tool sees them.
 //! - [`config`] resolves where DataRobot is and the token ([`secret::Token`], never
 //!   printed); [`api`] is the one HTTP client: every request, reads included, passes its
 //!   rate limiter and its retry policy.
@@ -41,6 +41,6 @@ pub mod planner;
 pub mod report;
 pub mod rollback;
 pub mod secret;
-pub mod sim;
+pub use handover_sim as sim;
 pub mod simulator;
 pub mod verify;

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::EntityKind;
+use crate::kinds::EntityKind;
 
-use super::lock;
+use crate::lock;
 
 /// Counters of what the simulator saw since it started or was last reset.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -13,9 +13,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::kinds::{EntityKind, Role};
+use crate::kinds::{EntityKind, Role};
 
-use super::SimError;
+use crate::SimError;
 
 /// The admin's username in generated seeds.
 pub const ADMIN_USERNAME: &str = "admin@acme.test";

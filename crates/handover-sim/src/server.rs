@@ -43,16 +43,16 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::kinds::EntityKind;
+use crate::kinds::EntityKind;
 
-use super::app::{ApiError, App, Applied, Shared, token_of};
-use super::config::SimConfig;
-use super::faults::{Fate, Faults};
-use super::routes;
-use super::seed::{Seed, SeedGrant};
-use super::state::{State as SimState, StateSnapshot};
-use super::stats::{Outcome, Recorder, Stats};
-use super::{SimError, read, write};
+use crate::app::{ApiError, App, Applied, Shared, token_of};
+use crate::config::SimConfig;
+use crate::faults::{Fate, Faults};
+use crate::routes;
+use crate::seed::{Seed, SeedGrant};
+use crate::state::{State as SimState, StateSnapshot};
+use crate::stats::{Outcome, Recorder, Stats};
+use crate::{SimError, read, write};
 
 /// The largest request body accepted (a seed posted to `/__sim/reset` can be big).
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -438,7 +438,7 @@ async fn json_errors(resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::GenSpec;
+    use crate::GenSpec;
 
     fn shared() -> Arc<Shared> {
         let seed = Seed::generate(&GenSpec::uniform(1, 1));

@@ -19,6 +19,9 @@
 //! - `tls`: HTTPS with a given certificate ([`Sim::start_tls`]), for certificate tests.
 //!
 //! Start one in-process with [`Sim::start`], or run `handover sim`.
+//!
+//! This crate does not depend on `handover`: it is the tool's test oracle, so everything it
+//! knows about DataRobot is its own, written from the contract (`kinds` cites the sections).
 
 mod app;
 mod config;

@@ -20,13 +20,13 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Map, Value, json};
 
-use super::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+use crate::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
-use super::app::{ApiError, App, Applied, Request, Shared, token_of};
-use super::config::{ForcedOn, SimConfig};
-use super::render;
-use super::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
-use super::{read, write};
+use crate::app::{ApiError, App, Applied, Request, Shared, token_of};
+use crate::config::{ForcedOn, SimConfig};
+use crate::render;
+use crate::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
+use crate::{read, write};
 
 /// The API routes: the fixed ones, then for every kind its list, its items and both
 /// dialects' access lists (a kind without one answers 404 once the entity is found).

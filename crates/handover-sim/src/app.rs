@@ -14,12 +14,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::config::SimConfig;
-use super::faults::Faults;
-use super::seed::Seed;
-use super::state::State as SimState;
-use super::stats::Recorder;
-use super::{SimError, read, write};
+use crate::config::SimConfig;
+use crate::faults::Faults;
+use crate::seed::Seed;
+use crate::state::State as SimState;
+use crate::stats::Recorder;
+use crate::{SimError, read, write};
 
 /// The handlers' view of what they share.
 pub(crate) type App = State<Arc<Shared>>;

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{EntityKind, Role};
+use crate::kinds::{EntityKind, Role};
 
-use super::SimError;
-use super::seed::{Seed, SeedGrant};
+use crate::SimError;
+use crate::seed::{Seed, SeedGrant};
 
 /// An account.
 #[derive(Clone, Debug)]
