@@ -16,6 +16,8 @@ WORKDIR /src
 # Only what the binary is built from; tests, benchmarks and docs stay out (.dockerignore).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The simulator crate (`handover sim`, `handover demo`); its tests stay out (.dockerignore).
+COPY crates ./crates
 # The registry and target caches survive between builds (BuildKit); the binary is copied
 # out of the cached target directory, which is not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -27,6 +27,10 @@
 //!   that plays the contract, its open variants and the faults a real migration meets.
 //!   Every test, the demo and the benchmarks run against it, in process or as
 //!   `handover sim`.
+//!   It is its own crate (`handover-sim`) and speaks its own vocabulary of kinds and
+//!   roles, written from the contract and not taken from [`model`], so that it stays an
+//!   independent oracle; [`simulator`] is the edge where the two meet (conversions by name
+//!   only).
 
 pub mod after;
 pub mod api;
@@ -35,7 +39,8 @@ pub mod cli;
 pub mod exec;
 pub mod journal;
 pub mod plan;
-pub mod sim;
+pub mod simulator;
 pub mod workflow;
 
 pub use base::{exit, files, model, secret};
+pub use handover_sim as sim;

@@ -250,7 +250,7 @@ async fn owner_filters_narrow_catalog_kinds_and_use_cases() {
 
 async fn check_access_lists(vocab: RoleVocabKind) {
     let sim = start(SimConfig {
-        role_vocab: vocab,
+        role_vocab: vocab.into(),
         ..small_pages()
     });
     let client = admin(&sim, fast_policy());
@@ -270,7 +270,7 @@ async fn check_access_lists(vocab: RoleVocabKind) {
             let want: BTreeSet<(String, String, Role)> = e
                 .access
                 .iter()
-                .map(|g| (g.id.clone(), g.username.to_lowercase(), g.role))
+                .map(|g| (g.id.clone(), g.username.to_lowercase(), g.role.into()))
                 .collect();
             assert_eq!(got, want, "{kind} {} ({vocab:?})", e.id);
             longest = longest.max(want.len());
@@ -369,7 +369,7 @@ async fn transfers_ownership_in_one_patch_in_both_dialects() {
         let state = sim.state();
         assert_eq!(
             state.role_of(kind, &id, SUCCESSOR),
-            Some(Role::Owner),
+            Some(Role::Owner.into()),
             "{kind}"
         );
         assert_eq!(state.role_of(kind, &id, DEPARTING), None, "{kind}");
@@ -414,7 +414,7 @@ async fn calendars_answering_200_are_success_too() {
     assert_eq!(out.status, 200);
     assert_eq!(
         sim.state().role_of(EntityKind::Calendar, &id, SUCCESSOR),
-        Some(Role::Editor)
+        Some(Role::Editor.into())
     );
 }
 
@@ -591,7 +591,7 @@ async fn a_write_that_landed_but_answered_502_is_retried_and_reports_its_attempt
     assert_eq!(err.attempts(), RetryPolicy::default().max_attempts);
     assert_eq!(
         sim.state().role_of(EntityKind::Deployment, &id, SUCCESSOR),
-        Some(Role::Owner)
+        Some(Role::Owner.into())
     );
     sim.set_config(SimConfig::default());
     let out = client

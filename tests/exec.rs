@@ -92,7 +92,7 @@ async fn mixed_plan_under_faults_reaches_every_target() {
     assert_at_targets(&after, &entries);
     // Entities outside the plan are untouched.
     for e in &before.entities {
-        if !planned.contains(&(e.kind, e.id.clone())) {
+        if !planned.contains(&(e.kind.into(), e.id.clone())) {
             assert_eq!(after.entity(e.kind, &e.id), Some(e), "{} {}", e.kind, e.id);
         }
     }
@@ -284,7 +284,7 @@ async fn drift_behind_the_tools_back_is_recomputed_or_reported() {
     let mut grants = seed_grants(&state, demoted.kind, &demoted.id);
     for g in &mut grants {
         if g.username == DEPARTING_USERNAME {
-            g.role = Role::Editor;
+            g.role = Role::Editor.into();
         }
     }
     grants.push(SeedGrant::new("user10@acme.test", Role::Owner));
@@ -476,14 +476,14 @@ fn refusals_seed() -> Seed {
         token: String::new(),
     };
     let entity = |kind: EntityKind, n: u8, ops_can_share: bool| SeedEntity {
-        kind,
+        kind: kind.into(),
         id: format!("{:024x}", 100 + n),
         name: format!("{kind} {n}"),
         creator: None,
         access: vec![
             SeedGrant {
                 username: "ops@acme.test".into(),
-                role: Role::Owner,
+                role: Role::Owner.into(),
                 can_share: ops_can_share,
             },
             SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
@@ -531,7 +531,7 @@ async fn apply_refusals() -> (Refusals, exec::RunSummary) {
         .state()
         .entities
         .iter()
-        .map(|e| (e.kind, e.id.clone()))
+        .map(|e| (e.kind.into(), e.id.clone()))
         .collect();
     let mut entries = Vec::new();
     for (n, (kind, id)) in ids.iter().enumerate() {
@@ -847,7 +847,7 @@ async fn a_read_back_that_fails_after_an_accepted_write_is_unconfirmed() {
     let target = &entries[0];
     w.sim.set_config(SimConfig {
         force_status: vec![handover::sim::ForcedStatus {
-            kind: target.kind,
+            kind: target.kind.into(),
             id: target.id.clone(),
             status: 403,
             on: handover::sim::ForcedOn::ReadAfterWrite,

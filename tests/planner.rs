@@ -229,7 +229,7 @@ fn check_handover(entry: &PlanEntry, state: &StateSnapshot) {
         .access(kind, &entry.id)
         .unwrap()
         .iter()
-        .map(|g| (g.id.clone(), g.username.to_lowercase(), g.role))
+        .map(|g| (g.id.clone(), g.username.to_lowercase(), g.role.into()))
         .collect();
     let read: BTreeSet<(String, String, Role)> = entry
         .current
@@ -379,7 +379,7 @@ async fn both_role_vocabularies_give_the_same_plan() {
         let sim = start(
             generated(12, 2),
             SimConfig {
-                role_vocab: vocab,
+                role_vocab: vocab.into(),
                 ..SimConfig::default()
             },
         );
@@ -432,7 +432,7 @@ fn bury_departing_owner(sim: &SimHandle) -> BTreeMap<EntityKind, String> {
             };
             access.push(SeedGrant {
                 username: colleague(n),
-                role,
+                role: role.into(),
                 can_share: n % 3 != 0,
             });
         }
@@ -820,7 +820,7 @@ async fn a_caller_who_is_only_an_editor_may_not_hand_over() {
                     SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
                     SeedGrant {
                         username: me.clone(),
-                        role: Role::Owner,
+                        role: Role::Owner.into(),
                         can_share: false,
                     },
                 ],

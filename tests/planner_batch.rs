@@ -80,7 +80,7 @@ fn ident(state: &StateSnapshot, username: &str) -> UserIdent {
 /// Sets `username`'s role on `grants`, in place or appended.
 fn set_role(grants: &mut Vec<SeedGrant>, username: &str, role: Role) {
     match grants.iter_mut().find(|g| g.username == username) {
-        Some(g) => g.role = role,
+        Some(g) => g.role = role.into(),
         None => grants.push(SeedGrant::new(username, role)),
     }
 }
@@ -270,7 +270,10 @@ async fn two_departing_users_are_planned_in_one_pass() {
                 assert_eq!(role_in_target(who), None, "{} {}", e.kind, e.id);
                 assert_eq!(role_in_target(heir), Some(Role::Owner));
             } else {
-                let role = before.iter().find(|g| g.username == who).map(|g| g.role);
+                let role = before
+                    .iter()
+                    .find(|g| g.username == who)
+                    .map(|g| g.role.into());
                 assert_eq!(role_in_target(who), role, "{} {}", e.kind, e.id);
             }
         }
@@ -279,7 +282,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
             if ![DEPARTING_USERNAME, LEAVER, SUCCESSOR_USERNAME, HEIR]
                 .contains(&g.username.as_str())
             {
-                assert_eq!(role_in_target(&g.username), Some(g.role));
+                assert_eq!(role_in_target(&g.username), Some(g.role.into()));
             }
         }
         // One request carries both transfers of a co-owned entity.
@@ -338,7 +341,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
     let unowned = state
         .entities
         .iter()
-        .find(|e| !all.contains(&(e.kind, e.id.clone())))
+        .find(|e| !all.contains(&(e.kind.into(), e.id.clone())))
         .unwrap();
 
     // Only: a bare id, a typed id, a typed id of the wrong type, an id also excluded, an
@@ -716,7 +719,7 @@ fn offboard_with_a_map_and_an_exclusion_hands_over_co_owned_entities_to_both_suc
 
     let after = w.sim.state();
     for e in &before.entities {
-        let key = (e.kind, e.id.clone());
+        let key = (e.kind.into(), e.id.clone());
         let owned_by = |who: &str| {
             e.access
                 .iter()
@@ -731,7 +734,7 @@ fn offboard_with_a_map_and_an_exclusion_hands_over_co_owned_entities_to_both_suc
             let had = e.access.iter().find(|g| g.username == who).map(|g| g.role);
             if owned_by(who) {
                 assert_eq!(after.role_of(e.kind, &e.id, who), None);
-                assert_eq!(after.role_of(e.kind, &e.id, heir), Some(Role::Owner));
+                assert_eq!(after.role_of(e.kind, &e.id, heir), Some(Role::Owner.into()));
             } else {
                 assert_eq!(after.role_of(e.kind, &e.id, who), had);
             }
@@ -791,7 +794,7 @@ fn a_non_admin_reassigns_all_of_their_own_projects_end_to_end() {
     let after = w.sim.state();
     for e in &before.entities {
         let now = after.access(e.kind, &e.id).unwrap();
-        if !mine.contains(&(e.kind, e.id.clone())) {
+        if !mine.contains(&(e.kind.into(), e.id.clone())) {
             assert_eq!(now, e.access.as_slice(), "{} {} changed", e.kind, e.id);
             continue;
         }
@@ -851,7 +854,7 @@ fn a_self_revoking_write_whose_answer_is_lost_is_found_by_its_read_back_not_skip
     for (kind, id) in &mine {
         assert_eq!(
             after.role_of(*kind, id, SUCCESSOR_USERNAME),
-            Some(Role::Owner)
+            Some(Role::Owner.into())
         );
         assert_eq!(after.role_of(*kind, id, DEPARTING_USERNAME), None);
     }

@@ -27,7 +27,7 @@ fn tenant() -> Seed {
         EntityKind::DataSource,
         EntityKind::Deployment,
     ] {
-        spec.per_kind.insert(kind, 80);
+        spec.per_kind.insert(kind.into(), 80);
     }
     Seed::generate(&spec)
 }
@@ -52,7 +52,7 @@ fn owned(state: &StateSnapshot) -> BTreeSet<(EntityKind, String)> {
     EntityKind::ALL
         .iter()
         .flat_map(|k| state.held_by(*k, DEPARTING_USERNAME, Role::Owner))
-        .map(|e| (e.kind, e.id.clone()))
+        .map(|e| (e.kind.into(), e.id.clone()))
         .collect()
 }
 
@@ -162,7 +162,7 @@ async fn offboard_moves_everything_and_leaves_groups_and_organizations_as_they_w
     for e in entries.iter().filter(|e| e.action == ActionKind::Change) {
         assert_eq!(
             after.role_of(e.kind, &e.id, SUCCESSOR_USERNAME),
-            Some(Role::Owner),
+            Some(Role::Owner.into()),
             "{} {}",
             e.kind,
             e.id

@@ -73,7 +73,7 @@ fn seed() -> Seed {
         .iter()
         .enumerate()
         .map(|(n, (kind, _))| SeedEntity {
-            kind: *kind,
+            kind: (*kind).into(),
             id: id_of(n),
             name: format!("{kind} {n}"),
             creator: None,
@@ -143,7 +143,7 @@ fn set_ops_role(w: &World, kind: EntityKind, id: &str, role: Role) {
     let mut access = grants(kind, id, w);
     for g in &mut access {
         if g.username == OPS {
-            g.role = role;
+            g.role = role.into();
         }
     }
     w.sim.set_access(kind, id, access).unwrap();
@@ -193,7 +193,7 @@ async fn server_refusals_are_recorded_the_batch_goes_on_and_the_failed_plan_retr
             Fate::Forbidden => set_ops_role(&w, e.kind, &e.id, Role::Editor),
             Fate::Deleted => w.sim.delete_entity(e.kind, &e.id).unwrap(),
             Fate::LastOwner(status) => forced.push(ForcedStatus {
-                kind: e.kind,
+                kind: e.kind.into(),
                 id: e.id.clone(),
                 status,
                 on: ForcedOn::Write,

@@ -40,10 +40,10 @@ fn acls(state: &StateSnapshot) -> BTreeMap<(EntityKind, String), Acl> {
             let mut list: Vec<_> = e
                 .access
                 .iter()
-                .map(|g| (g.username.to_lowercase(), g.role, g.can_share))
+                .map(|g| (g.username.to_lowercase(), g.role.into(), g.can_share))
                 .collect();
             list.sort();
-            ((e.kind, e.id.clone()), list)
+            ((e.kind.into(), e.id.clone()), list)
         })
         .collect()
 }
@@ -378,7 +378,7 @@ async fn an_entity_changed_since_is_left_alone_unless_forced() {
     // The colleague keeps the access given meanwhile; the run's principals are back.
     assert_eq!(
         state.role_of(colleague.kind, &colleague.id, "user9@acme.test"),
-        Some(Role::Editor)
+        Some(Role::Editor.into())
     );
     assert_same_state(&before, &state, &[&changed.id, &colleague.id]);
     let was = |u: &str| before.role_of(colleague.kind, &colleague.id, u);
@@ -575,7 +575,7 @@ async fn handover_rollback_end_to_end() {
     for u in [DEPARTING_USERNAME, SUCCESSOR_USERNAME] {
         assert_eq!(role(&state, u), role(&before, u), "{u}");
     }
-    assert_eq!(role(&state, "user9@acme.test"), Some(Role::Owner));
+    assert_eq!(role(&state, "user9@acme.test"), Some(Role::Owner.into()));
     assert!(w.sim.stats().ownerless.is_empty());
 
     // A journal that is not there is invalid input, and nothing is sent.

@@ -1,10 +1,12 @@
-//! The vocabulary both sides of the wire share: the 13 shareable entity kinds, the three
-//! access levels, and, per kind, the facts of DataRobot's sharing API that decide how a
-//! request is shaped (which dialect, which body key, which role names, which extras).
+//! The tool's vocabulary of the wire: the 13 shareable entity kinds, the three access
+//! levels, and, per kind, the facts of DataRobot's sharing API that decide how a request is
+//! shaped (which dialect, which body key, which role names, which extras).
 //!
 //! Everything here is data about the contract in `shared/datarobot-api.md`; it does no I/O.
-//! The client (`api`) uses it to build requests and to read answers tolerantly; the
-//! simulator (`sim`) uses it to route and to render answers in either role vocabulary.
+//! The client (`api`) uses it to build requests and to read answers tolerantly. The
+//! simulator does not: it has its own vocabulary written from the same contract
+//! (`handover_sim::EntityKind`, …), so that a wrong fact here fails a test instead of
+//! being played back; `simulator` converts between the two.
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,8 +13,8 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use crate::exit;
-use crate::model::{EntityKind, RoleVocabKind};
-use crate::sim::{GenSpec, RateLimit, Seed, Sim, SimConfig};
+use crate::model::EntityKind;
+use crate::sim::{GenSpec, RateLimit, RoleVocabKind, Seed, Sim, SimConfig};
 
 /// Options of `handover sim`.
 #[derive(Debug, clap::Args)]
@@ -210,7 +210,7 @@ impl SimOpts {
                 };
                 spec.per_kind = kinds
                     .into_iter()
-                    .map(|k| (k, self.per_kind))
+                    .map(|k| (k.into(), self.per_kind))
                     .collect::<BTreeMap<_, _>>();
                 spec.users = self.users;
                 spec.departing = self.departing.clone();

@@ -88,7 +88,7 @@ impl World {
         EntityKind::ALL
             .iter()
             .flat_map(|k| state.held_by(*k, DEPARTING_USERNAME, Role::Owner))
-            .map(|e| (e.kind, e.id.clone(), e.name.clone()))
+            .map(|e| (e.kind.into(), e.id.clone(), e.name.clone()))
             .collect()
     }
 
@@ -199,7 +199,7 @@ pub fn roles_in_state(state: &StateSnapshot, kind: EntityKind, id: &str) -> BTre
         .access(kind, id)
         .unwrap_or_default()
         .iter()
-        .map(|g| (g.username.to_lowercase(), g.role))
+        .map(|g| (g.username.to_lowercase(), g.role.into()))
         .collect()
 }
 
@@ -355,7 +355,7 @@ pub fn assert_only_planned_changes(
         let a = after
             .entity(b.kind, &b.id)
             .unwrap_or_else(|| panic!("{} {} deleted", b.kind, b.id));
-        let Some(entry) = planned.get(&(b.kind, b.id.as_str())) else {
+        let Some(entry) = planned.get(&(b.kind.into(), b.id.as_str())) else {
             assert_eq!(a, b, "{} {} is not in the plan but changed", b.kind, b.id);
             continue;
         };
@@ -370,7 +370,7 @@ pub fn assert_only_planned_changes(
             s.access
                 .iter()
                 .filter(|g| !named(&g.username))
-                .map(|g| (g.username.to_lowercase(), (g.role, g.can_share)))
+                .map(|g| (g.username.to_lowercase(), (g.role.into(), g.can_share)))
                 .collect()
         };
         assert_eq!(

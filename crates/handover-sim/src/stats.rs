@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::EntityKind;
+use crate::kinds::EntityKind;
 
-use super::lock;
+use crate::lock;
 
 /// Counters of what the simulator saw since it started or was last reset.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -75,8 +75,8 @@ pub struct OwnerlessEvent {
 }
 
 /// The key of an entity in [`Stats`] maps: `kind/id`.
-pub fn entity_key(kind: EntityKind, id: &str) -> String {
-    format!("{}/{id}", kind.as_str())
+pub fn entity_key(kind: impl Into<EntityKind>, id: &str) -> String {
+    format!("{}/{id}", kind.into().as_str())
 }
 
 impl Stats {
@@ -98,12 +98,12 @@ impl Stats {
     }
 
     /// Applied writes to one entity.
-    pub fn writes_to(&self, kind: EntityKind, id: &str) -> u64 {
+    pub fn writes_to(&self, kind: impl Into<EntityKind>, id: &str) -> u64 {
         self.writes.get(&entity_key(kind, id)).copied().unwrap_or(0)
     }
 
     /// Write requests aimed at one entity.
-    pub fn attempts_on(&self, kind: EntityKind, id: &str) -> u64 {
+    pub fn attempts_on(&self, kind: impl Into<EntityKind>, id: &str) -> u64 {
         self.write_attempts
             .get(&entity_key(kind, id))
             .copied()

@@ -2,15 +2,15 @@
 //! (role vocabulary, status codes), page sizes, and the faults it injects (rate limiting,
 //! latency, 5xx answers, dropped connections, writes that land but answer 502).
 //!
-//! A [`SimConfig`] can be changed while the server runs ([`super::SimHandle::set_config`] or
+//! A [`SimConfig`] can be changed while the server runs ([`crate::SimHandle::set_config`] or
 //! `POST /__sim/config`); every request reads the config that is current when it arrives.
 //! Its JSON form uses the Rust field names (snake_case); every field is optional there.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EntityKind, RoleVocabKind};
+use crate::kinds::{EntityKind, RoleVocabKind};
 
-use super::SimError;
+use crate::SimError;
 
 /// Everything about the simulator's behaviour that is not the data it holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

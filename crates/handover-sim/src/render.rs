@@ -7,9 +7,9 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{DialectKind, EntityKind, Role, RoleVocabKind};
+use crate::kinds::{DialectKind, EntityKind, Role, RoleVocabKind};
 
-use super::state::{EntityRec, GrantRec, PrincipalRec, State, UserRec};
+use crate::state::{EntityRec, GrantRec, PrincipalRec, State, UserRec};
 
 /// The role shown to `caller` in list items that carry the caller's own role. Org admins
 /// who hold no grant see `OWNER`, since they may do everything an owner may.

@@ -12,10 +12,10 @@ use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::SimError;
-use super::config::SimConfig;
-use super::seed::Seed;
-use super::server::{Sim, SimHandle};
+use crate::SimError;
+use crate::config::SimConfig;
+use crate::seed::Seed;
+use crate::server::{Sim, SimHandle};
 
 impl Sim {
     /// Like [`Sim::start`], but serves HTTPS with `cert_pem` (the certificate chain, leaf

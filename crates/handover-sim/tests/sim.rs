@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use handover::model::{DialectKind, EntityKind, Role, RoleVocabKind};
-use handover::sim::{GenSpec, RateLimit, Seed, SeedGrant, Sim, SimConfig, SimHandle};
+use handover_sim::{DialectKind, EntityKind, Role, RoleVocabKind};
+use handover_sim::{GenSpec, RateLimit, Seed, SeedGrant, Sim, SimConfig, SimHandle};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -1755,7 +1755,7 @@ fn start_outside_a_runtime_is_an_error() {
         fixture(),
         SimConfig::default(),
     );
-    assert!(matches!(r, Err(handover::sim::SimError::NoRuntime)));
+    assert!(matches!(r, Err(handover_sim::SimError::NoRuntime)));
 }
 
 #[tokio::test]

@@ -43,66 +43,22 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::model::EntityKind;
+use crate::kinds::EntityKind;
 
-use super::config::SimConfig;
-use super::faults::{Fate, Faults};
-use super::routes::{self, ApiError, Applied};
-use super::seed::{Seed, SeedGrant};
-use super::state::{State as SimState, StateSnapshot};
-use super::stats::{Outcome, Recorder, Stats};
-use super::{SimError, read, write};
+use crate::app::{ApiError, App, Applied, Shared, token_of};
+use crate::config::SimConfig;
+use crate::faults::{Fate, Faults};
+use crate::routes;
+use crate::seed::{Seed, SeedGrant};
+use crate::state::{State as SimState, StateSnapshot};
+use crate::stats::{Outcome, Recorder, Stats};
+use crate::{SimError, read, write};
 
 /// The largest request body accepted (a seed posted to `/__sim/reset` can be big).
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// How long `shutdown` waits for open connections to finish before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// The handlers' view of what they share.
-pub(crate) type App = State<Arc<Shared>>;
-
-/// Everything the request handlers share.
-pub(crate) struct Shared {
-    pub state: RwLock<SimState>,
-    pub stats: Recorder,
-    pub faults: Faults,
-    config: RwLock<Arc<SimConfig>>,
-    /// The capacity gate, rebuilt when the configured capacity changes.
-    gate: std::sync::Mutex<Option<(usize, Arc<tokio::sync::Semaphore>)>>,
-}
-
-impl Shared {
-    pub fn config(&self) -> Arc<SimConfig> {
-        Arc::clone(&read(&self.config))
-    }
-
-    /// The semaphore for a capacity of `k`: the current one if `k` did not change.
-    fn gate(&self, k: usize) -> Arc<tokio::sync::Semaphore> {
-        let mut gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-        match &*gate {
-            Some((have, sem)) if *have == k => Arc::clone(sem),
-            _ => {
-                let sem = Arc::new(tokio::sync::Semaphore::new(k));
-                *gate = Some((k, Arc::clone(&sem)));
-                sem
-            }
-        }
-    }
-
-    fn set_config(&self, config: SimConfig) {
-        self.faults.reseed(config.fault_seed);
-        *write(&self.config) = Arc::new(config);
-    }
-
-    fn reset(&self, seed: &Seed) -> Result<(), SimError> {
-        let state = SimState::from_seed(seed)?;
-        *write(&self.state) = state;
-        self.stats.clear();
-        self.faults.reseed(self.config().fault_seed);
-        Ok(())
-    }
-}
 
 /// Marks a response that must not be sent, and is the error that makes hyper close the
 /// connection without answering.
@@ -219,16 +175,16 @@ impl SimHandle {
     /// Replaces an entity's access list behind every client's back.
     pub fn set_access(
         &self,
-        kind: EntityKind,
+        kind: impl Into<EntityKind>,
         id: &str,
         grants: Vec<SeedGrant>,
     ) -> Result<(), SimError> {
-        write(&self.shared.state).set_access(kind, id, &grants)
+        write(&self.shared.state).set_access(kind.into(), id, &grants)
     }
 
     /// Deletes an entity, as if someone else had.
-    pub fn delete_entity(&self, kind: EntityKind, id: &str) -> Result<(), SimError> {
-        write(&self.shared.state).delete_entity(kind, id)
+    pub fn delete_entity(&self, kind: impl Into<EntityKind>, id: &str) -> Result<(), SimError> {
+        write(&self.shared.state).delete_entity(kind.into(), id)
     }
 
     /// Activates or deactivates an account (an inactive one can neither log in nor receive shares).
@@ -412,7 +368,7 @@ async fn pipeline(
     };
     if let Some(limit) = &cfg.rate_limit {
         let authorization = parts.headers.get(AUTHORIZATION);
-        let key = routes::token_of(authorization.and_then(|v| v.to_str().ok())).unwrap_or("");
+        let key = token_of(authorization.and_then(|v| v.to_str().ok())).unwrap_or("");
         if let Err(secs) = shared.faults.admit(limit, key) {
             shared.stats.rate_limited();
             shared.stats.finish(template, Outcome::Status(429));
@@ -482,7 +438,7 @@ async fn json_errors(resp: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::GenSpec;
+    use crate::GenSpec;
 
     fn shared() -> Arc<Shared> {
         let seed = Seed::generate(&GenSpec::uniform(1, 1));

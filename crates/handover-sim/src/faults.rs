@@ -16,8 +16,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::config::{RateLimit, SimConfig};
-use super::lock;
+use crate::config::{RateLimit, SimConfig};
+use crate::lock;
 
 /// The fate of a request decided before it is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

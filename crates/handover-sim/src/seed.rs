@@ -13,9 +13,9 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::model::{EntityKind, Role};
+use crate::kinds::{EntityKind, Role};
 
-use super::SimError;
+use crate::SimError;
 
 /// The admin's username in generated seeds.
 pub const ADMIN_USERNAME: &str = "admin@acme.test";
@@ -130,10 +130,10 @@ pub struct SeedGrant {
 
 impl SeedGrant {
     /// A grant with `canShare` true.
-    pub fn new(username: impl Into<String>, role: Role) -> Self {
+    pub fn new(username: impl Into<String>, role: impl Into<Role>) -> Self {
         SeedGrant {
             username: username.into(),
-            role,
+            role: role.into(),
             can_share: true,
         }
     }
@@ -606,19 +606,9 @@ const ORGANIZATION: (&str, &str) = ("5f0000000000000000000001", "Acme");
 const UNKNOWN_ROLES: [&str; 3] = ["DATA_SCIENTIST", "ADMIN", "VIEWER_PLUS"];
 
 /// The read-only and read-write names a kind's reads use (contract §6, "Roles accepted →
-/// returned"): calendars speak `READ_ONLY`/`READ_WRITE`, projects, deployments, registered
-/// models and the custom kinds `USER`, everything else `EDITOR`.
+/// returned"; [`EntityKind::wire_role`]).
 fn group_role_names(kind: EntityKind) -> [&'static str; 2] {
-    match kind {
-        EntityKind::Calendar => ["READ_ONLY", "READ_WRITE"],
-        EntityKind::Project
-        | EntityKind::Deployment
-        | EntityKind::RegisteredModel
-        | EntityKind::CustomModel
-        | EntityKind::CustomTask
-        | EntityKind::ExecutionEnvironment => ["CONSUMER", "USER"],
-        _ => ["CONSUMER", "EDITOR"],
-    }
+    [kind.wire_role(Role::Consumer), kind.wire_role(Role::Editor)]
 }
 
 /// Adds what [`GenSpec::realistic`] asks for to generated entities: group and

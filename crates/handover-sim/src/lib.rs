@@ -2,10 +2,14 @@
 //! the wire contract (`shared/datarobot-api.md`) closely enough that DataRobot's official
 //! Python client works against it unmodified, plus the faults a real migration meets.
 //!
+//! - `kinds`: the simulator's own vocabulary ([`EntityKind`], [`Role`], role names, dialects,
+//!   envelopes), written from the contract, not taken from the tool;
 //! - `seed`: the starting data ([`Seed`], JSON) and its deterministic generator ([`GenSpec`]);
 //! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants, page sizes, faults;
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
 //! - `render`: how each kind's items look on the wire;
+//! - `app`: what `routes` and `server` share: the handlers' state, the request as a
+//!   handler sees it, the error answer;
 //! - `routes`: the axum API routes, auth, lists, pagination, both share dialects and their
 //!   validation;
 //! - `faults`: the seeded RNG and the per-token rate limiter;
@@ -15,9 +19,14 @@
 //! - `tls`: HTTPS with a given certificate ([`Sim::start_tls`]), for certificate tests.
 //!
 //! Start one in-process with [`Sim::start`], or run `handover sim`.
+//!
+//! This crate does not depend on `handover`: it is the tool's test oracle, so everything it
+//! knows about DataRobot is its own, written from the contract (`kinds` cites the sections).
 
+mod app;
 mod config;
 mod faults;
+mod kinds;
 mod render;
 mod routes;
 mod seed;
@@ -30,9 +39,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::model::EntityKind;
-
 pub use config::{ForcedOn, ForcedStatus, RateLimit, SimConfig};
+pub use kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
     STORE_TYPES, SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedPrincipal, SeedUser,

@@ -9,26 +9,24 @@
 //! Faults, latency and rate limiting happen around them, in `server`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::{AUTHORIZATION, HOST, LOCATION};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
+use axum::http::header::LOCATION;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Map, Value, json};
 
-use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+use crate::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
-use super::config::{ForcedOn, SimConfig};
-use super::render;
-use super::server::{App, Shared};
-use super::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
-use super::{read, write};
+use crate::app::{ApiError, App, Applied, Request, Shared, token_of};
+use crate::config::{ForcedOn, SimConfig};
+use crate::render;
+use crate::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
+use crate::{read, write};
 
 /// The API routes: the fixed ones, then for every kind its list, its items and both
 /// dialects' access lists (a kind without one answers 404 once the entity is found).
@@ -70,7 +68,7 @@ pub(crate) fn api() -> Router<Arc<Shared>> {
                 share(&s, &req, kind, &id, dialect, &body)
             };
             api = api.route(
-                &format!("/api/v2/{coll}/{{id}}/{}/", segment(dialect)),
+                &format!("/api/v2/{coll}/{{id}}/{}/", dialect.segment()),
                 reads_one(move |c, id| c.access_list(kind, id, dialect)).patch(write),
             );
         }
@@ -145,32 +143,7 @@ pub(crate) fn write_target<'p>(
         return None;
     }
     let id = path.strip_prefix("/api/v2/")?.split('/').nth(1)?;
-    Some((kind_of(coll)?, id))
-}
-
-fn segment(d: DialectKind) -> &'static str {
-    match d {
-        DialectKind::AccessControl => "accessControl",
-        DialectKind::SharedRoles => "sharedRoles",
-    }
-}
-
-fn kind_of(collection: &str) -> Option<EntityKind> {
-    EntityKind::ALL
-        .into_iter()
-        .find(|k| k.collection() == collection)
-}
-
-/// Whether a kind serves a dialect's access list (reads and writes): the dialect handover
-/// and the Python client use, plus the other one where the spec has it (contract §6).
-pub(crate) fn serves(kind: EntityKind, dialect: DialectKind) -> bool {
-    kind.dialect() == dialect
-        || matches!(
-            (kind, dialect),
-            (EntityKind::Dataset, DialectKind::AccessControl)
-                | (EntityKind::DataSource, DialectKind::SharedRoles)
-                | (EntityKind::DataStore, DialectKind::AccessControl)
-        )
+    Some((EntityKind::from_collection(coll)?, id))
 }
 
 /// The most data stores one `externalDataStores/` page holds (contract C2).
@@ -202,110 +175,6 @@ fn store_types(value: Option<&str>, kind: EntityKind) -> Result<&'static [&'stat
             ));
         }
     })
-}
-
-/// Marks the answer of a write that was applied (commit-then-502 only hits those).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Applied;
-
-/// An error answer: `{"message": …, "errors": {field: text}}`.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    pub status: u16,
-    pub message: String,
-    pub errors: BTreeMap<String, String>,
-}
-
-impl ApiError {
-    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-            errors: BTreeMap::new(),
-        }
-    }
-
-    /// A validation error (R12) naming the field at fault.
-    pub fn invalid(field: impl Into<String>, text: impl Into<String>) -> ApiError {
-        let text = text.into();
-        let field = field.into();
-        let mut errors = BTreeMap::new();
-        errors.insert(field.clone(), text.clone());
-        ApiError {
-            status: 422,
-            message: format!("Invalid field data: {field}: {text}"),
-            errors,
-        }
-    }
-
-    /// The 404 of a path no route takes.
-    pub fn unknown_url(path: &str) -> ApiError {
-        ApiError::new(
-            404,
-            format!("The requested URL {path} was not found on this server"),
-        )
-    }
-
-    fn not_found(what: impl std::fmt::Display) -> ApiError {
-        ApiError::new(404, format!("{what} not found"))
-    }
-}
-
-impl IntoResponse for ApiError {
-    /// The status and the JSON body, `Content-Type: application/json` exactly (no charset:
-    /// the Python client compares the header verbatim).
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = json!({"message": self.message});
-        if !self.errors.is_empty() {
-            body["errors"] = json!(self.errors);
-        }
-        (status, Json(body)).into_response()
-    }
-}
-
-/// What a handler needs to know about the request.
-pub(crate) struct Request {
-    pub path: String,
-    pub query: String,
-    /// The `Host` header (or the URI's authority), for absolute `next` links.
-    pub host: String,
-    pub authorization: Option<String>,
-    /// The config the pipeline judged this request by.
-    pub cfg: Arc<SimConfig>,
-}
-
-impl FromRequestParts<Arc<Shared>> for Request {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, ApiError> {
-        if parts.uri.path().contains("//") {
-            // An empty `{id}` names nothing.
-            return Err(ApiError::unknown_url(parts.uri.path()));
-        }
-        let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let host = header(HOST).or_else(|| parts.uri.authority().map(|a| a.as_str()));
-        Ok(Request {
-            path: parts.uri.path().to_string(),
-            query: parts.uri.query().unwrap_or("").to_string(),
-            host: host.unwrap_or("127.0.0.1").to_string(),
-            authorization: header(AUTHORIZATION).map(str::to_string),
-            cfg: parts
-                .extensions
-                .get()
-                .cloned()
-                .unwrap_or_else(|| shared.config()),
-        })
-    }
-}
-
-/// The API token of an `Authorization: Token X` or `Bearer X` header.
-pub(crate) fn token_of(header: Option<&str>) -> Option<&str> {
-    let (scheme, token) = header?.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
-        .then_some(token)
-        .filter(|t| !t.is_empty())
 }
 
 fn authenticate(st: &SimState, req: &Request) -> Result<usize, ApiError> {
@@ -853,13 +722,13 @@ impl Ctx<'_> {
             .st
             .visible(self.caller, kind, id)
             .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
-        if !serves(kind, dialect) {
+        if !kind.serves(dialect) {
             return Err(ApiError::new(
                 404,
                 format!(
                     "{} has no {} endpoint",
                     kind.plural_label(),
-                    segment(dialect)
+                    dialect.segment()
                 ),
             ));
         }
@@ -1228,13 +1097,13 @@ fn share(
     if st.visible(caller, kind, id).is_none() {
         return Err(ApiError::not_found(format!("{} {id}", kind.as_str())));
     }
-    if !serves(kind, dialect) {
+    if !kind.serves(dialect) {
         return Err(ApiError::new(
             404,
             format!(
                 "{} have no {} endpoint",
                 kind.plural_label(),
-                segment(dialect)
+                dialect.segment()
             ),
         ));
     }

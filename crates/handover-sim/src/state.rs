@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EntityKind, Role};
+use crate::kinds::{EntityKind, Role};
 
-use super::SimError;
-use super::seed::{Seed, SeedGrant};
+use crate::SimError;
+use crate::seed::{Seed, SeedGrant};
 
 /// An account.
 #[derive(Clone, Debug)]
@@ -734,17 +734,18 @@ pub struct SnapshotGrant {
 
 impl StateSnapshot {
     /// An entity by kind and id.
-    pub fn entity(&self, kind: EntityKind, id: &str) -> Option<&SnapshotEntity> {
+    pub fn entity(&self, kind: impl Into<EntityKind>, id: &str) -> Option<&SnapshotEntity> {
+        let kind = kind.into();
         self.entities.iter().find(|e| e.kind == kind && e.id == id)
     }
 
     /// An entity's access list.
-    pub fn access(&self, kind: EntityKind, id: &str) -> Option<&[SnapshotGrant]> {
+    pub fn access(&self, kind: impl Into<EntityKind>, id: &str) -> Option<&[SnapshotGrant]> {
         self.entity(kind, id).map(|e| e.access.as_slice())
     }
 
     /// A user's role on an entity (`None`: no role, or no such entity).
-    pub fn role_of(&self, kind: EntityKind, id: &str, username: &str) -> Option<Role> {
+    pub fn role_of(&self, kind: impl Into<EntityKind>, id: &str, username: &str) -> Option<Role> {
         self.access(kind, id)?
             .iter()
             .find(|g| g.username.eq_ignore_ascii_case(username))
@@ -752,7 +753,7 @@ impl StateSnapshot {
     }
 
     /// Usernames of an entity's owners.
-    pub fn owners(&self, kind: EntityKind, id: &str) -> Vec<&str> {
+    pub fn owners(&self, kind: impl Into<EntityKind>, id: &str) -> Vec<&str> {
         self.access(kind, id)
             .unwrap_or_default()
             .iter()
@@ -762,7 +763,13 @@ impl StateSnapshot {
     }
 
     /// Entities of `kind` on which `username` holds exactly `role`.
-    pub fn held_by(&self, kind: EntityKind, username: &str, role: Role) -> Vec<&SnapshotEntity> {
+    pub fn held_by(
+        &self,
+        kind: impl Into<EntityKind>,
+        username: &str,
+        role: impl Into<Role>,
+    ) -> Vec<&SnapshotEntity> {
+        let (kind, role) = (kind.into(), role.into());
         self.entities
             .iter()
             .filter(|e| e.kind == kind)
