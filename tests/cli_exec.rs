@@ -241,11 +241,14 @@ async fn ctrl_c_lets_requests_finish_and_resume_completes_the_run() {
     assert!(text(&out.stdout).contains("stopped: interrupted"));
 
     let replay = Replay::read(w.path("run.jsonl")).unwrap();
-    assert_eq!(
-        replay.counts().in_flight,
-        0,
-        "in-flight requests were drained"
-    );
+    // Requests already sent finished; what still waited for its turn when the signal
+    // came was not sent. An entity left in flight (its intent journaled, its write or its
+    // read-back not done) was written at most once; the resume checks it before writing.
+    for (kind, id, e) in replay.entities() {
+        if matches!(e.state, EntityState::InFlight) {
+            assert!(w.sim.stats().writes_to(kind, id) <= 1, "{kind} {id}");
+        }
+    }
     let settled = settled_writes(&w, &replay);
     assert!(!settled.is_empty() && settled.len() < entries.len());
 

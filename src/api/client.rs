@@ -257,9 +257,14 @@ impl Client {
     /// retry's delay) at once, unsent, with an error whose
     /// [`is_halted`](ApiError::is_halted) is true; requests already sent finish. For a run
     /// that stops: at a low rate the queue could otherwise hold a SIGTERM for minutes. It
-    /// lasts for the client's life.
+    /// lasts until [`unhalt`](Client::unhalt), which a run calls when it starts.
     pub fn halt_waiting(&self) {
         self.inner.halt.send_replace(true);
+    }
+
+    /// Lets requests wait for their turn again after [`halt_waiting`](Client::halt_waiting).
+    pub fn unhalt(&self) {
+        self.inner.halt.send_replace(false);
     }
 
     /// Completes once [`halt_waiting`](Client::halt_waiting) was called.

@@ -314,6 +314,8 @@ pub async fn run(
         started: Instant::now(),
     };
 
+    // A client an earlier run stopped (a resume in the same process) sends again.
+    client.unhalt();
     let mut shutdown = pin!(shutdown);
     let mut shutdown_seen = false;
     let mut plan_done = false;
