@@ -60,7 +60,11 @@ fn every_command_is_there() {
 }
 
 /// A command, the shared flag groups it takes, and its own flags.
-type Case = (&'static str, Vec<&'static [&'static str]>, &'static [&'static str]);
+type Case = (
+    &'static str,
+    Vec<&'static [&'static str]>,
+    &'static [&'static str],
+);
 
 #[test]
 fn every_flag_of_every_command_is_there() {
