@@ -512,6 +512,11 @@ impl Doctor<'_> {
         let first = self.get(&path, &query).await;
         let reply = match first {
             Ok(r) => r,
+            Err(Miss::Budget) => {
+                self.unknown(format!("list.{k}.envelope"), "budget", LISTING);
+                self.skip_rest(kind, "budget");
+                return;
+            }
             Err(m) => {
                 let detail = format!("the list {}", m.why());
                 let status = match m {
