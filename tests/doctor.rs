@@ -446,3 +446,39 @@ async fn the_realistic_world_shows_what_the_type_filter_and_org_use_cases_hide()
         assert!(!line.contains(" 0 more"), "{line}");
     }
 }
+
+/// Latency and prediction traffic are observations, not assumptions: the lines say what
+/// was seen and still hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_and_prediction_traffic_are_reported_not_judged() {
+    let w = world(seed());
+    let base = doctor(&w, &[]).await;
+    w.sim.set_config(SimConfig {
+        latency_ms: 20,
+        prediction_traffic: true,
+        ..SimConfig::default()
+    });
+    let run = doctor(&w, &[]).await;
+    assert_eq!(run.code, exit::OK, "{}", run.stdout);
+    assert!(changed(&base, &run).is_empty(), "{}", run.stdout);
+    let line = |id: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
+    let latency = line("pace.latency");
+    let median: u64 = latency
+        .split("median ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(median >= 20, "{latency}");
+    assert!(
+        line("list.deployment.order_by").contains("the default order moved"),
+        "{}",
+        line("list.deployment.order_by")
+    );
+}
