@@ -1258,6 +1258,55 @@ mod tests {
         assert_eq!(role_or_version("2.49 <html>"), "(unprintable)");
     }
 
+    fn reply(json: Option<Value>) -> ProbeReply {
+        ProbeReply {
+            status: 200,
+            json,
+            rate_headers: Vec::new(),
+            rtt: Duration::ZERO,
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn pages_are_read_only_in_the_envelope_expected() {
+        use serde_json::json;
+        let paginated = reply(Some(
+            json!({"count":1,"next":"http://h/api/v2/calendars/?offset=1",
+            "previous":null,"data":[{"id":"c1"}]}),
+        ));
+        let p = Page::read(EntityKind::Calendar, &paginated).unwrap();
+        assert_eq!(p.ids, ["c1"]);
+        assert!(p.next.is_some());
+        // Projects are a bare array; an object is another envelope.
+        assert!(Page::read(EntityKind::Project, &paginated).is_none());
+        assert!(Page::read(EntityKind::Project, &reply(Some(json!([{"id":"p1"}])))).is_some());
+        // Garbage (not JSON, a scalar, a next that is not a string) is no page.
+        assert!(Page::read(EntityKind::Calendar, &reply(None)).is_none());
+        assert!(Page::read(EntityKind::Calendar, &reply(Some(json!(3)))).is_none());
+        assert!(
+            Page::read(
+                EntityKind::Calendar,
+                &reply(Some(json!({"data":[],"next":5})))
+            )
+            .is_none()
+        );
+        let stores = reply(Some(
+            json!({"data":[{"id":"s1","type":"dr-connector-v1"},{"id":"s2","type":"jdbc"}]}),
+        ));
+        assert_eq!(
+            Page::read(EntityKind::DataStore, &stores)
+                .unwrap()
+                .connectors,
+            1
+        );
+        assert_eq!(shape_label(None), "something that is not JSON");
+        assert_eq!(
+            shape_label(Some(&json!({"items":[], "<script>":1}))),
+            "an object with items"
+        );
+    }
+
     #[test]
     fn the_table_lists_affected_commands_of_differing_lines() {
         let report = Report {
