@@ -19,8 +19,9 @@
 //!   every step durable and resumable.
 //! - [`after`]: what comes after a run: [`after::verify`] checks it against the live
 //!   server, [`after::rollback`] puts back what it changed.
-//! - [`workflow`]: what each command does (plan, apply, offboard, demo, rollback), as
-//!   library functions taking plain settings.
+//! - [`workflow`]: what each command does (plan, apply, offboard, demo, rollback, and
+//!   doctor, the read-only check of a tenant against every assumption, whose probes are
+//!   [`api::doctor`]'s), as library functions taking plain settings.
 //! - [`cli`] is the edge: clap parses into `*Opts`, which become a workflow's settings;
 //!   nothing below `cli` imports clap.
 //! - [`sim`] is a DataRobot simulator (axum routes behind a fault-injecting middleware)

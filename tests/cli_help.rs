@@ -50,6 +50,7 @@ fn every_command_is_there() {
     let text = help(&[]);
     for command in [
         "sim", "plan", "offboard", "demo", "apply", "resume", "status", "rollback", "verify",
+        "doctor",
     ] {
         assert!(
             text.lines()
@@ -68,7 +69,7 @@ type Case = (
 
 #[test]
 fn every_flag_of_every_command_is_there() {
-    let cases: [Case; 9] = [
+    let cases: [Case; 10] = [
         (
             "plan",
             vec![CONN, PACE],
@@ -119,6 +120,11 @@ fn every_flag_of_every_command_is_there() {
             &["--force", "--journal", "--report", "--rollback-journal"],
         ),
         ("demo", vec![PACE], &["--dir", "--per-kind", "--seed"]),
+        (
+            "doctor",
+            vec![CONN],
+            &["--max-requests", "--out", "--rate", "--show-ids"],
+        ),
         (
             "sim",
             vec![],

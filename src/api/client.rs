@@ -69,6 +69,13 @@ pub struct ClientPolicy {
     pub projects_page_size: Option<u32>,
     /// Seeds the back-off jitter, for reproducible tests. `None` seeds from the OS.
     pub jitter_seed: Option<u64>,
+    /// Send GETs only: any other method is refused before it is sent (`handover doctor`
+    /// promises a tenant it writes nothing, and the client keeps the promise, not only
+    /// the code that happens not to call a write). Default `false`.
+    pub read_only: bool,
+    /// The most HTTP requests (every attempt counts) this client may send; once spent,
+    /// every call fails before sending. `None` (default): no limit.
+    pub max_requests: Option<u64>,
 }
 
 impl Default for ClientPolicy {
@@ -83,6 +90,8 @@ impl Default for ClientPolicy {
             page_size: Some(100),
             projects_page_size: Some(1000),
             jitter_seed: None,
+            read_only: false,
+            max_requests: None,
         }
     }
 }
@@ -126,6 +135,7 @@ struct AtomicCounters {
     retries: AtomicU64,
     throttled: AtomicU64,
     in_flight: AtomicU64,
+    retry_after: AtomicU64,
 }
 
 /// One HTTP answer, body read.
@@ -136,6 +146,24 @@ struct Reply {
     attempts: u32,
     path: String,
     method: Method,
+    /// Send to last byte of the attempt that answered.
+    rtt: Duration,
+}
+
+/// A raw answer to a probing GET ([`Client::probe_get`]): what the typed methods hide.
+#[derive(Clone, Debug)]
+pub struct ProbeReply {
+    /// The 2xx status.
+    pub status: u16,
+    /// The body as JSON; `None` when it is not JSON (or empty).
+    pub json: Option<Value>,
+    /// The headers that speak of rate limits (`Retry-After`, `X-RateLimit-*`,
+    /// `RateLimit-*`), names lowercased.
+    pub rate_headers: Vec<(String, String)>,
+    /// How long the answering attempt took, send to last byte (limiter waits excluded).
+    pub rtt: Duration,
+    /// HTTP requests made for it (retries included).
+    pub attempts: u32,
 }
 
 /// The DataRobot API client. Cheap to clone.
@@ -302,6 +330,52 @@ impl Client {
             answered_per_sec: self.inner.pace.as_ref().map_or(0.0, |p| p.delivered_rate()),
             pace: self.inner.pace.as_ref().map(Pace::report),
         }
+    }
+
+    /// 429 answers that carried a `Retry-After`.
+    pub fn retry_after_seen(&self) -> u64 {
+        self.inner.counters.retry_after.load(Ordering::Relaxed)
+    }
+
+    /// One GET of `path` (relative to the endpoint) with `query`, through the same pace,
+    /// limiter, retry policy and budget as every request, answered raw: the envelope, the
+    /// rate headers and the time it took, for `handover doctor`. A non-2xx answer is an
+    /// error, as everywhere.
+    pub async fn probe_get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<ProbeReply, ApiError> {
+        self.probe_url(self.url(path, query)).await
+    }
+
+    /// [`probe_get`](Client::probe_get) of a `next` link, re-based under the endpoint as
+    /// the lists re-base it; `None` when `next` is not a URL.
+    pub async fn probe_next(&self, next: &str) -> Option<Result<ProbeReply, ApiError>> {
+        let url = rebase_next(self.endpoint(), next)?;
+        Some(self.probe_url(url).await)
+    }
+
+    async fn probe_url(&self, url: Url) -> Result<ProbeReply, ApiError> {
+        let reply = self.get_reply(url).await?;
+        let rate_headers = reply
+            .headers
+            .iter()
+            .filter(|(name, _)| is_rate_header(name.as_str()))
+            .map(|(name, v)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or("").trim().to_string(),
+                )
+            })
+            .collect();
+        Ok(ProbeReply {
+            status: reply.status,
+            json: serde_json::from_slice(&reply.body).ok(),
+            rate_headers,
+            rtt: reply.rtt,
+            attempts: reply.attempts,
+        })
     }
 
     // ---------------------------------------------------------------------------------
@@ -843,10 +917,38 @@ impl Client {
     ) -> Result<Reply, ApiError> {
         let inner = &*self.inner;
         let path = url.path().to_string();
+        if inner.policy.read_only && method != Method::GET {
+            return Err(ApiError::new(
+                method.as_str(),
+                &path,
+                ApiErrorKind::Invalid {
+                    reason: "a read-only client sends GET only; refused before sending".into(),
+                },
+            ));
+        }
         let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serialises"));
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            // A budget is taken before waiting for a place, so that it is never exceeded,
+            // even by retries, and a refused request holds no place in flight.
+            if let Some(max) = inner.policy.max_requests {
+                let taken = inner.counters.requests.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| (n < max).then_some(n + 1),
+                );
+                if taken.is_err() {
+                    return Err(ApiError::new(
+                        method.as_str(),
+                        &path,
+                        ApiErrorKind::Invalid {
+                            reason: format!("the budget of {max} requests is spent"),
+                        },
+                    )
+                    .with_attempts(attempt - 1));
+                }
+            }
             // A place in flight first, then the rate's token, so that a token is never
             // spent by a request that then waits.
             let turn = async {
@@ -868,7 +970,9 @@ impl Client {
             if let Some(permit) = &mut permit {
                 permit.sent();
             }
-            inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            if inner.policy.max_requests.is_none() {
+                inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+            }
             let in_flight_guard = InFlight::enter(&inner.counters.in_flight);
             let mut rb = inner
                 .http
@@ -915,6 +1019,7 @@ impl Client {
                         attempts: attempt,
                         path: path.clone(),
                         method: method.clone(),
+                        rtt,
                     };
                     if (200..300).contains(&status) {
                         if inner.pace.is_none() {
@@ -958,6 +1063,9 @@ impl Client {
 
             if status == Some(429) {
                 inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                if retry_after.is_some() {
+                    inner.counters.retry_after.fetch_add(1, Ordering::Relaxed);
+                }
             }
             if status == Some(429) && inner.pace.is_none() {
                 // The pause is capped like the retry delay: a server asking for an hour
@@ -1030,6 +1138,15 @@ fn seg(id: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// Whether a response header speaks of rate limits.
+fn is_rate_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "retry-after"
+        || n.starts_with("x-ratelimit")
+        || n.starts_with("x-rate-limit")
+        || n.starts_with("ratelimit")
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -1179,5 +1296,78 @@ mod tests {
             "{err}"
         );
         assert!(err.hint().is_some());
+    }
+
+    fn sim_client(sim: &crate::sim::SimHandle, policy: ClientPolicy) -> Client {
+        let settings = ConnSettings::new(
+            &sim.endpoint(),
+            Token::new(crate::sim::DEFAULT_ADMIN_TOKEN),
+            false,
+        )
+        .unwrap();
+        Client::new(settings, policy).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_only_client_sends_no_write() {
+        use crate::sim::{GenSpec, Seed, Sim, SimConfig};
+        let seed = Seed::generate(&GenSpec::uniform(1, 1));
+        let sim = Sim::start("127.0.0.1:0".parse().unwrap(), seed, SimConfig::default()).unwrap();
+        let client = sim_client(
+            &sim,
+            ClientPolicy {
+                read_only: true,
+                ..ClientPolicy::default()
+            },
+        );
+        let state = sim.state();
+        let e = state
+            .entities
+            .iter()
+            .find(|e| e.kind == EntityKind::Project)
+            .unwrap();
+        let req = ShareRequest {
+            changes: vec![crate::api::revoke_from(&crate::api::User {
+                id: "5f0000000000000000000abc".into(),
+                username: "nobody@acme.test".into(),
+                full_name: None,
+                active: None,
+            })],
+            notify: false,
+        };
+        let err = client
+            .share(EntityKind::Project, &e.id, &req)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("read-only"), "{err}");
+        assert_eq!(client.counters().requests, 0);
+        assert_eq!(sim.stats().requests, 0);
+        // GETs still go.
+        client
+            .access_list(EntityKind::Project, &e.id)
+            .await
+            .unwrap();
+        assert_eq!(sim.stats().requests, 1);
+    }
+
+    #[tokio::test]
+    async fn the_request_budget_is_never_exceeded() {
+        use crate::sim::{GenSpec, Seed, Sim, SimConfig};
+        let seed = Seed::generate(&GenSpec::uniform(1, 1));
+        let sim = Sim::start("127.0.0.1:0".parse().unwrap(), seed, SimConfig::default()).unwrap();
+        let client = sim_client(
+            &sim,
+            ClientPolicy {
+                max_requests: Some(3),
+                ..ClientPolicy::default()
+            },
+        );
+        for _ in 0..3 {
+            client.probe_get("version/", &[]).await.unwrap();
+        }
+        let err = client.probe_get("version/", &[]).await.unwrap_err();
+        assert!(err.to_string().contains("budget of 3"), "{err}");
+        assert_eq!(client.counters().requests, 3);
+        assert_eq!(sim.stats().requests, 3);
     }
 }

@@ -5,6 +5,7 @@
 //!   `ClientPolicy`, counters.
 //! - [`dialect`]: the accessControl and sharedRoles wire bodies ([`share_body`]) and
 //!   access-list items.
+//! - [`doctor`]: `handover doctor`'s read-only probes of every assumption, and its report.
 //! - [`entities`]: `Account`, `User`, `EntityRef`, `ListFilter`; tolerant per-kind reads.
 //! - [`paths`]: joining paths under the endpoint and re-basing `next` links.
 //! - [`retry`]: `RetryPolicy`, `Retry-After`; [`error`]: `ApiError` and its classifier.
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod config;
 pub mod dialect;
+pub mod doctor;
 pub mod entities;
 pub mod error;
 pub mod limiter;
@@ -22,7 +24,7 @@ pub mod paths;
 pub mod retry;
 
 pub use crate::base::request::{Change, ShareRequest};
-pub use client::{Client, ClientPolicy, Counters, ShareOutcome};
+pub use client::{Client, ClientPolicy, Counters, ProbeReply, ShareOutcome};
 pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body};
 pub use entities::{Account, EntityRef, ListFilter, Listing, User};
 pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};

@@ -15,6 +15,8 @@ pub const PARTIAL: i32 = 3;
 pub const INTERRUPTED: i32 = 4;
 /// `verify` found entities that are not at their target.
 pub const MISMATCH: i32 = 5;
+/// `doctor` found some of handover's assumptions do not hold on this tenant.
+pub const DIFFERS: i32 = 6;
 
 /// An error that knows which exit code it deserves. `main` looks for one in the chain of
 /// any error it is handed; an error without one exits with [`FATAL`].

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod apply;
 pub mod conn;
 pub mod demo;
+pub mod doctor;
 pub mod offboard;
 pub mod plan;
 pub mod rollback;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Put back what a run changed, from its journal: a run of its own, journaled and
     /// resumable; entities changed since by someone else are left alone unless --force.
     Rollback(rollback::RollbackOpts),
+    /// Check, reading only, whether this DataRobot behaves as handover assumes (exit 0:
+    /// all holds, 6: some differ); --out writes a report safe to attach to an issue.
+    Doctor(doctor::DoctorOpts),
     /// Re-read the live access lists and report every entity not at its target (exit 5),
     /// and what the departing user still owns or can access.
     Verify(verify::VerifyOpts),
@@ -148,6 +152,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             Command::Status(o) => apply::status(o),
             Command::Rollback(o) => rollback::run(o, opts.global.quiet).await,
             Command::Verify(o) => verify::run(o).await,
+            Command::Doctor(o) => doctor::run(o).await,
         }
     })
 }

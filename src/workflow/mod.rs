@@ -5,6 +5,8 @@
 //! - [`plan`]: the input files read and checked, one offboarding planned and written;
 //! - [`apply`]: a plan applied (or resumed) with its journal, and the report;
 //! - [`offboard`]: plan, then apply through the same client;
+//! - [`doctor`]: a read-only check of a tenant against handover's assumptions, and its
+//!   report;
 //! - [`demo`]: the simulator started, an offboarding planned, applied and verified;
 //! - [`rollback`]: a journal turned into a plan that puts back what its run changed, and
 //!   that plan run.
@@ -14,6 +16,7 @@
 
 pub mod apply;
 pub mod demo;
+pub mod doctor;
 pub mod offboard;
 pub mod plan;
 pub mod rollback;
