@@ -10,28 +10,9 @@ use exec_support::*;
 use handover::exit;
 use handover::journal::{EntityState, OutcomeKind, Replay};
 use handover::plan::PlanReader;
-use handover::sim::{DEFAULT_ADMIN_TOKEN, SUCCESSOR_USERNAME, SimConfig};
+use handover::sim::{SUCCESSOR_USERNAME, SimConfig};
 
-fn handover(w: &World, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
-    cmd.env_clear()
-        .env("HOME", w.dir.path())
-        .env("DATAROBOT_ENDPOINT", w.sim.endpoint())
-        .env("DATAROBOT_API_TOKEN", DEFAULT_ADMIN_TOKEN)
-        .current_dir(w.dir.path())
-        .args(args);
-    cmd
-}
-
-async fn output(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use exec_support::{handover_cmd as handover, run_to_end as output};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_prints_the_summary_writes_the_report_and_status_reads_the_journal() {

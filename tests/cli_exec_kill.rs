@@ -5,14 +5,14 @@
 mod exec_support;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use exec_support::*;
 use handover::exit;
 use handover::journal::{EntityState, Replay};
 use handover::model::EntityKind;
-use handover::sim::{DEFAULT_ADMIN_TOKEN, SimConfig};
+use handover::sim::SimConfig;
 
 enum KillAt {
     /// After this long, whatever the run is doing (creating the journal, preflight…).
@@ -33,25 +33,20 @@ async fn kill_9_at_any_moment_then_resume_reaches_the_targets() {
         ..SimConfig::default()
     });
     let apply = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
-        cmd.env_clear()
-            .env("HOME", w.dir.path())
-            .env("DATAROBOT_ENDPOINT", w.sim.endpoint())
-            .env("DATAROBOT_API_TOKEN", DEFAULT_ADMIN_TOKEN)
-            .current_dir(w.dir.path())
-            .args([
-                "apply",
-                "plan.jsonl",
-                "--journal",
-                "j.jsonl",
-                "--concurrency",
-                "4",
-                "--rate",
-                "400",
-                "-q",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut cmd = handover_cmd(&w, &[]);
+        cmd.args([
+            "apply",
+            "plan.jsonl",
+            "--journal",
+            "j.jsonl",
+            "--concurrency",
+            "4",
+            "--rate",
+            "400",
+            "-q",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         cmd
     };
 

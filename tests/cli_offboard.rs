@@ -2,7 +2,10 @@
 //! environment, and (for offboard) a simulator started in this test process so the final
 //! state can be read directly.
 
+mod exec_support;
+
 use assert_cmd::Command;
+use exec_support::bare_cmd;
 use handover::exit;
 use handover::sim::{
     DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, SUCCESSOR_USERNAME, Seed, Sim, SimConfig,
@@ -39,11 +42,7 @@ fn world(per_kind: usize) -> World {
 }
 
 fn handover(dir: &TempDir) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
-    cmd.env_clear()
-        .env("HOME", dir.path())
-        .current_dir(dir.path());
-    cmd
+    Command::from_std(bare_cmd(dir.path()))
 }
 
 impl World {

@@ -2,9 +2,12 @@
 //! test process, with `--endpoint` and `--token` on the command line, `HOME` set to an
 //! empty temp dir and every other variable (`DATAROBOT_*` included) cleared.
 
+mod exec_support;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use exec_support::{Run, bare_cmd};
 use handover::exit;
 use handover::model::EntityKind;
 use handover::plan::{ActionKind, PlanReader, SourceKind};
@@ -48,11 +51,8 @@ fn world(per_kind: usize) -> World {
 impl World {
     /// `handover plan --endpoint … --token <token> <args>` in a clean environment.
     fn plan(&self, token: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
-        cmd.env_clear()
-            .env("HOME", self.dir.path())
-            .current_dir(self.dir.path())
-            .args(["plan", "--endpoint", &self.sim.endpoint(), "--token", token])
+        let mut cmd = Command::from_std(bare_cmd(self.dir.path()));
+        cmd.args(["plan", "--endpoint", &self.sim.endpoint(), "--token", token])
             .args(args);
         cmd
     }
@@ -62,19 +62,8 @@ impl World {
     }
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn run(mut cmd: Command) -> Run {
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.output().unwrap().into()
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

@@ -14,26 +14,21 @@ use handover::sim::{
 use serde_json::Value;
 
 /// The real binary with a clean environment in the test's directory: `args`, then the
-/// simulator's endpoint and the admin token (`endpoint` overrides the simulator's).
+/// simulator's endpoint and the admin token as flags (`endpoint` overrides the simulator's).
 fn handover(w: &World, args: &[&str], endpoint: Option<&str>) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handover"));
     let sim = w.sim.endpoint();
-    cmd.env_clear()
-        .env("HOME", w.dir.path())
-        .current_dir(w.dir.path())
-        .args(args)
+    let mut cmd = bare_cmd(w.dir.path());
+    cmd.args(args)
         .args(["--endpoint", endpoint.unwrap_or(&sim)])
         .args(["--token", DEFAULT_ADMIN_TOKEN]);
     cmd
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+trait Json {
+    fn json(&self) -> Value;
 }
 
-impl Run {
+impl Json for Run {
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
     }
@@ -45,15 +40,7 @@ async fn run(w: &World, args: &[&str]) -> Run {
 }
 
 async fn run_at(w: &World, args: &[&str], endpoint: Option<&str>) -> Run {
-    let mut cmd = handover(w, args, endpoint);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_to_end(handover(w, args, endpoint)).await.into()
 }
 
 /// A seed where the departing user holds nothing but what they own (2 of each kind).

@@ -230,14 +230,36 @@ pub fn assert_at_targets(state: &StateSnapshot, entries: &[PlanEntry]) {
 /// The real binary with nothing from the test's own environment: `HOME` in the test's
 /// directory, the simulator's endpoint and the admin token, run in the test's directory.
 pub fn handover_cmd(w: &World, args: &[&str]) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handover"));
-    cmd.env_clear()
-        .env("HOME", w.dir.path())
-        .env("DATAROBOT_ENDPOINT", w.sim.endpoint())
+    let mut cmd = bare_cmd(w.dir.path());
+    cmd.env("DATAROBOT_ENDPOINT", w.sim.endpoint())
         .env("DATAROBOT_API_TOKEN", handover::sim::DEFAULT_ADMIN_TOKEN)
-        .current_dir(w.dir.path())
         .args(args);
     cmd
+}
+
+/// The real binary with an empty environment but `HOME` in `dir`, run in `dir`: every
+/// test that runs the binary starts here, and says what else it sets.
+pub fn bare_cmd(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_handover"));
+    cmd.env_clear().env("HOME", dir).current_dir(dir);
+    cmd
+}
+
+/// A finished run of the binary: its exit code and its output as text.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code(),
+            stdout: text(&out.stdout),
+            stderr: text(&out.stderr),
+        }
+    }
 }
 
 /// Runs a command to its end off the async runtime (the in-process simulator keeps
