@@ -683,52 +683,40 @@ pub async fn write_plan(
     while let Some(read) = reads.next().await {
         let (i, w, live) = read?;
         let name = source.name(i);
-        let live = match live {
-            None => None,
-            Some(Ok(list)) => Some(list),
-            Some(Err(e)) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
-                let refusal = if e.class() == ErrorClass::Gone {
-                    RefusalKind::EntityNotFound
-                } else {
-                    RefusalKind::CallerCannotShare
-                };
-                let after = w.expected_after();
-                writer.write(&PlanEntry::refused(
-                    w.kind,
-                    &w.id,
-                    name,
-                    after.clone(),
-                    after,
-                    &refusal,
-                ))?;
-                continue;
+        // Why the entity is left alone, when it is: gone, not the caller's to share, or
+        // an access-list entry that cannot be read and may be a principal the run touched
+        // (its before-state is what rollback would restore: no guessing).
+        let (live, refusal) = match live {
+            None => (None, None),
+            Some(Ok(list)) => match list.hides(&w.principals) {
+                Some(u) => (
+                    None,
+                    Some(RefusalKind::Other(format!(
+                        "cannot read the access list entry {u}"
+                    ))),
+                ),
+                None => (Some(list.grants), None),
+            },
+            Some(Err(e)) if e.class() == ErrorClass::Gone => {
+                (None, Some(RefusalKind::EntityNotFound))
+            }
+            Some(Err(e)) if e.class() == ErrorClass::NotAllowed => {
+                (None, Some(RefusalKind::CallerCannotShare))
             }
             Some(Err(e)) => return Err(e.into()),
         };
-        let live = live.map(|l| {
-            // An entry that cannot be read may be a touched principal: leave the entity
-            // alone rather than guess (its before-state is what rollback would restore).
-            match l.hides(&w.principals) {
-                Some(u) => Err(format!("cannot read the access list entry {u}")),
-                None => Ok(l.grants),
-            }
-        });
-        let live = match live {
-            Some(Err(reason)) => {
-                let after = w.expected_after();
-                writer.write(&PlanEntry::refused(
-                    w.kind,
-                    &w.id,
-                    name,
-                    after.clone(),
-                    after,
-                    &RefusalKind::Other(reason),
-                ))?;
-                continue;
-            }
-            Some(Ok(l)) => Some(l),
-            None => None,
-        };
+        if let Some(refusal) = refusal {
+            let after = w.expected_after();
+            writer.write(&PlanEntry::refused(
+                w.kind,
+                &w.id,
+                name,
+                after.clone(),
+                after,
+                &refusal,
+            ))?;
+            continue;
+        }
         writer.write(&rollback_entry(&w, live, name, force))?;
     }
     Ok(())
