@@ -23,8 +23,8 @@ use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
 
 use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body};
 use super::entities::{
-    Account, EntityRef, ListFilter, Listing, User, entity_from_item, full_name, owners_include,
-    str_field, user_from_item,
+    Account, EntityRef, ListFilter, Listing, OnEntity, User, entity_from_item, full_name,
+    owners_include, str_field, user_from_item,
 };
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
 use super::limiter::{AdaptiveLimiter, AimdConfig};
@@ -524,6 +524,32 @@ impl Client {
     /// `showOrgUseCases=true` on use cases. An item without an id is counted in
     /// [`Listing::unreadable`] and the listing goes on.
     pub async fn list(&self, kind: EntityKind, filter: &ListFilter) -> Result<Listing, ApiError> {
+        self.list_into(kind, filter, Listing::default()).await
+    }
+
+    /// [`list`](Client::list), telling `each` of every entity as soon as its page arrives,
+    /// so that a caller can start on the first page while the next is fetched.
+    pub async fn list_each(
+        &self,
+        kind: EntityKind,
+        filter: &ListFilter,
+        each: impl Fn(&EntityRef) + Send + Sync + 'static,
+    ) -> Result<Listing, ApiError> {
+        let out = Listing {
+            each: OnEntity(Some(Arc::new(each))),
+            ..Listing::default()
+        };
+        let mut listing = self.list_into(kind, filter, out).await?;
+        listing.each = OnEntity(None);
+        Ok(listing)
+    }
+
+    async fn list_into(
+        &self,
+        kind: EntityKind,
+        filter: &ListFilter,
+        mut out: Listing,
+    ) -> Result<Listing, ApiError> {
         let owner = filter.owner.as_ref();
         // Catalog kinds: the one place with a server-side owner filter (contract §9).
         let catalog_type = match (kind, owner) {
@@ -532,7 +558,6 @@ impl Client {
             (EntityKind::UserBlueprint, Some(_)) => Some("user_blueprint"),
             _ => None,
         };
-        let mut out = Listing::default();
         if let Some(catalog_type) = catalog_type {
             let mut query = vec![("type", catalog_type.to_string())];
             if let Some(o) = owner {

@@ -97,7 +97,33 @@ pub struct Listing {
     /// Whether the server filtered the list by owner (`catalogItems/?ownerUserId=`), so
     /// that it holds only what one user owns, not everything the caller can see.
     pub owner_filtered: bool,
+    /// Told of each new entity as its page arrives ([`Client::list_each`]).
+    ///
+    /// [`Client::list_each`]: super::Client::list_each
+    pub(crate) each: OnEntity,
 }
+
+/// A listener for entities as they are listed; no part of what a listing is (it compares
+/// equal and prints as nothing).
+#[derive(Clone, Default)]
+pub(crate) struct OnEntity(pub Option<std::sync::Arc<EachFn>>);
+
+/// What [`OnEntity`] calls.
+pub(crate) type EachFn = dyn Fn(&EntityRef) + Send + Sync;
+
+impl std::fmt::Debug for OnEntity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnEntity")
+    }
+}
+
+impl PartialEq for OnEntity {
+    fn eq(&self, _: &OnEntity) -> bool {
+        true
+    }
+}
+
+impl Eq for OnEntity {}
 
 impl Listing {
     /// Adds `item` if it is new; an item without an id is recorded as unreadable.
@@ -111,6 +137,9 @@ impl Listing {
     ) -> bool {
         match entity_from_item(kind, item, via_catalog) {
             Ok(e) if seen.insert(e.id.clone()) => {
+                if let Some(each) = &self.each.0 {
+                    each(&e);
+                }
                 self.entities.push(e);
                 true
             }

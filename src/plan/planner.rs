@@ -35,8 +35,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
 
-use crate::api::{ApiError, Client, ErrorClass, ListFilter, Listing, User};
+use crate::api::{ApiError, Client, EntityRef, ErrorClass, ListFilter, Listing, User};
 use crate::model::{EntityKind, Grant, Role};
 use crate::plan::csvplan::{CsvChange, Problem};
 use crate::plan::mapfile::{IdList, MapRow};
@@ -545,6 +546,13 @@ impl Bars {
         self.bars.insert(kind, bar);
     }
 
+    /// One more entity of `kind` to read.
+    fn grow(&self, kind: EntityKind) {
+        if let Some(bar) = self.bars.get(&kind) {
+            bar.inc_length(1);
+        }
+    }
+
     fn inc(&self, kind: EntityKind) {
         if let Some(bar) = self.bars.get(&kind) {
             bar.inc(1);
@@ -710,30 +718,6 @@ pub async fn plan_batch(
             _ => None,
         },
     };
-    let lists: Vec<(EntityKind, Listing)> = stream::iter(spec.kinds.clone())
-        .map(|kind| {
-            let filter = filter.clone();
-            async move { client.list(kind, &filter).await.map(|refs| (kind, refs)) }
-        })
-        .buffer_unordered(spec.kinds.len().max(1))
-        .try_collect()
-        .await?;
-    let mut coverage = Coverage {
-        org_admin: caller.org_admin,
-        ..Coverage::default()
-    };
-    let lists: Vec<(EntityKind, Vec<crate::api::EntityRef>)> = lists
-        .into_iter()
-        .map(|(kind, listing)| {
-            let c = coverage.kinds.entry(kind).or_default();
-            c.listed = listing.entities.len();
-            c.owner_filtered = listing.owner_filtered;
-            c.unreadable_items = listing.unreadable.len();
-            let mut refs = listing.entities;
-            refs.retain(|e| spec.selection.admits(e.kind, &e.id));
-            (kind, refs)
-        })
-        .collect();
     // Everyone a plan entry may touch: an unreadable entry that may be one of them makes
     // the entity's ownership, or its target, unknowable.
     let touched: Vec<Grant> = spec
@@ -743,84 +727,129 @@ pub async fn plan_batch(
         .map(|u| u.grant(Role::Consumer, None))
         .collect();
 
+    // Every kind is listed at once, and each entity's access list is read as soon as its
+    // page arrives: the reads of the first page overlap the fetching of the next.
+    let (found, arriving) = mpsc::unbounded_channel::<EntityRef>();
+    let kinds = spec.kinds.clone();
+    let listing = async move {
+        let lists: Result<Vec<(EntityKind, Listing)>, ApiError> = stream::iter(kinds.clone())
+            .map(|kind| {
+                let filter = filter.clone();
+                let found = found.clone();
+                async move {
+                    let each = move |e: &EntityRef| {
+                        let _ = found.send(e.clone());
+                    };
+                    client
+                        .list_each(kind, &filter, each)
+                        .await
+                        .map(|listing| (kind, listing))
+                }
+            })
+            .buffer_unordered(kinds.len().max(1))
+            .try_collect()
+            .await;
+        // The last sender goes: the reads below end once the lists have.
+        drop(found);
+        lists
+    };
+
     let mut bars = Bars::new(settings.progress);
     for kind in &spec.kinds {
-        let len = lists
-            .iter()
-            .find(|(k, _)| k == kind)
-            .map_or(0, |(_, refs)| refs.len());
-        bars.add(*kind, len as u64);
+        bars.add(*kind, 0);
     }
-    let refs = lists.into_iter().flat_map(|(_, refs)| refs);
-    let mut reads = stream::iter(refs)
-        .map(|entity| async move {
-            let acl = client.access_list(entity.kind, &entity.id).await;
-            (entity, acl)
-        })
-        .buffer_unordered(settings.concurrency.max(1));
+    let bars = bars;
+    let admitted = stream::unfold(arriving, |mut rx| async move {
+        rx.recv().await.map(|e| (e, rx))
+    })
+    .filter(|e| std::future::ready(spec.selection.admits(e.kind, &e.id)))
+    .inspect(|e| bars.grow(e.kind));
+    let mut reads = std::pin::pin!(
+        admitted
+            .map(|entity| async move {
+                let acl = client.access_list(entity.kind, &entity.id).await;
+                (entity, acl)
+            })
+            .buffer_unordered(settings.concurrency.max(1))
+    );
 
-    let mut planned: HashSet<(EntityKind, String)> = HashSet::new();
-    while let Some((entity, acl)) = reads.next().await {
-        bars.inc(entity.kind);
-        let unknown = match &acl {
-            Err(e) if e.is_shape() => Some(RefusalKind::Other(format!(
-                "cannot read the access list: {e}"
-            ))),
-            Ok(list) => list
-                .hides(&touched)
-                .map(|u| RefusalKind::Other(format!("cannot read the access list entry {u}"))),
-            Err(_) => None,
-        };
-        if let Some(refusal) = unknown {
-            // Whether a departing user owns it cannot be told: say so in the plan.
-            let current = acl.map(|l| l.grants).unwrap_or_default();
-            writer.write(&PlanEntry::refused(
-                entity.kind,
-                &entity.id,
-                &entity.name,
-                current.clone(),
-                current,
-                &refusal,
-            ))?;
-            planned.insert((entity.kind, entity.id.to_lowercase()));
-            coverage.kinds.entry(entity.kind).or_default().unknown += 1;
-            continue;
-        }
-        let current = match acl {
-            Ok(current) => current.grants,
-            // Gone since it was listed, or readable in the list but not in detail: the
-            // entity cannot be handed over by this caller, say so and go on.
-            Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
-                let refusal = if e.class() == ErrorClass::Gone {
-                    RefusalKind::EntityNotFound
-                } else {
-                    RefusalKind::CallerCannotShare
-                };
+    let mut coverage = Coverage {
+        org_admin: caller.org_admin,
+        ..Coverage::default()
+    };
+    let reading = async {
+        let mut planned: HashSet<(EntityKind, String)> = HashSet::new();
+        while let Some((entity, acl)) = reads.next().await {
+            bars.inc(entity.kind);
+            let unknown = match &acl {
+                Err(e) if e.is_shape() => Some(RefusalKind::Other(format!(
+                    "cannot read the access list: {e}"
+                ))),
+                Ok(list) => list
+                    .hides(&touched)
+                    .map(|u| RefusalKind::Other(format!("cannot read the access list entry {u}"))),
+                Err(_) => None,
+            };
+            if let Some(refusal) = unknown {
+                // Whether a departing user owns it cannot be told: say so in the plan.
+                let current = acl.map(|l| l.grants).unwrap_or_default();
                 writer.write(&PlanEntry::refused(
                     entity.kind,
                     &entity.id,
                     &entity.name,
-                    Vec::new(),
-                    Vec::new(),
+                    current.clone(),
+                    current,
                     &refusal,
                 ))?;
                 planned.insert((entity.kind, entity.id.to_lowercase()));
+                coverage.kinds.entry(entity.kind).or_default().unknown += 1;
                 continue;
             }
-            Err(e) => return Err(e.into()),
-        };
-        let Some(target) = batch_target(entity.kind, &current, &spec.pairs, spec.old_owner_role)
-        else {
-            continue;
-        };
-        let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
-        writer.write(&checked(entry, caller))?;
-        planned.insert((entity.kind, entity.id.to_lowercase()));
-        coverage.kinds.entry(entity.kind).or_default().owned += 1;
-    }
+            let current = match acl {
+                Ok(current) => current.grants,
+                // Gone since it was listed, or readable in the list but not in detail: the
+                // entity cannot be handed over by this caller, say so and go on.
+                Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
+                    let refusal = if e.class() == ErrorClass::Gone {
+                        RefusalKind::EntityNotFound
+                    } else {
+                        RefusalKind::CallerCannotShare
+                    };
+                    writer.write(&PlanEntry::refused(
+                        entity.kind,
+                        &entity.id,
+                        &entity.name,
+                        Vec::new(),
+                        Vec::new(),
+                        &refusal,
+                    ))?;
+                    planned.insert((entity.kind, entity.id.to_lowercase()));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(target) =
+                batch_target(entity.kind, &current, &spec.pairs, spec.old_owner_role)
+            else {
+                continue;
+            };
+            let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
+            writer.write(&checked(entry, caller))?;
+            planned.insert((entity.kind, entity.id.to_lowercase()));
+            coverage.kinds.entry(entity.kind).or_default().owned += 1;
+        }
+        Ok::<_, Error>(planned)
+    };
+    let (lists, planned) = tokio::join!(listing, reading);
     bars.finish();
+    for (kind, listing) in lists? {
+        let c = coverage.kinds.entry(kind).or_default();
+        c.listed = listing.entities.len();
+        c.owner_filtered = listing.owner_filtered;
+        c.unreadable_items = listing.unreadable.len();
+    }
     spec.selection.warn_missing(
-        &planned,
+        &planned?,
         "not in the plan (not of the selected types, or not owned by a departing user)",
     );
     Ok(coverage)
