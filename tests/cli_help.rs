@@ -158,6 +158,7 @@ fn every_flag_of_every_command_is_there() {
                 "--role-vocab",
                 "--seed",
                 "--seed-file",
+                "--type-default-all",
                 "--users",
                 "--world",
             ],

@@ -482,3 +482,31 @@ async fn latency_and_prediction_traffic_are_reported_not_judged() {
         line("list.deployment.order_by")
     );
 }
+
+/// A server whose lists without `type` hold every type (the reading the sources do not
+/// give): on a world with connector-based sources and stores, exactly the two type-filter
+/// lines change, to `differs` (harmless: handover sends `type=all` anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_filter_that_defaults_to_all_changes_the_type_filter_lines_only() {
+    let w = world(Seed::generate(&GenSpec::realistic(14, 5)));
+    let base = doctor(&w, &[]).await;
+    w.sim.set_config(SimConfig {
+        type_default_all: true,
+        ..SimConfig::default()
+    });
+    let run = doctor(&w, &[]).await;
+    assert_eq!(run.code, exit::DIFFERS, "{}{}", run.stdout, run.stderr);
+    let changed = changed(&base, &run);
+    assert_eq!(
+        changed,
+        BTreeSet::from([
+            "list.data_source.type_all".to_string(),
+            "list.data_store.type_all".to_string(),
+        ]),
+        "{}",
+        run.stdout
+    );
+    for id in &changed {
+        assert_eq!(run.lines[id], "differs", "{}", run.stdout);
+    }
+}

@@ -132,6 +132,11 @@ pub struct SimOpts {
     #[arg(long)]
     pub access_control_principals: bool,
 
+    /// Data sources and stores listed without `type` come in every type, connectors
+    /// included (the sources say JDBC only; this plays the other reading).
+    #[arg(long)]
+    pub type_default_all: bool,
+
     /// At most K API requests in service at once; the others queue (so latency grows with
     /// load). Off unless given.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -248,6 +253,7 @@ impl SimOpts {
             prediction_traffic: self.prediction_traffic,
             ragged_pages: self.ragged_pages,
             access_control_principals: self.access_control_principals,
+            type_default_all: self.type_default_all,
             capacity: self.capacity.map(|k| k as usize),
         };
         config

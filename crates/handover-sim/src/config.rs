@@ -66,6 +66,10 @@ pub struct SimConfig {
     /// schemas name user fields only, but one route's text mentions groups and
     /// organizations (contract C6); off by default, sharedRoles reads always carry them.
     pub access_control_principals: bool,
+    /// The variant of contract C1 the sources do not show: `externalDataSources/` and
+    /// `externalDataStores/` without `type` list every type, connectors included. Off by
+    /// default (JDBC only, as the sources say).
+    pub type_default_all: bool,
     /// At most this many API requests in service at once; the rest wait in a queue (first
     /// come, first served) before their service (`latency_ms` + jitter) begins, so latency
     /// grows with load as on a saturated server. `None` (default): no limit.
@@ -93,6 +97,7 @@ impl Default for SimConfig {
             prediction_traffic: false,
             ragged_pages: false,
             access_control_principals: false,
+            type_default_all: false,
             capacity: None,
         }
     }

@@ -161,8 +161,13 @@ fn page_bounds(kind: EntityKind) -> Option<(usize, usize)> {
 
 /// The data source or store types a `type` filter keeps (contract C1, §4): none given
 /// means JDBC only; `databases` the two database types; `all` everything.
-fn store_types(value: Option<&str>, kind: EntityKind) -> Result<&'static [&'static str], ApiError> {
+fn store_types(
+    value: Option<&str>,
+    kind: EntityKind,
+    cfg: &SimConfig,
+) -> Result<&'static [&'static str], ApiError> {
     Ok(match value {
+        None if cfg.type_default_all => &["jdbc", "dr-database-v1", "dr-connector-v1"],
         None | Some("jdbc") => &["jdbc"],
         Some("databases") if kind == EntityKind::DataSource => &["jdbc", "dr-database-v1"],
         Some("dr-database-v1") => &["dr-database-v1"],
@@ -502,10 +507,12 @@ impl Ctx<'_> {
                 q.flag("filterFailed")?;
                 q.flag("isDeleted")?;
             }
-            EntityKind::DataSource => f.store_types = Some(store_types(q.get("type"), kind)?),
+            EntityKind::DataSource => {
+                f.store_types = Some(store_types(q.get("type"), kind, self.cfg)?)
+            }
             EntityKind::DataStore => {
                 f.name_contains = q.get("name").and_then(lower);
-                f.store_types = Some(store_types(q.get("type"), kind)?);
+                f.store_types = Some(store_types(q.get("type"), kind, self.cfg)?);
             }
             EntityKind::Deployment => {
                 f.name_contains = q.get("search").and_then(lower);
