@@ -100,10 +100,16 @@ if switch:
     svg.append(f'<text x="{xx + 4:.1f}" y="{PAD + 14}">server: 20 ms → 400 ms</text>')
 legend = [("answered/s", "#1f77b4"), ("429/s", "#d62728"), ("round trip", "#2ca02c")] + \
     [(f"decision: {k}", c) for k, c in colours.items() if any(r == k for _, r in decisions)]
-for i, (name, colour) in enumerate(legend):
-    lx = PAD + 10 + i * 125
-    svg.append(f'<rect x="{lx}" y="{H - 22}" width="10" height="10" fill="{colour}"/>')
-    svg.append(f'<text x="{lx + 14}" y="{H - 13}">{name}</text>')
+# Laid out by the names' lengths (about 7 px a character at 12 px), wrapping to a second
+# row rather than running off the picture.
+lx, ly = PAD + 10, H - 30
+for name, colour in legend:
+    width = 14 + 7 * len(name) + 18
+    if lx + width > W - 10:
+        lx, ly = PAD + 10, ly + 16
+    svg.append(f'<rect x="{lx}" y="{ly}" width="10" height="10" fill="{colour}"/>')
+    svg.append(f'<text x="{lx + 14}" y="{ly + 9}">{name}</text>')
+    lx += width
 svg.append("</svg>")
 open(out, "w").write("\n".join(svg) + "\n")
 print(f"plot_pace: {len(answers)} answers over {secs} s, {len(decisions)} decisions -> {out}")

@@ -144,8 +144,11 @@ async fn interrupted_run_resumes_without_rewriting_settled_entities() {
     assert_eq!(first.stop, Some(StopKind::Interrupted));
     assert_eq!(first.exit_code(), exit::INTERRUPTED);
     let done_first = first.this_run.total();
+    // Ten writes landed; an entity whose read-back still waited for its turn when the
+    // stop came has no outcome yet (the resume checks it), so fewer may be done.
+    assert!(w.sim.stats().total_writes() >= 10);
     assert!(
-        done_first >= 10 && done_first < entries.len() as u64,
+        done_first > 0 && done_first < entries.len() as u64,
         "{done_first}"
     );
 

@@ -285,7 +285,7 @@ impl Client {
     /// retry's delay) at once, unsent, with an error whose
     /// [`is_halted`](ApiError::is_halted) is true; requests already sent finish. For a run
     /// that stops: at a low rate the queue could otherwise hold a SIGTERM for minutes. It
-    /// lasts until [`unhalt`](Client::unhalt), which a run calls when it starts.
+    /// lasts until [`unhalt`](Client::unhalt), which a run calls when it starts and ends.
     pub fn halt_waiting(&self) {
         self.inner.halt.send_replace(true);
     }

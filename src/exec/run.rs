@@ -314,7 +314,7 @@ pub async fn run(
         started: Instant::now(),
     };
 
-    // A client an earlier run stopped (a resume in the same process) sends again.
+    // A client an earlier run stopped sends again (the halt is for one run's stop).
     client.unhalt();
     let mut shutdown = pin!(shutdown);
     let mut shutdown_seen = false;
@@ -372,6 +372,8 @@ pub async fn run(
         }
         c.commit()?;
     }
+    // Every worker has ended: the client is the caller's again, to read and send with.
+    client.unhalt();
     c.finish()
 }
 
