@@ -613,7 +613,9 @@ impl Client {
                     }
                     self.push_limit(&mut query);
                     let url = self.url(&path, &query);
+                    // Use cases name their owners: the list keeps the departing user's.
                     let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
+                    out.owner_filtered = owners_of.is_some();
                     self.collect(kind, url, false, owners_of, &mut out).await?;
                 }
             }
