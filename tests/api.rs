@@ -158,8 +158,8 @@ async fn lists_every_kind_across_small_pages() {
     let client = admin(&sim, fast_policy());
     for kind in EntityKind::ALL {
         let listed = client.list(kind, &ListFilter::default()).await.unwrap();
-        let ids: BTreeSet<String> = listed.iter().map(|e| e.id.clone()).collect();
-        assert_eq!(ids.len(), listed.len(), "{kind}: duplicates");
+        let ids: BTreeSet<String> = listed.entities.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids.len(), listed.entities.len(), "{kind}: duplicates");
         let expected = ids_of_kind(&sim, kind);
         assert!(
             expected.len() > 3,
@@ -167,7 +167,10 @@ async fn lists_every_kind_across_small_pages() {
         );
         assert_eq!(ids, expected, "{kind}");
         assert!(
-            listed.iter().all(|e| e.kind == kind && !e.name.is_empty()),
+            listed
+                .entities
+                .iter()
+                .all(|e| e.kind == kind && !e.name.is_empty()),
             "{kind}: {listed:?}"
         );
     }
@@ -513,7 +516,9 @@ async fn throttling_with_retry_after_is_absorbed_and_slows_the_client() {
         for _ in 0..4 {
             let c = client.clone();
             tasks.push(tokio::spawn(async move {
-                c.list(kind, &ListFilter::default()).await.map(|v| v.len())
+                c.list(kind, &ListFilter::default())
+                    .await
+                    .map(|v| v.entities.len())
             }));
         }
     }
@@ -754,7 +759,7 @@ async fn a_next_that_never_ends_stops_at_the_first_empty_page() {
         .list(EntityKind::Calendar, &ListFilter::default())
         .await
         .unwrap();
-    assert_eq!(cals.len(), 5);
+    assert_eq!(cals.entities.len(), 5);
     // A short page may still have a `next` (contract C14): only the empty one ends it.
     assert_eq!(
         hits.calendars.load(Ordering::SeqCst),

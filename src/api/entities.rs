@@ -154,14 +154,6 @@ impl Listing {
     }
 }
 
-impl std::ops::Deref for Listing {
-    type Target = [EntityRef];
-
-    fn deref(&self) -> &[EntityRef] {
-        &self.entities
-    }
-}
-
 /// The keys that may hold an item's id and name, most specific first.
 pub(crate) fn id_keys(kind: EntityKind, via_catalog: bool) -> &'static [&'static str] {
     if via_catalog {
