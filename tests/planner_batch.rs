@@ -214,6 +214,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
         old_owner_role: OldOwnerRoleKind::None,
         kinds: EntityKind::ALL.to_vec(),
         selection: Selection::default(),
+        orphans: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let (header, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
@@ -362,6 +363,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
                 IdListKind::Exclude,
             )),
         },
+        orphans: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let (_, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;

@@ -500,6 +500,33 @@ impl Client {
         Ok(found)
     }
 
+    /// Every user of the organization (`users/`, an admin endpoint), following its pages.
+    /// An item that names no id or username is skipped with a warning; a 403 is the
+    /// caller's answer for not being an administrator.
+    pub async fn list_users(&self) -> Result<Vec<User>, ApiError> {
+        let mut query = Vec::new();
+        self.push_limit(&mut query);
+        let mut users = Vec::new();
+        let mut seen = HashSet::new();
+        let mut unreadable = 0usize;
+        self.paginate(self.url("users/", &query), |item| {
+            match user_from_item(item) {
+                Ok(user) if seen.insert(user.id.clone()) => users.push(user),
+                Ok(_) => {}
+                Err(_) => unreadable += 1,
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        if unreadable > 0 {
+            tracing::warn!(
+                count = unreadable,
+                "users/ items without an id or username were skipped"
+            );
+        }
+        Ok(users)
+    }
+
     /// A user by id (`users/{id}/`); `None` when there is no such user.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
         let url = self.url(&format!("users/{}/", seg(id)), &[]);
@@ -738,6 +765,7 @@ impl Client {
                 kind,
                 id: id.to_string(),
                 name: String::new(),
+                created: None,
             });
         // The id asked for is the id its sharing endpoints take, whatever the body says.
         e.id = id.to_string();

@@ -74,6 +74,10 @@ pub struct EntityRef {
     pub id: String,
     /// Its display name; empty when the list gives none.
     pub name: String,
+    /// When it was created, as the server wrote it (`createdAt`, `creationDate`,
+    /// `created`, …); `None` when the item says not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// What to list.
@@ -204,7 +208,16 @@ pub(crate) fn entity_from_item(
         .iter()
         .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
         .unwrap_or_default();
-    Ok(EntityRef { kind, id, name })
+    // Use cases' `created` is the creator (an object); `str_field` passes it over.
+    let created = ["createdAt", "creationDate", "created", "dateCreated"]
+        .iter()
+        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()));
+    Ok(EntityRef {
+        kind,
+        id,
+        name,
+        created,
+    })
 }
 
 /// Reads a user from a `users/` item. The response fields of `users/` are not documented

@@ -23,6 +23,10 @@ pub struct OffboardOpts {
     /// The departing user [default: the caller].
     #[arg(long, value_name = "USER")]
     pub from: Option<String>,
+    /// Hand over orphans instead: every entity whose owners are all deactivated accounts
+    /// goes to --to; the deactivated owners are removed (kept with --old-owner-role owner).
+    #[arg(long, requires = "to", conflicts_with_all = ["from", "map"])]
+    pub orphans: bool,
     /// The user who becomes OWNER of everything `--from` owns.
     #[arg(long, value_name = "USER", required_unless_present = "map")]
     pub to: Option<String>,
@@ -81,7 +85,15 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         old_owner_role: opts.old_owner_role,
         types: &opts.types,
     });
+    if opts.orphans {
+        crate::workflow::plan::check_orphans(opts.old_owner_role)?;
+    }
     let handover = match (&map, &who) {
+        (None, Some(_)) if opts.orphans => Handover::Orphans {
+            to: opts.to.as_deref().unwrap_or_default(),
+            old_owner_role: opts.old_owner_role,
+            types: &opts.types,
+        },
         (Some(map), _) => Handover::Map {
             map,
             old_owner_role: opts.old_owner_role,

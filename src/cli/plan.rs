@@ -13,7 +13,8 @@ use crate::plan::planner::{Coverage, PlannerSettings};
 use crate::plan::{OldOwnerRoleKind, render_table};
 use crate::workflow::connect;
 use crate::workflow::plan::{
-    Handover, OffboardWho, caller_of, plan_csv, plan_handover, read_csv, read_map, read_narrowing,
+    Handover, OffboardWho, caller_of, check_orphans, plan_csv, plan_handover, read_csv, read_map,
+    read_narrowing,
 };
 
 /// Options of `handover plan`.
@@ -28,6 +29,11 @@ pub struct PlanOpts {
     /// The user who becomes OWNER of everything `--from` owns.
     #[arg(long, value_name = "USER", required_unless_present_any = ["csv", "map"])]
     pub to: Option<String>,
+    /// Plan orphans instead: every entity whose owners are all deactivated accounts goes
+    /// to --to; the deactivated owners are removed (kept with --old-owner-role owner).
+    /// Needs an organization administrator, who may list users.
+    #[arg(long, requires = "to", conflicts_with_all = ["from", "map", "csv"])]
+    pub orphans: bool,
     /// Several departing users in one plan: a CSV with the header from,to and one row per
     /// departing user (see README, "Several departing users at once").
     #[arg(long, value_name = "FILE", conflicts_with_all = ["from", "to", "csv"])]
@@ -74,6 +80,9 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
     let csv = opts.csv.as_deref().map(read_csv).transpose()?;
     let map = opts.map.as_deref().map(read_map).transpose()?;
     let narrowing = read_narrowing(opts.only_ids.as_deref(), opts.exclude.as_deref())?;
+    if opts.orphans {
+        check_orphans(opts.old_owner_role)?;
+    }
     let (client, account) = connect(&opts.conn.inputs(), opts.pace.policy()).await?;
     let caller = caller_of(&account);
     let settings = PlannerSettings {
@@ -102,7 +111,15 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
             (written, Some(coverage))
         }
         (None, None, Some(who)) => {
-            let handover = Handover::One(who);
+            let handover = if opts.orphans {
+                Handover::Orphans {
+                    to: who.to,
+                    old_owner_role: opts.old_owner_role,
+                    types: &opts.types,
+                }
+            } else {
+                Handover::One(who)
+            };
             let (written, coverage) =
                 plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?;
             (written, Some(coverage))

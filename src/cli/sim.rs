@@ -24,7 +24,7 @@ pub struct SimOpts {
     pub listen: SocketAddr,
 
     /// Serve this JSON seed (users and entities with access lists) instead of generating one.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "users", "per_kind", "departing", "admin_token", "kinds", "extra_ratio", "world"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["seed", "users", "per_kind", "departing", "admin_token", "kinds", "extra_ratio", "world", "departed", "orphans"])]
     pub seed_file: Option<PathBuf>,
 
     /// Generation: seed of the generator; the same flags always give the same data.
@@ -56,6 +56,17 @@ pub struct SimOpts {
     /// `uniform` leaves these out.
     #[arg(long, value_enum, default_value_t = WorldOpt::Realistic)]
     pub world: WorldOpt,
+
+    /// Generation: deactivated former employees (departed1@acme.test, …), besides the one
+    /// inactive account.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub departed: usize,
+
+    /// Generation: per kind, entities whose every owner is a departed user (orphans), plus
+    /// half as many owned by a departed user and an active colleague (not orphans). Needs
+    /// --departed above 0.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub orphans: usize,
 
     /// Generation: username of the departing user.
     #[arg(long, value_name = "USER", default_value = crate::sim::DEPARTING_USERNAME)]
@@ -221,6 +232,8 @@ impl SimOpts {
                 spec.departing = self.departing.clone();
                 spec.admin_token = self.admin_token.clone();
                 spec.extra_ratio = self.extra_ratio;
+                spec.departed = self.departed;
+                spec.orphans = if self.departed > 0 { self.orphans } else { 0 };
                 Seed::generate(&spec)
             }
         };

@@ -96,6 +96,15 @@ pub enum SourceKind {
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
     },
+    /// `handover plan --orphans --to USER`: every entity of `types` whose every owner is
+    /// deactivated goes to `to`. `deactivated` is every account `users/` said was not
+    /// active when the plan was made, the owners an orphan can have.
+    Orphans {
+        to: UserIdent,
+        deactivated: Vec<UserIdent>,
+        old_owner_role: OldOwnerRoleKind,
+        types: Vec<EntityKind>,
+    },
     /// `handover plan csv`: a hand-written plan ([`crate::plan::csvplan`]).
     Csv {
         /// The file as given on the command line.

@@ -41,6 +41,7 @@ use crate::api::{ApiError, Client, EntityRef, ErrorClass, ListFilter, Listing, U
 use crate::model::{EntityKind, Grant, Role};
 use crate::plan::csvplan::{CsvChange, Problem};
 use crate::plan::mapfile::{IdList, MapRow};
+use crate::plan::orphan::{Deactivated, Ownership, ownership};
 use crate::plan::{
     HandoverPair, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest, UserIdent,
     batch_target, same_principal,
@@ -77,6 +78,22 @@ pub enum Error {
         name: String,
         role: OldOwnerRoleKind,
     },
+    /// `users/` could not be listed, so who is deactivated cannot be told.
+    #[error(
+        "{flag}: cannot list the organization's users (only organization administrators may), \
+         so whether an owner is deactivated cannot be told"
+    )]
+    UsersUnlisted {
+        flag: &'static str,
+        #[source]
+        source: ApiError,
+    },
+    /// `users/` says nothing of whether any account is active.
+    #[error(
+        "{flag}: the server's users/ says of no account whether it is active, so no orphan \
+         can be told"
+    )]
+    ActiveUnknown { flag: &'static str },
     /// Users of a map file do not exist, are inactive, or cannot keep the role asked
     /// for; every one is listed with its line.
     #[error(transparent)]
@@ -90,7 +107,10 @@ impl Error {
     /// The process exit code this error deserves.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Api(e) | Error::LookupRefused { source: e, .. } => e.exit_code(),
+            Error::Api(e)
+            | Error::LookupRefused { source: e, .. }
+            | Error::UsersUnlisted { source: e, .. } => e.exit_code(),
+            Error::ActiveUnknown { .. } => crate::exit::FATAL,
             Error::UnknownUser { .. }
             | Error::InactiveUser { .. }
             | Error::InactiveKeepsRole { .. } => crate::exit::INVALID_INPUT,
@@ -157,6 +177,23 @@ pub async fn resolve_departing(
         });
     }
     Ok(ident(&user))
+}
+
+/// The organization's deactivated users, for `flag` (`--orphans`): `users/` read whole.
+/// Fails when the caller may not list users, or when the server says of nobody whether
+/// they are active (then no orphan could ever be found, and an empty plan would lie).
+pub async fn deactivated_users(client: &Client, flag: &'static str) -> Result<Deactivated, Error> {
+    let users = client
+        .list_users()
+        .await
+        .map_err(|source| match source.class() {
+            ErrorClass::NotAllowed => Error::UsersUnlisted { flag, source },
+            _ => Error::Api(source),
+        })?;
+    if !users.is_empty() && users.iter().all(|u| u.active.is_none()) {
+        return Err(Error::ActiveUnknown { flag });
+    }
+    Ok(Deactivated::from_users(&users))
 }
 
 async fn lookup(client: &Client, flag: &'static str, name: &str) -> Result<User, Error> {
@@ -588,6 +625,10 @@ pub struct BatchSpec {
     pub kinds: Vec<EntityKind>,
     /// Which entities may be planned.
     pub selection: Selection,
+    /// Orphans only (`plan --orphans`): the pairs hand every deactivated user over, and
+    /// an entity is planned only when every owner is one of these (see
+    /// [`orphan`](crate::plan::orphan)).
+    pub orphans: Option<Deactivated>,
 }
 
 impl From<&OffboardSpec> for BatchSpec {
@@ -604,6 +645,7 @@ impl From<&OffboardSpec> for BatchSpec {
             old_owner_role: spec.old_owner_role,
             kinds: spec.kinds.clone(),
             selection: Selection::default(),
+            orphans: None,
         }
     }
 }
@@ -617,6 +659,9 @@ pub struct Coverage {
     /// Whether the caller administers the organization. Anyone else sees only what is
     /// shared with them (contract C13), so only that was searched.
     pub org_admin: bool,
+    /// Whether orphans were searched for (`plan --orphans`) rather than what departing
+    /// users own.
+    pub orphans: bool,
 }
 
 /// One kind's line of [`Coverage`].
@@ -626,7 +671,8 @@ pub struct KindCoverage {
     pub listed: usize,
     /// Whether the server filtered the list by owner.
     pub owner_filtered: bool,
-    /// Of those, entities a departing user owns (planned as a change or a no-op).
+    /// Of those, entities a departing user owns, or orphans (planned as a change or a
+    /// no-op).
     pub owned: usize,
     /// Entities whose ownership could not be told (an access list that could not be read,
     /// or an entry in it that could not): in the plan as refused, with the reason.
@@ -640,9 +686,14 @@ impl Coverage {
     /// could not see.
     pub fn render(&self) -> String {
         let mut out = String::from("searched:\n");
+        let what = if self.orphans {
+            "orphaned (every owner deactivated)"
+        } else {
+            "owned by the departing user"
+        };
         for (kind, c) in &self.kinds {
             out.push_str(&format!(
-                "  {:<24} {:>7} listed {:>7} owned by the departing user",
+                "  {:<24} {:>7} listed {:>7} {what}",
                 kind.plural_label(),
                 c.listed,
                 c.owned
@@ -775,6 +826,7 @@ pub async fn plan_batch(
 
     let mut coverage = Coverage {
         org_admin: caller.org_admin,
+        orphans: spec.orphans.is_some(),
         ..Coverage::default()
     };
     let reading = async {
@@ -804,6 +856,35 @@ pub async fn plan_batch(
                 planned.insert((entity.kind, entity.id.to_lowercase()));
                 coverage.kinds.entry(entity.kind).or_default().unknown += 1;
                 continue;
+            }
+            if let (Some(deactivated), Ok(list)) = (&spec.orphans, &acl) {
+                match ownership(list, deactivated) {
+                    Ownership::Orphan => {}
+                    Ownership::Owned => continue,
+                    // Not told apart: in the plan as refused when a deactivated user owns
+                    // it, so that a reviewer sees it; otherwise there is nothing to hand
+                    // over.
+                    Ownership::Unknown(reason) => {
+                        if !list
+                            .grants
+                            .iter()
+                            .any(|g| g.role == Role::Owner && deactivated.holds(g))
+                        {
+                            continue;
+                        }
+                        writer.write(&PlanEntry::refused(
+                            entity.kind,
+                            &entity.id,
+                            &entity.name,
+                            list.grants.clone(),
+                            list.grants.clone(),
+                            &RefusalKind::Other(reason),
+                        ))?;
+                        planned.insert((entity.kind, entity.id.to_lowercase()));
+                        coverage.kinds.entry(entity.kind).or_default().unknown += 1;
+                        continue;
+                    }
+                }
             }
             let current = match acl {
                 Ok(current) => current.grants,

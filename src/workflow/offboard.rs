@@ -79,14 +79,15 @@ pub async fn apply<F: Future<Output = ()>>(
     Ok((journal, applied))
 }
 
-/// `offboard-<who>.plan.jsonl`: the departing user (the caller when none), or the map's
-/// file stem.
+/// `offboard-<who>.plan.jsonl`: the departing user (the caller when none), the map's
+/// file stem, or `orphans`.
 fn default_plan_path(handover: &Handover<'_>, account: &Account) -> PathBuf {
     let label = match handover {
         Handover::One(who) => who.from.unwrap_or(&account.username).to_string(),
         Handover::Map { map, .. } => Path::new(&map.file)
             .file_stem()
             .map_or_else(|| "map".into(), |s| s.to_string_lossy().into_owned()),
+        Handover::Orphans { .. } => "orphans".to_string(),
     };
     PathBuf::from(format!("offboard-{}.plan.jsonl", file_safe(&label)))
 }

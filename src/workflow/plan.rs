@@ -12,8 +12,8 @@ use crate::plan::planner::{
     self, BatchSpec, Caller, Coverage, OffboardSpec, PlannerSettings, Selection,
 };
 use crate::plan::{
-    InputFile, OldOwnerRoleKind, PlanHeader, PlanWriter, SelectionSource, SourceKind, UserIdent,
-    WrittenPlan, sha256_hex,
+    HandoverPair, InputFile, OldOwnerRoleKind, PlanHeader, PlanWriter, SelectionSource, SourceKind,
+    UserIdent, WrittenPlan, sha256_hex,
 };
 
 /// Who hands over to whom, as given on the command line (`plan` and `offboard`).
@@ -95,6 +95,31 @@ pub enum Handover<'a> {
         old_owner_role: OldOwnerRoleKind,
         types: &'a [EntityKind],
     },
+    /// `--orphans --to USER`: every deactivated user to `to`, orphans only.
+    Orphans {
+        to: &'a str,
+        old_owner_role: OldOwnerRoleKind,
+        types: &'a [EntityKind],
+    },
+}
+
+/// Checks what `--orphans` can be checked without the server: the owners of an orphan are
+/// deactivated, and a deactivated account cannot be given a changed role (contract R4), so
+/// `--old-owner-role` may only be `none` or `owner` (exit 2).
+pub fn check_orphans(old_owner_role: OldOwnerRoleKind) -> anyhow::Result<()> {
+    if matches!(
+        old_owner_role,
+        OldOwnerRoleKind::Consumer | OldOwnerRoleKind::Editor
+    ) {
+        return Err(exit::with_code(
+            exit::INVALID_INPUT,
+            anyhow::anyhow!(
+                "--old-owner-role {old_owner_role}: the owners of orphans are deactivated and \
+                 cannot be given another role (use --old-owner-role none or owner)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `--types` as the planner takes it: all 13 when empty, else sorted without repeats.
@@ -202,6 +227,45 @@ pub async fn plan_handover(
                 old_owner_role: *old_owner_role,
                 kinds,
                 selection: Selection::default(),
+                orphans: None,
+            };
+            (batch, source)
+        }
+        Handover::Orphans {
+            to,
+            old_owner_role,
+            types,
+        } => {
+            check_orphans(*old_owner_role)?;
+            let to = planner::resolve_recipient(client, "--to", to);
+            let deactivated = planner::deactivated_users(client, "--orphans");
+            let (to, deactivated) = tokio::join!(to, deactivated);
+            let to = to.map_err(coded)?.user;
+            let deactivated = deactivated.map_err(coded)?;
+            if deactivated.is_empty() {
+                tracing::warn!("users/ lists no deactivated account: there are no orphans");
+            }
+            let kinds = kinds_of(types);
+            let pairs = deactivated
+                .users()
+                .iter()
+                .map(|from| HandoverPair {
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+                .collect();
+            let source = SourceKind::Orphans {
+                to,
+                deactivated: deactivated.users().to_vec(),
+                old_owner_role: *old_owner_role,
+                types: kinds.clone(),
+            };
+            let batch = BatchSpec {
+                pairs,
+                old_owner_role: *old_owner_role,
+                kinds,
+                selection: Selection::default(),
+                orphans: Some(deactivated),
             };
             (batch, source)
         }

@@ -322,6 +322,13 @@ pub struct GenSpec {
     /// Link every data source to a data store and every custom model and task to a
     /// dataset, so that shares have the side effects of contract C7.
     pub link: bool,
+    /// Deactivated former employees (`departed1@acme.test`, …) besides the one inactive
+    /// account: the people whose entities nobody who can act on them owns any more.
+    pub departed: usize,
+    /// Per kind: entities whose every owner is one of the [`departed`](GenSpec::departed)
+    /// users ("orphans"), and half as many (rounded up) owned by a departed user together
+    /// with an active colleague, which are not orphans. Needs `departed` > 0.
+    pub orphans: usize,
 }
 
 impl Default for GenSpec {
@@ -349,6 +356,8 @@ impl GenSpec {
             unknown_role_ratio: 0.0,
             connector_ratio: 0.0,
             link: false,
+            departed: 0,
+            orphans: 0,
         }
     }
 
@@ -515,9 +524,73 @@ impl<'a> Generator<'a> {
             let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x005e_ed0f_7e1a);
             add_realism(spec, &mut rng, &mut entities);
         }
+        if spec.departed > 0 {
+            // Last, with an RNG of their own, so that the rest of the world is the one the
+            // same spec without departed users gives.
+            self.add_departed(&mut entities);
+        }
         Seed {
             users: self.users,
             entities,
+        }
+    }
+
+    /// The departed users and what they left behind ([`GenSpec::orphans`]).
+    fn add_departed(&mut self, entities: &mut Vec<SeedEntity>) {
+        let spec = self.spec;
+        let colleagues: Vec<String> = self.users[4..].iter().map(|u| u.username.clone()).collect();
+        let departed: Vec<String> = (1..=spec.departed)
+            .map(|n| format!("departed{n}@acme.test"))
+            .collect();
+        for (n, username) in departed.iter().enumerate() {
+            let token = default_token(username);
+            self.add_user(
+                username,
+                format!("Former Employee{}", n + 1),
+                false,
+                false,
+                token,
+            );
+        }
+        let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x0de9_a27e_d000);
+        for &kind in spec.per_kind.keys() {
+            let first = entities.iter().filter(|e| e.kind == kind).count() + 1;
+            let shared = spec.orphans.div_ceil(2);
+            for n in 0..spec.orphans + shared {
+                let mut owners: Vec<String> =
+                    departed.choose_multiple(&mut rng, 2).cloned().collect();
+                if n < spec.orphans {
+                    // Co-owned by two departed users now and then; orphaned all the same.
+                    owners.truncate(if rng.random_bool(0.3) { 2 } else { 1 });
+                } else {
+                    owners.truncate(1);
+                    owners.extend(colleagues.choose(&mut rng).cloned());
+                }
+                let mut access: Vec<SeedGrant> = owners
+                    .iter()
+                    .map(|o| SeedGrant::new(o, Role::Owner))
+                    .collect();
+                for role in [Role::Editor, Role::Consumer] {
+                    if rng.random_bool(0.5)
+                        && let Some(who) = colleagues.choose(&mut rng)
+                        && access.iter().all(|g| &g.username != who)
+                    {
+                        access.push(SeedGrant::new(who, role));
+                    }
+                }
+                let word = WORDS.choose(&mut rng).copied().unwrap_or("misc");
+                let id = self.object_id();
+                entities.push(SeedEntity {
+                    kind,
+                    id,
+                    name: format!("{word} {} {}", kind.as_str().replace('_', " "), first + n),
+                    creator: Some(owners[0].clone()),
+                    access,
+                    principals: Vec::new(),
+                    store_type: None,
+                    linked: None,
+                });
+            }
         }
     }
 
@@ -711,6 +784,53 @@ mod tests {
                 .iter()
                 .all(|e| e.access.iter().any(|g| g.role == Role::Owner))
         );
+    }
+
+    #[test]
+    fn departed_users_leave_orphans_behind() {
+        let plain = Seed::generate(&GenSpec::uniform(3, 2));
+        let spec = GenSpec {
+            departed: 3,
+            orphans: 4,
+            ..GenSpec::uniform(3, 2)
+        };
+        let seed = Seed::generate(&spec);
+        seed.validate().unwrap();
+        // The rest of the world is the one without departed users.
+        assert_eq!(seed.entities[..plain.entities.len()], plain.entities[..]);
+        assert_eq!(seed.users[..plain.users.len()], plain.users[..]);
+        let inactive: HashSet<&str> = seed
+            .users
+            .iter()
+            .filter(|u| !u.active)
+            .map(|u| u.username.as_str())
+            .collect();
+        assert_eq!(
+            inactive.len(),
+            4,
+            "three departed users and the inactive account"
+        );
+        for kind in EntityKind::ALL {
+            let of_kind = || seed.entities.iter().filter(move |e| e.kind == kind);
+            let owners = |e: &SeedEntity| -> Vec<String> {
+                e.access
+                    .iter()
+                    .filter(|g| g.role == Role::Owner)
+                    .map(|g| g.username.clone())
+                    .collect()
+            };
+            let orphans = of_kind()
+                .filter(|e| owners(e).iter().all(|o| inactive.contains(o.as_str())))
+                .count();
+            let half = of_kind()
+                .filter(|e| {
+                    let o = owners(e);
+                    o.iter().any(|o| o.starts_with("departed"))
+                        && o.iter().any(|o| !inactive.contains(o.as_str()))
+                })
+                .count();
+            assert_eq!((orphans, half), (4, 2), "{kind}");
+        }
     }
 
     #[test]
