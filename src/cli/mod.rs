@@ -8,6 +8,7 @@ pub mod apply;
 pub mod conn;
 pub mod demo;
 pub mod doctor;
+pub mod inventory;
 pub mod offboard;
 pub mod plan;
 pub mod rollback;
@@ -70,6 +71,10 @@ pub enum Command {
     /// Check, reading only, whether this DataRobot behaves as handover assumes (exit 0:
     /// all holds, 6: some differ); --out writes a report safe to attach to an issue.
     Doctor(doctor::DoctorOpts),
+    /// Who owns what: every entity the caller can see (or only what --user holds), its
+    /// owners and whether they are still active, and the orphans, as CSV and JSON; reads
+    /// only.
+    Inventory(inventory::InventoryOpts),
     /// Re-read the live access lists and report every entity not at its target (exit 5),
     /// and what the departing user still owns or can access.
     Verify(verify::VerifyOpts),
@@ -153,6 +158,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             Command::Rollback(o) => rollback::run(o, opts.global.quiet).await,
             Command::Verify(o) => verify::run(o).await,
             Command::Doctor(o) => doctor::run(o).await,
+            Command::Inventory(o) => inventory::run(o, opts.global.quiet).await,
         }
     })
 }

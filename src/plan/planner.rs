@@ -557,13 +557,13 @@ fn checked(entry: PlanEntry, caller: &Caller) -> PlanEntry {
 }
 
 /// One progress bar per kind on a terminal, nothing otherwise.
-struct Bars {
+pub(crate) struct Bars {
     multi: MultiProgress,
     bars: HashMap<EntityKind, ProgressBar>,
 }
 
 impl Bars {
-    fn new(enabled: bool) -> Bars {
+    pub(crate) fn new(enabled: bool) -> Bars {
         let target = if enabled {
             ProgressDrawTarget::stderr()
         } else {
@@ -575,7 +575,7 @@ impl Bars {
         }
     }
 
-    fn add(&mut self, kind: EntityKind, len: u64) {
+    pub(crate) fn add(&mut self, kind: EntityKind, len: u64) {
         let style = ProgressStyle::with_template("{prefix:>22} {bar:30} {pos}/{len} {msg}")
             .expect("the template is valid");
         let bar = self.multi.add(ProgressBar::new(len).with_style(style));
@@ -584,19 +584,19 @@ impl Bars {
     }
 
     /// One more entity of `kind` to read.
-    fn grow(&self, kind: EntityKind) {
+    pub(crate) fn grow(&self, kind: EntityKind) {
         if let Some(bar) = self.bars.get(&kind) {
             bar.inc_length(1);
         }
     }
 
-    fn inc(&self, kind: EntityKind) {
+    pub(crate) fn inc(&self, kind: EntityKind) {
         if let Some(bar) = self.bars.get(&kind) {
             bar.inc(1);
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         for bar in self.bars.values() {
             bar.finish();
         }

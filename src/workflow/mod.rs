@@ -7,6 +7,7 @@
 //! - [`offboard`]: plan, then apply through the same client;
 //! - [`doctor`]: a read-only check of a tenant against handover's assumptions, and its
 //!   report;
+//! - [`inventory`]: who owns what, every entity read, written as CSV and JSON counts;
 //! - [`demo`]: the simulator started, an offboarding planned, applied and verified;
 //! - [`rollback`]: a journal turned into a plan that puts back what its run changed, and
 //!   that plan run.
@@ -17,6 +18,7 @@
 pub mod apply;
 pub mod demo;
 pub mod doctor;
+pub mod inventory;
 pub mod offboard;
 pub mod plan;
 pub mod rollback;
