@@ -17,7 +17,7 @@
 //! | `owners` | its owners, `; `-separated: usernames, and `group:NAME` / `organization:NAME` |
 //! | `owners_active` | per owner, in the same order: `active`, `deactivated`, `unknown` (users/ could not say) or `-` (not a user) |
 //! | `members` | everyone else, `NAME:ROLE`; an entry that could not be read is `?NAME:ROLE`; a list that could not be read at all is `?` with the reason |
-//! | `created` | when it was created, as the server wrote it |
+//! | `created` | when it was created, as the server wrote it; empty where lists give no creation time (data sources, data stores, user blueprints) |
 //!
 //! Beside it, the same name with `.json`: per kind and per user counts, the orphans, and
 //! notes on what could not be seen. Both are owner-only (0600): they name every principal.

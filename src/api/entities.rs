@@ -209,9 +209,15 @@ pub(crate) fn entity_from_item(
         .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()))
         .unwrap_or_default();
     // Use cases' `created` is the creator (an object); `str_field` passes it over.
-    let created = ["createdAt", "creationDate", "created", "dateCreated"]
-        .iter()
-        .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()));
+    let created = [
+        "createdAt",
+        "creationDate",
+        "created",
+        "infoCreationDate",
+        "dateCreated",
+    ]
+    .iter()
+    .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()));
     Ok(EntityRef {
         kind,
         id,

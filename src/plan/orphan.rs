@@ -35,8 +35,7 @@ impl Deactivated {
                 username: user.username.clone(),
             });
         }
-        out.users
-            .sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+        out.users.sort_by_key(|u| u.username.to_lowercase());
         out
     }
 
