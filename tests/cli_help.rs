@@ -50,7 +50,7 @@ fn every_command_is_there() {
     let text = help(&[]);
     for command in [
         "sim", "plan", "offboard", "demo", "apply", "resume", "status", "rollback", "verify",
-        "doctor",
+        "doctor", "inventory",
     ] {
         assert!(
             text.lines()
@@ -69,7 +69,7 @@ type Case = (
 
 #[test]
 fn every_flag_of_every_command_is_there() {
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         (
             "plan",
             vec![CONN, PACE],
@@ -80,6 +80,7 @@ fn every_flag_of_every_command_is_there() {
                 "--map",
                 "--old-owner-role",
                 "--only-ids",
+                "--orphans",
                 "--out",
                 "--to",
                 "--types",
@@ -103,6 +104,7 @@ fn every_flag_of_every_command_is_there() {
                 "--max-read-age",
                 "--old-owner-role",
                 "--only-ids",
+                "--orphans",
                 "--out",
                 "--to",
                 "--types",
@@ -118,6 +120,11 @@ fn every_flag_of_every_command_is_there() {
             "rollback",
             vec![CONN, PACE],
             &["--force", "--journal", "--report", "--rollback-journal"],
+        ),
+        (
+            "inventory",
+            vec![CONN, PACE],
+            &["--out", "--types", "--user"],
         ),
         ("demo", vec![PACE], &["--dir", "--per-kind", "--seed"]),
         (
@@ -136,6 +143,7 @@ fn every_flag_of_every_command_is_there() {
                 "--calendar-share-status",
                 "--capacity",
                 "--commit-then-502-rate",
+                "--departed",
                 "--departing",
                 "--drop-rate",
                 "--dump-seed",
@@ -149,6 +157,7 @@ fn every_flag_of_every_command_is_there() {
                 "--list-page-default",
                 "--list-page-max",
                 "--listen",
+                "--orphans",
                 "--per-kind",
                 "--prediction-traffic",
                 "--ragged-pages",
