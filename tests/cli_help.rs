@@ -90,7 +90,7 @@ fn every_flag_of_every_command_is_there() {
         (
             "status",
             vec![],
-            &["--failed-plan", "--journal", "--json", "--plan"],
+            &["--failed-plan", "--html", "--journal", "--json", "--plan"],
         ),
         (
             "offboard",
