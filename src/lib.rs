@@ -18,7 +18,8 @@
 //!   read-back, and turns a journal into reports ([`exec::report`]); [`journal`] makes
 //!   every step durable and resumable.
 //! - [`after`]: what comes after a run: [`after::verify`] checks it against the live
-//!   server, [`after::rollback`] puts back what it changed.
+//!   server, [`after::rollback`] puts back what it changed, [`after::html`] shows it (and
+//!   an inventory) as a self-contained HTML page.
 //! - [`workflow`]: what each command does (plan, apply, offboard, demo, rollback, and
 //!   doctor, the read-only check of a tenant against every assumption, whose probes are
 //!   [`api::doctor`]'s), as library functions taking plain settings.

@@ -49,8 +49,17 @@ const RUN: &[&str] = &["--max-errors", "--no-verify", "--notify", "--report"];
 fn every_command_is_there() {
     let text = help(&[]);
     for command in [
-        "sim", "plan", "offboard", "demo", "apply", "resume", "status", "rollback", "verify",
-        "doctor", "inventory",
+        "sim",
+        "plan",
+        "offboard",
+        "demo",
+        "apply",
+        "resume",
+        "status",
+        "rollback",
+        "verify",
+        "doctor",
+        "inventory",
     ] {
         assert!(
             text.lines()
@@ -91,7 +100,7 @@ fn every_flag_of_every_command_is_there() {
         (
             "status",
             vec![],
-            &["--failed-plan", "--journal", "--json", "--plan"],
+            &["--failed-plan", "--html", "--journal", "--json", "--plan"],
         ),
         (
             "offboard",

@@ -1,9 +1,10 @@
 //! Secrets and transport, through the real binary.
 //!
 //! **The token never leaks.** The simulator's admin gets a distinctive token, and every
-//! command that talks to DataRobot (plan, plan --csv, apply, status, resume, verify,
-//! rollback, offboard) runs at `-vvv` with `HANDOVER_LOG=trace`, in text and in JSON logs,
-//! with the token from the environment, the `--token` flag and a config file; so do the
+//! command that talks to DataRobot (plan, plan --csv, apply, status, status --html,
+//! resume, verify, rollback, offboard) runs at `-vvv` with `HANDOVER_LOG=trace`, in text
+//! and in JSON logs, with the token from the environment, the `--token` flag and a config
+//! file; so do the
 //! failing paths: an endpoint nobody listens on, a token the server refuses, and a server
 //! that fails half its requests (so that retries are logged). The token must appear in no
 //! stdout, no stderr and no file handover wrote; plans, journals and reports are created
@@ -294,6 +295,19 @@ fn every_command(log: LogFormat) {
     );
     assert_code(&out, exit::OK, "status");
     let out = s.run(
+        Conn::None,
+        &endpoint,
+        TOKEN,
+        &[
+            "status",
+            "--journal",
+            "plan.journal.jsonl",
+            "--html",
+            "status.html",
+        ],
+    );
+    assert_code(&out, exit::OK, "status --html");
+    let out = s.run(
         Conn::Env,
         &endpoint,
         TOKEN,
@@ -342,11 +356,14 @@ fn every_command(log: LogFormat) {
         "plan.journal.jsonl",
         "plan.journal.report.csv",
         "plan.journal.report.json",
+        "plan.journal.report.html",
+        "status.html",
         "off.jsonl",
         "off.csv",
         "off.journal.jsonl",
         "off.journal.report.csv",
         "off.journal.report.json",
+        "off.journal.report.html",
     ]);
     // The rollback's journal and report, whatever their default names.
     let rollback_files: Vec<PathBuf> = files_in(s.dir.path())

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::after::html::{PageFile, RunView, run_page};
 use crate::exec::JournalMode;
 use crate::exec::report::{self, Status};
 use crate::exit;
@@ -61,6 +62,10 @@ pub struct StatusOpts {
     /// The plan, if it moved. [default: the path recorded in the journal]
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
+    /// Also write the run's page to FILE: one self-contained HTML file (outcomes, per type,
+    /// the rate over time, failures) that opens in any browser, without a network.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `handover apply`.
@@ -108,6 +113,16 @@ pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
 
 /// `handover status`.
 pub fn status(opts: StatusOpts) -> anyhow::Result<i32> {
+    // An unwritable page fails first, in one line, before the journal is read.
+    let page = match &opts.html {
+        Some(path) => Some(PageFile::create(path).map_err(|e| {
+            exit::with_code(
+                exit::INVALID_INPUT,
+                anyhow::anyhow!("cannot write {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
     let replay = Replay::read(&opts.journal).map_err(|e| e.coded())?;
     let plan_path = opts
         .plan
@@ -145,6 +160,19 @@ pub fn status(opts: StatusOpts) -> anyhow::Result<i32> {
         );
     } else {
         print!("{}", status.render());
+    }
+    if let Some(page) = page {
+        let plan = match &plan {
+            Some(plan) => {
+                Some(PlanReader::open(plan.path()).map_err(|e| exit::with_code(e.exit_code(), e))?)
+            }
+            None => None,
+        };
+        let path = page.path().to_path_buf();
+        RunView::from_journal("Run status", &replay, plan)
+            .and_then(|view| page.commit(&run_page(&view)))
+            .map_err(|e| exit::with_code(e.exit_code(), e))?;
+        eprintln!("handover: page: {}", path.display());
     }
     if let (Some(out), Some(plan)) = (&opts.failed_plan, plan) {
         let written = report::write_failed_plan(plan, &replay, out)

@@ -220,8 +220,8 @@ pub struct RunOpts {
     /// Do not read each entity back after writing it.
     #[arg(long)]
     pub no_verify: bool,
-    /// The report: PATH.csv and PATH.json. [default: beside the journal, JOURNAL's name
-    /// with .report.csv and .report.json]
+    /// The report: PATH.csv, PATH.json and PATH.html. [default: beside the journal,
+    /// JOURNAL's name with .report.csv, .report.json and .report.html]
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }

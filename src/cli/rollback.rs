@@ -30,8 +30,8 @@ pub struct RollbackOpts {
     pub force: bool,
     #[command(flatten)]
     pub pace: PaceOpts,
-    /// The report: PATH.csv and PATH.json. [default: beside the rollback journal, its
-    /// name with .report.csv and .report.json]
+    /// The report: PATH.csv, PATH.json and PATH.html. [default: beside the rollback
+    /// journal, its name with .report.csv, .report.json and .report.html]
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 }
@@ -74,9 +74,10 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
         Ok(()) => {
             if !quiet {
                 eprintln!(
-                    "handover: report: {} and {}",
+                    "handover: report: {}, {} and {}",
                     done.paths.csv.display(),
-                    done.paths.json.display()
+                    done.paths.json.display(),
+                    done.paths.html.display()
                 );
             }
         }

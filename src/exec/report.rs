@@ -24,6 +24,10 @@
 //! The JSON file holds the same rows with the lists as arrays, and the counts per outcome.
 //! Both files are written to temp files and renamed into place, and are owner-only (0600):
 //! they name every principal of every entity.
+//!
+//! Beside them the workflows write a third file, `PATH.html`: the run's page for people
+//! (aggregate counts, the rate over time, capped failures), made by `after::run_view`
+//! from the same journal and plan.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -75,28 +79,36 @@ impl Error {
     }
 }
 
-/// Where the two report files go.
+/// Where the report files go. [`write`] writes the CSV and the JSON; the workflows write
+/// the HTML page (`after::run_view`, which this layer does not reach).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportPaths {
     pub csv: PathBuf,
     pub json: PathBuf,
+    pub html: PathBuf,
 }
 
 impl ReportPaths {
-    /// The default, beside the journal: `run.jsonl` → `run.report.csv`, `run.report.json`.
+    /// The default, beside the journal: `run.jsonl` → `run.report.csv`, `run.report.json`,
+    /// `run.report.html`.
     pub fn beside_journal(journal: &Path) -> ReportPaths {
         let stem = journal.file_stem().unwrap_or_default().to_string_lossy();
         ReportPaths {
             csv: journal.with_file_name(format!("{stem}.report.csv")),
             json: journal.with_file_name(format!("{stem}.report.json")),
+            html: journal.with_file_name(format!("{stem}.report.html")),
         }
     }
 
-    /// From `--report PATH`: `PATH` with `.csv` and `.json` (an extension `PATH` already
-    /// has, if it is one of these, is replaced).
+    /// From `--report PATH`: `PATH` with `.csv`, `.json` and `.html` (an extension `PATH`
+    /// already has, if it is one of these, is replaced).
     pub fn from_flag(path: &Path) -> ReportPaths {
         let base = match path.extension().and_then(|e| e.to_str()) {
-            Some(e) if e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("json") => {
+            Some(e)
+                if ["csv", "json", "html"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x)) =>
+            {
                 path.with_extension("")
             }
             _ => path.to_path_buf(),
@@ -110,6 +122,7 @@ impl ReportPaths {
         ReportPaths {
             csv: with("csv"),
             json: with("json"),
+            html: with("html"),
         }
     }
 }
@@ -539,13 +552,15 @@ mod tests {
             ReportPaths::beside_journal(Path::new("/tmp/run.jsonl")),
             ReportPaths {
                 csv: "/tmp/run.report.csv".into(),
-                json: "/tmp/run.report.json".into()
+                json: "/tmp/run.report.json".into(),
+                html: "/tmp/run.report.html".into(),
             }
         );
-        for flag in ["out/r", "out/r.csv", "out/r.JSON"] {
+        for flag in ["out/r", "out/r.csv", "out/r.JSON", "out/r.html"] {
             let p = ReportPaths::from_flag(Path::new(flag));
             assert_eq!(p.csv, PathBuf::from("out/r.csv"), "{flag}");
             assert_eq!(p.json, PathBuf::from("out/r.json"), "{flag}");
+            assert_eq!(p.html, PathBuf::from("out/r.html"), "{flag}");
         }
     }
 

@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::after::run_view;
 use crate::api::config::ConnInputs;
 use crate::api::{Account, Client, ClientPolicy};
 use crate::exec::report::{self, ReportPaths};
@@ -66,9 +67,10 @@ impl Applied {
             Ok(written) => {
                 if !quiet {
                     eprintln!(
-                        "handover: report: {} and {}{}",
+                        "handover: report: {}, {} and {}{}",
                         self.paths.csv.display(),
                         self.paths.json.display(),
+                        self.paths.html.display(),
                         if *written { "" } else { " (unchanged)" }
                     );
                 }
@@ -135,9 +137,8 @@ pub async fn execute<F: Future<Output = ()>>(
             let report = if report_is_current(&paths, plan.digest(), &replay) {
                 Ok(false)
             } else {
-                report::write(plan, &replay, &paths)
-                    .map(|_| true)
-                    .map_err(anyhow::Error::from)
+                drop(plan);
+                write_report_files(RUN_REPORT, plan_path, &replay, &paths).map(|()| true)
             };
             return Ok(Applied {
                 summary,
@@ -185,12 +186,12 @@ pub async fn execute<F: Future<Output = ()>>(
     })
 }
 
-/// Whether the report at `paths` can stay as it is for a finished journal: both files
+/// Whether the report at `paths` can stay as it is for a finished journal: all three files
 /// exist, and the JSON one names the plan by `digest` and ends with the same counts per
 /// outcome as `replay` (a report written by an earlier, interrupted run of the same plan
 /// counts pending entities). Reads only the JSON report's first and last lines.
 fn report_is_current(paths: &ReportPaths, digest: &str, replay: &Replay) -> bool {
-    if !paths.csv.is_file() {
+    if !paths.csv.is_file() || !paths.html.is_file() {
         return false;
     }
     let Ok((first, last)) = first_and_last_lines(&paths.json) else {
@@ -237,10 +238,29 @@ fn first_and_last_lines(path: &Path) -> std::io::Result<(String, String)> {
     Ok((first, last.to_string()))
 }
 
+/// The heading of an apply run's page.
+const RUN_REPORT: &str = "Run report";
+
 fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> anyhow::Result<()> {
     let replay = Replay::read(journal_path)?;
-    let plan = PlanReader::open(plan_path)?;
-    report::write(plan, &replay, paths)?;
+    write_report_files(RUN_REPORT, plan_path, &replay, paths)
+}
+
+/// Writes the report of the run `replay` records, by the plan at `plan_path`: the CSV and
+/// JSON files, then the HTML page titled `title`.
+pub fn write_report_files(
+    title: &str,
+    plan_path: &Path,
+    replay: &Replay,
+    paths: &ReportPaths,
+) -> anyhow::Result<()> {
+    report::write(PlanReader::open(plan_path)?, replay, paths)?;
+    run_view::write_run_page(
+        title,
+        replay,
+        Some(PlanReader::open(plan_path)?),
+        &paths.html,
+    )?;
     Ok(())
 }
 

@@ -170,6 +170,7 @@ pub async fn run<F: Future<Output = ()>>(
     let report = crate::exec::report::ReportPaths::beside_journal(&journal);
     println!("   report   {}", report.csv.display());
     println!("   report   {}", report.json.display());
+    println!("   report   {}", report.html.display());
     sim.shutdown().await;
 
     if !verdict.ok() || !stats.ownerless.is_empty() || stats.notifications > 0 {

@@ -14,10 +14,10 @@ use std::time::Duration;
 use crate::after::rollback::{self, RollbackSpec, default_rollback_journal};
 use crate::api::config::ConnInputs;
 use crate::api::{Client, ClientPolicy};
-use crate::exec::report::{self, ReportPaths};
+use crate::exec::report::ReportPaths;
 use crate::exec::{ProgressKind, RunSummary, Settings};
 use crate::journal::Replay;
-use crate::plan::{PlanReader, UserIdent};
+use crate::plan::UserIdent;
 
 /// What a rollback runs with.
 #[derive(Clone, Debug)]
@@ -123,7 +123,5 @@ pub async fn run(
 
 fn write_report(plan_path: &Path, journal_path: &Path, paths: &ReportPaths) -> anyhow::Result<()> {
     let replay = Replay::read(journal_path)?;
-    let plan = PlanReader::open(plan_path)?;
-    report::write(plan, &replay, paths)?;
-    Ok(())
+    super::apply::write_report_files("Rollback report", plan_path, &replay, paths)
 }
