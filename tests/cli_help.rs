@@ -133,7 +133,7 @@ fn every_flag_of_every_command_is_there() {
         (
             "inventory",
             vec![CONN, PACE],
-            &["--out", "--types", "--user"],
+            &["--html", "--out", "--types", "--user"],
         ),
         ("demo", vec![PACE], &["--dir", "--per-kind", "--seed"]),
         (

@@ -307,6 +307,50 @@ fn the_inventory_page_renders_in_chromium() {
     );
 }
 
+/// `inventory --html` of a simulated tenant with departed users: the page the command
+/// writes, not one built by hand, renders with its bars and orphans.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_commands_page_renders_in_chromium() {
+    let w = world(handover::sim::Seed::generate(&handover::sim::GenSpec {
+        departed: 2,
+        orphans: 2,
+        ..handover::sim::GenSpec::uniform(5, 3)
+    }));
+    let run = Run::from(
+        run_to_end(handover_cmd(
+            &w,
+            &["-q", "inventory", "--out", "inv.csv", "--html", "inv.html"],
+        ))
+        .await,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let page = w.path("inv.html");
+    assert_private(&page);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_self_contained(&html, "inventory --html");
+    assert!(
+        html.contains("departed1@acme.test"),
+        "the orphans' owners are named"
+    );
+    assert!(!html.contains(handover::sim::DEFAULT_ADMIN_TOKEN));
+
+    let png = w.path("inv.png");
+    let shot = screenshot(&page, &png, w.dir.path());
+    keep(&[&page, &png]);
+    assert_eq!((shot.width, shot.height), (WIDTH, HEIGHT));
+    assert!(shot.inked() > 0.05, "nearly blank: {:.3}", shot.inked());
+    assert!(
+        shot.count(BLUE) > 1000,
+        "too few bar pixels: {}",
+        shot.count(BLUE)
+    );
+    assert!(
+        shot.count(AMBER) > 100,
+        "no orphan bars: {}",
+        shot.count(AMBER)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runs_pages_render_in_chromium() {
     // A departing user's project with a hostile name, and some entities the server will

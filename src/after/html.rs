@@ -303,11 +303,14 @@ pub fn inventory_page(view: &InventoryView) -> String {
         num(view.orphans_total)
     );
     if view.orphans.is_empty() && view.orphans_total == 0 {
-        b.push_str("<p class=\"empty\">None: every entity listed has an active owner.</p>");
+        b.push_str(
+            "<p class=\"empty\">None: no entity listed is owned by deactivated accounts only.</p>",
+        );
     } else {
         b.push_str(
-            "<p class=\"hint\">Entities no active user owns: nobody can share or delete them \
-             until an administrator gives them an owner.</p>",
+            "<p class=\"hint\">Entities whose every owner is deactivated: nobody who can act \
+             on them owns them. <code>handover plan --orphans --to USER</code> gives them an \
+             owner.</p>",
         );
         b.push_str(
             "<table class=\"list\"><thead><tr><th>type</th><th>name</th><th>id</th>\

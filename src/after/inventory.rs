@@ -32,6 +32,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::after::html;
 use crate::api::{ApiError, Client, EntityRef, ErrorClass, ListFilter, User};
 use crate::files::{AtomicFile, spreadsheet_cell};
 use crate::model::{AccessList, EntityKind, Grant, Role};
@@ -198,6 +199,54 @@ impl Inventory {
         owners.sort_by(|a, b| b.1.owned.cmp(&a.1.owned).then(a.0.cmp(b.0)));
         owners.truncate(n);
         owners
+    }
+}
+
+impl Inventory {
+    /// The page `--html` writes: the counts per type, the 20 busiest owners, the first 500
+    /// orphans and the notes.
+    pub fn view(&self, endpoint: &str, user: Option<&str>) -> html::InventoryView {
+        html::InventoryView {
+            title: match user {
+                Some(u) => format!("Inventory: what {u} holds"),
+                None => "Inventory".to_string(),
+            },
+            server: endpoint.to_string(),
+            generated: crate::plan::rfc3339_utc(std::time::SystemTime::now()),
+            user: user.map(str::to_string),
+            by_type: self
+                .types
+                .iter()
+                .map(|(kind, c)| html::TypeCounts {
+                    kind: kind.as_str().to_string(),
+                    entities: c.entities,
+                    orphans: c.orphans,
+                    unreadable: c.unreadable,
+                })
+                .collect(),
+            owners: self
+                .top_owners(20)
+                .into_iter()
+                .map(|(name, c)| html::OwnerCount {
+                    username: name.to_string(),
+                    active: c.active,
+                    owned: c.owned,
+                })
+                .collect(),
+            orphans: self
+                .orphans
+                .iter()
+                .take(500)
+                .map(|o| html::OrphanRow {
+                    kind: o.kind.as_str().to_string(),
+                    id: o.id.clone(),
+                    name: o.name.clone(),
+                    owners: o.owners.clone(),
+                })
+                .collect(),
+            orphans_total: self.orphans.len() as u64,
+            notes: self.notes.clone(),
+        }
     }
 }
 

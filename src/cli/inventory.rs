@@ -26,6 +26,10 @@ pub struct InventoryOpts {
     /// extension .json.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Also write a self-contained HTML page (per-type bars, owners, orphans) to open in
+    /// any browser; it loads nothing from the network.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub pace: PaceOpts,
 }
@@ -38,6 +42,7 @@ pub async fn run(opts: InventoryOpts, quiet: bool) -> anyhow::Result<i32> {
         kinds: opts.types,
         user: opts.user,
         out: opts.out,
+        html: opts.html,
         concurrency: opts.pace.workers(),
         progress: progress_on(quiet),
     };
@@ -49,5 +54,8 @@ pub async fn run(opts: InventoryOpts, quiet: bool) -> anyhow::Result<i32> {
         taken.inventory.rows,
         taken.json.display()
     );
+    if let Some(html) = &settings.html {
+        println!("page: {html}", html = html.display());
+    }
     Ok(exit::OK)
 }

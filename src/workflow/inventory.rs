@@ -1,9 +1,11 @@
 //! `inventory`: the files created first (an unwritable `--out` fails before a request),
 //! the connection, the organization's users (who is active), `--user` looked up, then
-//! [`after::inventory`](crate::after::inventory) reads every entity and writes both files.
+//! [`after::inventory`](crate::after::inventory) reads every entity and writes both files,
+//! and the page for people when asked.
 
 use std::path::PathBuf;
 
+use crate::after::html::{PageFile, inventory_page};
 use crate::after::inventory::{self, Context, Directory, Inventory, InventorySpec, Outputs};
 use crate::api::config::ConnInputs;
 use crate::api::{ClientPolicy, ErrorClass};
@@ -24,6 +26,8 @@ pub struct InventorySettings {
     pub user: Option<String>,
     /// The CSV; the counts go beside it with `.json`.
     pub out: PathBuf,
+    /// Also a page for people (`--html`).
+    pub html: Option<PathBuf>,
     /// Access-list reads in flight at once.
     pub concurrency: usize,
     pub progress: bool,
@@ -47,6 +51,15 @@ pub async fn run(settings: &InventorySettings) -> anyhow::Result<Taken> {
         )
     })?;
     let json = outputs.json_path().to_path_buf();
+    let page = match &settings.html {
+        Some(path) => Some(PageFile::create(path).map_err(|e| {
+            exit::with_code(
+                exit::INVALID_INPUT,
+                anyhow::Error::new(e).context(format!("--html {}: cannot write", path.display())),
+            )
+        })?),
+        None => None,
+    };
     let (client, account) = connect(&settings.conn, settings.policy.clone()).await?;
     let directory = match client.list_users().await {
         Ok(users) => Directory::new(users),
@@ -108,6 +121,11 @@ pub async fn run(settings: &InventorySettings) -> anyhow::Result<Taken> {
             let code = e.exit_code();
             exit::with_code(code, e)
         })?;
+    if let Some(page) = page {
+        let view = inventory.view(&endpoint, spec.user.as_ref().map(|u| u.username.as_str()));
+        page.commit(&inventory_page(&view))
+            .map_err(|e| exit::with_code(e.exit_code(), e))?;
+    }
     Ok(Taken {
         inventory,
         csv: settings.out.clone(),
