@@ -990,7 +990,11 @@ async fn an_inactive_users_revoke_is_refused_whole_when_configured() {
             );
             let a = t.patch(ADMIN, &path, body).await;
             assert_error(&a, status, "gone@x.test");
-            assert_eq!(t.role(kind, &id, "gone@x.test"), Some(Role::Consumer), "{kind}");
+            assert_eq!(
+                t.role(kind, &id, "gone@x.test"),
+                Some(Role::Consumer),
+                "{kind}"
+            );
             assert_eq!(t.role(kind, &id, "new@x.test"), None, "{kind}");
             // Without the revoke it goes through, and the inactive user keeps their role.
             let body = share_body(kind, &[("new@x.test", Some(Role::Owner))]);
@@ -1022,7 +1026,11 @@ async fn a_user_deactivated_at_runtime_cannot_be_revoked_when_refusing() {
         ..SimConfig::default()
     });
     let body = share_body(kind, &[("editor@x.test", None)]);
-    assert_error(&t.patch(ADMIN, &path, body.clone()).await, 422, "editor@x.test");
+    assert_error(
+        &t.patch(ADMIN, &path, body.clone()).await,
+        422,
+        "editor@x.test",
+    );
     assert_eq!(t.role(kind, &id, "editor@x.test"), Some(Role::Editor));
     // Allowed again (the default): the revoke goes through.
     t.sim.set_config(SimConfig::default());
