@@ -268,6 +268,72 @@ mod tests {
         }
     }
 
+    fn client_for(sim: &crate::sim::SimHandle, token: &str) -> Client {
+        let settings = crate::api::config::ConnSettings::new(
+            &sim.endpoint(),
+            crate::secret::Token::new(token),
+            false,
+        )
+        .unwrap();
+        Client::new(settings, crate::api::ClientPolicy::default()).unwrap()
+    }
+
+    /// `users/` decides: a user it reports active is never taken for inactive, even when
+    /// the refusal names them; only where the caller may not look users up does the
+    /// message decide, and then `users/` is asked once.
+    #[tokio::test]
+    async fn the_lookup_decides_and_the_message_stands_in_for_it() {
+        use crate::sim::{
+            DEFAULT_ADMIN_TOKEN, GenSpec, INACTIVE_USERNAME, SUCCESSOR_USERNAME, Seed, Sim,
+            SimConfig, default_token,
+        };
+        let seed = Seed::generate(&GenSpec::uniform(3, 1));
+        let sim = Sim::start("127.0.0.1:0".parse().unwrap(), seed, SimConfig::default()).unwrap();
+        let request = ShareRequest {
+            changes: vec![
+                c(SUCCESSOR_USERNAME, None),
+                c(INACTIVE_USERNAME, None),
+                c("user1@acme.test", None),
+            ],
+            notify: false,
+        };
+        let names_two = refused(
+            422,
+            &format!("not allowed: {SUCCESSOR_USERNAME}, {INACTIVE_USERNAME}"),
+        );
+        let admin = Activity::default();
+        let client = client_for(&sim, DEFAULT_ADMIN_TOKEN);
+        let found = admin
+            .inactive_among(&client, &names_two, &request, &[0, 1, 2])
+            .await;
+        assert_eq!(found, [1]);
+        // Asked again: answered from what this run looked up.
+        let users = |sim: &crate::sim::SimHandle| -> u64 {
+            sim.stats().by_route["GET users/"].values().sum()
+        };
+        let asked = users(&sim);
+        admin
+            .inactive_among(&client, &names_two, &request, &[0, 1, 2])
+            .await;
+        assert_eq!(users(&sim), asked);
+
+        // A caller who may not look users up: the message names the inactive ones.
+        let other = Activity::default();
+        let client = client_for(&sim, &default_token("user2@acme.test"));
+        let found = other
+            .inactive_among(&client, &names_two, &request, &[0, 1, 2])
+            .await;
+        assert_eq!(found, [0, 1]);
+        assert_eq!(users(&sim), asked + 1);
+        let silent = refused(422, "refused");
+        assert!(
+            other
+                .inactive_among(&client, &silent, &request, &[0, 1, 2])
+                .await
+                .is_empty()
+        );
+    }
+
     #[test]
     fn the_note_says_what_is_in_place_and_quotes_the_server() {
         let kept = [c("bob", Some(Role::Owner))];
