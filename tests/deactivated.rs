@@ -204,8 +204,24 @@ async fn deactivated_between_plan_and_apply_ends_at_the_target() {
     let after = w.sim.state();
     assert_at_targets(&after, &entries);
     assert_only_planned_changes(&before, &after, &entries);
-    let out = run(&w, &["verify", "plan.jsonl", "--rate", "2000"]).await;
+    // The residual of an inactive user named with --user: nothing left.
+    let out = run(
+        &w,
+        &[
+            "verify",
+            "plan.jsonl",
+            "--user",
+            DEPARTING_USERNAME,
+            "--json",
+            "--rate",
+            "2000",
+        ],
+    )
+    .await;
     assert_eq!(out.code, Some(exit::OK), "{}\n{}", out.stdout, out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["residual"]["owned"], 0);
+    assert_eq!(json["inactive_access_remains"], 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
