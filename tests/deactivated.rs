@@ -278,6 +278,14 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
         out.stderr
     );
     assert!(
+        out.stdout.contains(&format!(
+            "\npartial: {n} entities have their new owner, but inactive users the server would \
+             not remove keep their access (see status)\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
         out.stdout.starts_with(
             "type                       succeeded  already_done       partial   unconfirmed"
         ),
@@ -450,6 +458,38 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
         assert!(problem.contains(SERVER_WORDS), "{problem}");
     }
     assert_eq!(json["residual"]["owned"], n);
+
+    // Without the plan, what the journal records: the request the server refused is what
+    // the run meant, so the same entities are named, for the same reason.
+    std::fs::rename(w.path("plan.jsonl"), w.path("plan.moved.jsonl")).unwrap();
+    let out = run(
+        &w,
+        &[
+            "verify",
+            "--journal",
+            "plan.journal.jsonl",
+            "--json",
+            "--rate",
+            "2000",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out.code,
+        Some(exit::MISMATCH),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        json["source"]
+            .as_str()
+            .unwrap()
+            .contains("what it says succeeded")
+    );
+    assert_eq!(json["checked"], n);
+    assert_eq!(json["inactive_access_remains"], n);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,6 +281,14 @@ impl RunSummary {
                 let _ = writeln!(out, "{}", render_pace(p));
             }
         }
+        let partial = self.overall().outcome(OutcomeKind::Partial);
+        if partial > 0 {
+            let _ = writeln!(
+                out,
+                "partial: {partial} entities have their new owner, but inactive users the server \
+                 would not remove keep their access (see status)"
+            );
+        }
         if let Some(stop) = &self.stop {
             let _ = writeln!(out, "stopped: {stop}");
         }
