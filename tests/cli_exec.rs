@@ -26,13 +26,13 @@ async fn apply_prints_the_summary_writes_the_report_and_status_reads_the_journal
     let n = entries.len();
     assert!(
         stdout.starts_with(
-            "type                       succeeded  already_done   unconfirmed        failed       drifted       refused       skipped\n"
+            "type                       succeeded  already_done       partial   unconfirmed        failed       drifted       refused       skipped\n"
         ),
         "{stdout}"
     );
     assert!(
         stdout.contains(&format!(
-            "\ntotal                     {n:>10}             0             0             0             0             0             0\n"
+            "\ntotal                     {n:>10}             0             0             0             0             0             0             0\n"
         )),
         "{stdout}"
     );

@@ -159,6 +159,8 @@ fn every_flag_of_every_command_is_there() {
                 "--extra-ratio",
                 "--fault-rate-5xx",
                 "--fault-seed",
+                "--inactive-revoke",
+                "--inactive-revoke-status",
                 "--jitter-ms",
                 "--kinds",
                 "--last-owner-status",

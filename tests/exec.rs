@@ -647,10 +647,10 @@ async fn status_report_and_failed_plan_after_refusals() {
         .unwrap()
         .split_whitespace()
         .collect::<Vec<_>>();
-    // succeeded already_done unconfirmed failed drifted refused skipped in_flight
+    // succeeded already_done partial unconfirmed failed drifted refused skipped in_flight
     assert_eq!(
         table_total,
-        ["total", "1", "1", "0", "0", "0", "3", "1", "0"]
+        ["total", "1", "1", "0", "0", "0", "0", "3", "1", "0"]
     );
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json["counts"]["refused"], 3);

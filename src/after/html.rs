@@ -409,7 +409,7 @@ pub struct TypeOutcomes {
     /// The type, e.g. `project`.
     pub kind: String,
     /// Entities per outcome, in [`OutcomeKind::ALL`] order.
-    pub outcomes: [u64; 7],
+    pub outcomes: [u64; OutcomeKind::ALL.len()],
     /// Written, no outcome yet.
     pub in_flight: u64,
     /// Not reached yet (needs the plan; 0 without it).
@@ -471,6 +471,7 @@ fn outcome_class(outcome: OutcomeKind) -> &'static str {
     match outcome {
         OutcomeKind::Succeeded => "c-ok",
         OutcomeKind::AlreadyDone => "c-done",
+        OutcomeKind::Partial => "c-partial",
         OutcomeKind::Unconfirmed => "c-unconf",
         OutcomeKind::Failed => "c-fail",
         OutcomeKind::Drifted => "c-drift",
@@ -484,6 +485,7 @@ fn outcome_label(outcome: OutcomeKind) -> &'static str {
     match outcome {
         OutcomeKind::Succeeded => "succeeded",
         OutcomeKind::AlreadyDone => "already done",
+        OutcomeKind::Partial => "partial (inactive user kept)",
         OutcomeKind::Unconfirmed => "unconfirmed",
         OutcomeKind::Failed => "failed",
         OutcomeKind::Drifted => "drifted",
@@ -1245,6 +1247,7 @@ footer{margin-top:36px;padding-top:12px;border-top:1px solid var(--line);color:v
 .c-ok{background:#16a34a;fill:#16a34a}
 .c-done{background:#86efac;fill:#86efac}
 .c-unconf{background:#eab308;fill:#eab308}
+.c-partial{background:#ea580c;fill:#ea580c}
 .c-fail{background:#dc2626;fill:#dc2626}
 .c-drift{background:#9333ea;fill:#9333ea}
 .c-refused{background:#ea580c;fill:#ea580c}

@@ -132,7 +132,8 @@ pub fn rollback_plan_path(rollback_journal: &Path) -> PathBuf {
 /// How the source run ended for one entity it wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WrittenEnd {
-    /// The write succeeded; `after` is the list read back, if it was.
+    /// The last write succeeded (a `partial` entity's too: the write sent again without
+    /// the inactive users' changes); `after` is the list read back, if it was.
     Succeeded { after: Option<Vec<Grant>> },
     /// The journal cannot say whether the last write landed: an intent without an outcome
     /// (the run died or is still going), or an outcome other than success after an intent
@@ -372,7 +373,14 @@ impl<'r> SourceRun<'r> {
         let (kind, id) = (slot.kind, slot.id);
         let before = self.replay.first_before(kind, id)?.unwrap_or_default();
         let end = match &slot.entry.state {
-            EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded => {
+            // A partial entity's last write (the one without the inactive users) succeeded
+            // too: its read-back is what the run left.
+            EntityState::Done { outcome }
+                if matches!(
+                    outcome.outcome,
+                    OutcomeKind::Succeeded | OutcomeKind::Partial
+                ) =>
+            {
                 WrittenEnd::Succeeded {
                     after: self.replay.outcome_after(kind, id)?,
                 }

@@ -7,6 +7,10 @@
 //! own entities, so no access list is read twice. Without a plan, what a journal says
 //! succeeded can be checked instead ([`expected_from_journal`]).
 //!
+//! An entity where only the access of inactive users remains, access the plan removes or
+//! lowers and DataRobot may refuse to touch (contract §11; the run records it `partial`),
+//! is still a mismatch, said as such ([`CauseKind::InactiveAccessRemains`]).
+//!
 //! [`exec::at_target`]: crate::exec::at_target
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,10 +21,10 @@ use serde::Serialize;
 
 use crate::after::rollback;
 use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
-use crate::exec::{at_target, readable};
+use crate::exec::{self, Activity, at_target, readable};
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Grant, Role};
-use crate::plan::{ActionKind, Change, PlanEntry, UserIdent};
+use crate::plan::{ActionKind, Change, PlanEntry, ShareRequest, UserIdent};
 
 /// One entity that is not where the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +34,19 @@ pub struct Mismatch {
     pub name: String,
     /// What differs, principal by principal, or why the entity could not be read.
     pub problem: String,
+    /// Why, where handover can tell; `null` otherwise.
+    pub cause: Option<CauseKind>,
+}
+
+/// Why an entity is not at its target, where handover can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CauseKind {
+    /// Everything is at its target but the access of users who are inactive: the plan
+    /// removes or lowers it, and DataRobot may refuse to touch an inactive user (contract
+    /// §11; the run records such an entity `partial`). Still a mismatch: the access is
+    /// there, and comes back into use if the account is reactivated.
+    InactiveAccessRemains,
 }
 
 /// What a verification found.
@@ -46,6 +63,14 @@ impl Verdict {
     pub fn ok(&self) -> bool {
         self.mismatches.is_empty()
     }
+
+    /// Mismatches only because inactive users keep access ([`CauseKind::InactiveAccessRemains`]).
+    pub fn inactive_access_remains(&self) -> usize {
+        self.mismatches
+            .iter()
+            .filter(|m| m.cause == Some(CauseKind::InactiveAccessRemains))
+            .count()
+    }
 }
 
 /// One entity to check: the changes it should show.
@@ -57,6 +82,9 @@ pub struct Expected {
     /// What the touched principals should hold; empty for an entity that only needs an
     /// owner (a noop entry).
     pub changes: Vec<Change>,
+    /// What the run recorded when it left the entity `partial` (the server would not
+    /// remove an inactive user's access, in its words); `None` otherwise or unknown.
+    pub partial: Option<String>,
 }
 
 impl Expected {
@@ -71,6 +99,7 @@ impl Expected {
             id: entry.id,
             name: entry.name,
             changes: entry.request.map(|r| r.changes).unwrap_or_default(),
+            partial: None,
         })
     }
 }
@@ -221,6 +250,7 @@ pub async fn verify(
         }));
     }
 
+    let activity = Activity::default();
     let mut reads = stream::iter(items)
         .map(|item| async move {
             let live = client.access_list(item.kind, &item.id).await;
@@ -247,17 +277,26 @@ pub async fn verify(
             verdict.checked += 1;
             let problem = match &live {
                 Ok(live) => match readable(live.clone(), &entry.changes) {
-                    Ok(grants) => at_target(entry.kind, &grants, &entry.changes).err(),
-                    Err((_, reason)) => Some(reason),
+                    Ok(grants) => match at_target(entry.kind, &grants, &entry.changes) {
+                        Ok(()) => None,
+                        Err(problem) => Some(
+                            match inactive_remains(client, &activity, &entry, &grants).await {
+                                Some(why) => (why, Some(CauseKind::InactiveAccessRemains)),
+                                None => (problem, None),
+                            },
+                        ),
+                    },
+                    Err((_, reason)) => Some((reason, None)),
                 },
-                Err(e) => Some(format!("cannot read the access list: {e}")),
+                Err(e) => Some((format!("cannot read the access list: {e}"), None)),
             };
-            if let Some(problem) = problem {
+            if let Some((problem, cause)) = problem {
                 verdict.mismatches.push(Mismatch {
                     kind: entry.kind,
                     id: entry.id,
                     name: entry.name,
                     problem,
+                    cause,
                 });
             }
         }
@@ -297,6 +336,62 @@ pub async fn verify(
     Ok((verdict, held))
 }
 
+/// Why `entry` is not at its target on `live`, when the only principals not there are
+/// users whose access the plan removes or lowers, who still hold more, and who are
+/// inactive (`users/` says so, or the run recorded the entity `partial`): everything else
+/// is at its target. `None` when that is not the case (or cannot be told).
+async fn inactive_remains(
+    client: &Client,
+    activity: &Activity,
+    entry: &Expected,
+    live: &[Grant],
+) -> Option<String> {
+    let request = ShareRequest {
+        changes: entry.changes.clone(),
+        notify: false,
+    };
+    let lowering = exec::lowering(live, &request);
+    if lowering.is_empty() {
+        return None;
+    }
+    let rest = exec::without(&request, &lowering);
+    at_target(entry.kind, live, &rest.changes).ok()?;
+    // The run's record is the server's own word; else every one must be known inactive.
+    if entry.partial.is_none() {
+        for &i in &lowering {
+            if activity.active(client, &request.changes[i]).await != Some(false) {
+                return None;
+            }
+        }
+    }
+    let held: Vec<String> = lowering
+        .iter()
+        .map(|&i| {
+            let c = &request.changes[i];
+            let who = exec::principal_of(c);
+            let now = live
+                .iter()
+                .find(|g| crate::plan::same_principal(g, &who))
+                .map_or("no access".to_string(), |g| g.role.to_string());
+            let wanted = c.role.map_or("none".to_string(), |r| r.to_string());
+            format!("{} still has {now} (planned {wanted})", c.name)
+        })
+        .collect();
+    let users = if held.len() == 1 { "user" } else { "users" };
+    Some(match &entry.partial {
+        Some(words) => format!(
+            "inactive {users}: {}; the rest is at its target. The run recorded it partial: {words}",
+            held.join(", ")
+        ),
+        None => format!(
+            "inactive {users}: {}; the rest is at its target. DataRobot may refuse to \
+             remove an inactive user's access (the run's journal says whether it did: \
+             `handover status`)",
+            held.join(", ")
+        ),
+    })
+}
+
 /// What a journal says succeeded, as entities to check: each with the changes of its
 /// last write, read back from the request the journal recorded. For when the journal's
 /// plan is not at hand. Entities are read back one at a time, so only the checks are kept.
@@ -305,20 +400,28 @@ pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Erro
     let source = rollback::SourceRun::read(path, &replay)?;
     let mut expected = Vec::new();
     for i in 0..source.len() {
-        // An unconfirmed write was accepted too: checking it is what it still needs.
-        let succeeded = matches!(
-            source.state(i),
-            EntityState::Done { outcome }
-                if matches!(outcome.outcome, OutcomeKind::Succeeded | OutcomeKind::Unconfirmed)
-        );
-        if !succeeded {
-            continue;
-        }
+        // An unconfirmed write was accepted too: checking it is what it still needs. A
+        // partial one is checked against the request the server refused, the whole of
+        // what the run meant to do, so that what it could not do shows.
+        let (partial, note) = match source.state(i) {
+            EntityState::Done { outcome } => match outcome.outcome {
+                OutcomeKind::Succeeded | OutcomeKind::Unconfirmed => (false, None),
+                OutcomeKind::Partial => (true, outcome.error.as_deref().map(str::to_string)),
+                _ => continue,
+            },
+            EntityState::InFlight => continue,
+        };
         let w = source.written(i)?;
         let after = w.expected_after();
         let known = [&w.last_before[..], &after[..], &w.before[..]];
-        let changes = w
-            .last_changes
+        let meant = match partial {
+            true => replay
+                .first_intent(w.kind, &w.id)?
+                .map(|intent| rollback::changes_of_body(w.kind, &intent.request))
+                .unwrap_or_else(|| w.last_changes.clone()),
+            false => w.last_changes.clone(),
+        };
+        let changes = meant
             .iter()
             .map(|c| rollback::complete_change(c, &known))
             .collect();
@@ -327,6 +430,11 @@ pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Erro
             id: w.id,
             name: String::new(),
             changes,
+            partial: if partial {
+                Some(note.unwrap_or_else(|| "no reason recorded".to_string()))
+            } else {
+                None
+            },
         });
     }
     Ok(expected)

@@ -211,7 +211,7 @@ pub struct RunOpts {
     #[command(flatten)]
     pub pace: PaceOpts,
     /// Stop (resumably, exit 4) once N entities failed, drifted, were refused by the server
-    /// or were gone in this run.
+    /// or were gone in this run (partial ones, whose new owner is in place, do not count).
     #[arg(long, value_name = "N", value_parser = parse_max_errors)]
     pub max_errors: Option<u64>,
     /// Let DataRobot e-mail the recipients of project shares (off: sendNotification=false).

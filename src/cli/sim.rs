@@ -14,7 +14,7 @@ use clap::ValueEnum;
 
 use crate::exit;
 use crate::model::EntityKind;
-use crate::sim::{GenSpec, RateLimit, RoleVocabKind, Seed, Sim, SimConfig};
+use crate::sim::{GenSpec, InactiveRevokeKind, RateLimit, RoleVocabKind, Seed, Sim, SimConfig};
 
 /// Options of `handover sim`.
 #[derive(Debug, clap::Args)]
@@ -89,6 +89,17 @@ pub struct SimOpts {
     /// Status for a write that would leave no owner (rule R1): 409 or 422.
     #[arg(long, value_name = "STATUS", default_value_t = 409)]
     pub last_owner_status: u16,
+
+    /// Removing a deactivated user's access (a revoke), which DataRobot does not document:
+    /// `allow` applies it; `refuse` refuses the whole request with
+    /// --inactive-revoke-status and a message naming the inactive users. Giving an inactive
+    /// user a role, a lower one included, is refused either way.
+    #[arg(long, value_enum, default_value_t = InactiveRevokeOpt::Allow)]
+    pub inactive_revoke: InactiveRevokeOpt,
+
+    /// Status for a write refused by --inactive-revoke refuse: 400, 409 or 422.
+    #[arg(long, value_name = "STATUS", default_value_t = 422)]
+    pub inactive_revoke_status: u16,
 
     /// Status for a successful calendar share: 204 (empty) or 200 (empty body).
     #[arg(long, value_name = "STATUS", default_value_t = 204)]
@@ -187,6 +198,15 @@ pub enum VocabOpt {
     Generic,
 }
 
+/// `--inactive-revoke` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum InactiveRevokeOpt {
+    /// A deactivated user's access can be removed.
+    Allow,
+    /// A request that removes a deactivated user's access is refused whole.
+    Refuse,
+}
+
 /// `--world` values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum WorldOpt {
@@ -268,6 +288,11 @@ impl SimOpts {
             access_control_principals: self.access_control_principals,
             type_default_all: self.type_default_all,
             capacity: self.capacity.map(|k| k as usize),
+            inactive_revoke: match self.inactive_revoke {
+                InactiveRevokeOpt::Allow => InactiveRevokeKind::Allow,
+                InactiveRevokeOpt::Refuse => InactiveRevokeKind::Refuse,
+            },
+            inactive_revoke_status: self.inactive_revoke_status,
         };
         config
             .validate()

@@ -1,7 +1,9 @@
 //! `handover verify PLAN` and `handover verify --journal FILE`: re-read the live access
 //! lists and say which entities are not at their target, and what the departing user
 //! still holds. Exit 0 when everything matches, [`exit::MISMATCH`] when something does
-//! not. The work is [`crate::after::verify`]'s.
+//! not, also when all that differs is access the server would not take from inactive users
+//! (said as such): it is still there, and usable again if the account is reactivated. The
+//! work is [`crate::after::verify`]'s.
 //!
 //! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
 //! (read), the connection settings and the endpoint they were made for, the preflight.
@@ -16,7 +18,7 @@ use crate::after::rollback::resolve_recorded;
 use crate::after::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
 use crate::api::Client;
 use crate::exit;
-use crate::journal::Replay;
+use crate::journal::{EntityState, OutcomeKind, Replay};
 use crate::model::EntityKind;
 use crate::plan::planner;
 use crate::plan::{OldOwnerRoleKind, PlanHeader, PlanReader, SourceKind};
@@ -74,6 +76,9 @@ struct Verdict<'a> {
     source: &'a str,
     checked: u64,
     not_at_target: usize,
+    /// Of those, the entities where only inactive users' access remains (every mismatch
+    /// with `cause` `inactive_access_remains`).
+    inactive_access_remains: usize,
     mismatches: &'a [Mismatch],
     /// What the departing user still holds; `null` without one.
     residual: Option<&'a Residual>,
@@ -116,6 +121,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             source: &subject.label,
             checked: verdict.checked,
             not_at_target: verdict.mismatches.len(),
+            inactive_access_remains: verdict.inactive_access_remains(),
             mismatches: &verdict.mismatches,
             residual: residual.as_ref(),
         };
@@ -124,8 +130,12 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             serde_json::to_string_pretty(&out).context("cannot render the verdict as JSON")?
         );
     } else {
+        let inactive = match verdict.inactive_access_remains() {
+            0 => String::new(),
+            n => format!(" ({n} only because inactive users keep access)"),
+        };
         println!(
-            "verified {}: {} entities checked, {} not at target",
+            "verified {}: {} entities checked, {} not at target{inactive}",
             subject.label,
             verdict.checked,
             verdict.mismatches.len()
@@ -175,14 +185,30 @@ fn from_journal(journal: &Path) -> anyhow::Result<Subject> {
     let plan_path = resolve_recorded(journal, &header.plan);
     match PlanReader::open(&plan_path) {
         Ok(plan) if plan.digest() == header.plan_digest => {
-            return subject_of_plan(
+            let mut subject = subject_of_plan(
                 plan,
                 format!(
                     "plan {} of journal {}",
                     plan_path.display(),
                     journal.display()
                 ),
-            );
+            )?;
+            // What the run recorded where the server would not remove inactive users.
+            for expected in &mut subject.expected {
+                if let Some(EntityState::Done { outcome }) =
+                    replay.state(expected.kind, &expected.id)
+                    && outcome.outcome == OutcomeKind::Partial
+                {
+                    expected.partial = Some(
+                        outcome
+                            .error
+                            .as_deref()
+                            .unwrap_or("no reason recorded")
+                            .to_string(),
+                    );
+                }
+            }
+            return Ok(subject);
         }
         Ok(_) => tracing::warn!(
             plan = %plan_path.display(),

@@ -5,6 +5,8 @@
 //!   progress display; [`open_journal`] starts or resumes a journal for a plan; [`Settings`].
 //! - `worker`: one entity's re-read → intent (durable) → write → read-back.
 //! - `drift`: the pure drift guard ([`decide`]) and read-back check ([`at_target`]).
+//! - `inactive`: a request refused over inactive users' access, sent again without their
+//!   changes (the `partial` outcome).
 //! - `summary`: [`RunSummary`], [`Tally`], [`StopKind`], the exit code and the table.
 //! - `progress`: the bar or the plain lines ([`ProgressKind`]).
 //!
@@ -13,14 +15,17 @@
 
 mod drift;
 mod error;
+mod inactive;
 mod progress;
 pub mod report;
 mod run;
 mod summary;
 mod worker;
 
+pub(crate) use drift::principal as principal_of;
 pub use drift::{Decision, apply_changes, at_target, decide, readable};
 pub use error::Error;
+pub(crate) use inactive::{Activity, lowering, without};
 pub use progress::ProgressKind;
 pub use run::{
     JournalMode, OpenJournal, Resumption, Settings, finish_if_done, open_journal, open_journal_for,

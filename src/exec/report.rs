@@ -11,7 +11,7 @@
 //! | column | meaning |
 //! |---|---|
 //! | `type`, `id`, `name` | the entity |
-//! | `outcome` | `succeeded`, `already_done`, `failed`, `drifted`, `refused`, `skipped`; `in_flight` (written, not confirmed: a resume re-checks it), `pending` (not reached) |
+//! | `outcome` | `succeeded`, `already_done`, `partial` (the new owner is in place; inactive users the server would not remove keep their access), `unconfirmed`, `failed`, `drifted`, `refused`, `skipped`; `in_flight` (written, not confirmed: a resume re-checks it), `pending` (not reached) |
 //! | `attempts` | write requests sent, retries included (empty when none was recorded) |
 //! | `http_status` | status of the last write attempt, or of the failing request |
 //! | `roles` | every principal's role before → after: `alice@x:OWNER->none; bob@x:none->OWNER`; `?` when the after state is unknown |
@@ -491,7 +491,8 @@ impl Status {
 }
 
 /// Writes, to `out`, a plan of every entity of `plan` that failed, drifted or was refused
-/// by the server, so that it can be retried with `apply`. The header is the original's
+/// by the server, or is partial, so that it can be retried with `apply` (a partial one
+/// once the inactive users it names are reactivated: what is left is their revoke). The header is the original's
 /// (same endpoint, caller and source) with a new creation time.
 ///
 /// Entries whose journal outcome carries the access list as last seen (drifted entities,

@@ -50,7 +50,8 @@ pub struct Settings {
     /// so this is its ceiling. Default 8.
     pub concurrency: usize,
     /// Stop (resumably) once this many entities failed, drifted, were refused by the server
-    /// or were gone in this run (the plan's own refusals do not count). `None`: never.
+    /// or were gone in this run (the plan's own refusals do not count, nor `partial`
+    /// entities, whose new owners are in place). `None`: never.
     pub max_errors: Option<u64>,
     /// Let DataRobot e-mail recipients where it can be told not to (projects). Default off.
     pub notify: bool,
@@ -291,6 +292,7 @@ pub async fn run(
         verify: settings.verify,
         caller: settings.caller.clone().map(Arc::new),
         trust_plan_reads_until: settings.trust_plan_reads_until,
+        activity: Arc::default(),
     };
     let (intents_tx, mut intents) = mpsc::channel::<IntentMsg>(concurrency);
     // Dropped on every early return, which aborts the workers: after a journal failure no
@@ -449,8 +451,10 @@ impl Coordinator<'_> {
     fn record(&mut self, outcome: Outcome, counts_as_error: bool) {
         let (kind, what) = (outcome.kind, outcome.outcome);
         self.journal.append(&Record::Outcome(outcome));
-        self.unsynced
-            .push((kind, what, counts_as_error && !what.is_settled()));
+        // A partial entity has its new owners: stopping would leave the rest without
+        // theirs, for users the server would not remove on any retry either.
+        let is_error = counts_as_error && !what.is_settled() && what != OutcomeKind::Partial;
+        self.unsynced.push((kind, what, is_error));
     }
 
     /// A worker asks to journal its intent. Refused once the run is stopping: that write

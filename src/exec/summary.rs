@@ -113,7 +113,7 @@ impl Tally {
         self.by_kind.values().flat_map(|m| m.values()).sum()
     }
 
-    /// Entities that failed, drifted or were refused.
+    /// Entities that need attention: failed, drifted, refused, unconfirmed or partial.
     pub fn failures(&self) -> u64 {
         OutcomeKind::ALL
             .iter()
@@ -122,7 +122,8 @@ impl Tally {
             .sum()
     }
 
-    /// Entities not at their target: failed, drifted, refused, or skipped (gone).
+    /// Entities not at their target: partial, unconfirmed, failed, drifted, refused, or
+    /// skipped (gone).
     pub fn unsettled(&self) -> u64 {
         OutcomeKind::ALL
             .iter()
@@ -155,9 +156,9 @@ impl Tally {
     /// outcome, a total row. Fixed widths; stable for scripts and tests.
     ///
     /// ```text
-    /// type                    succeeded  already_done  unconfirmed  failed  drifted  refused  skipped
-    /// project                         4             1            0       0        0        0        0
-    /// total                           4             1            0       0        0        0        0
+    /// type                    succeeded  already_done  partial  unconfirmed  failed  drifted  refused  skipped
+    /// project                         4             1        0            0       0        0        0        0
+    /// total                           4             1        0            0       0        0        0        0
     /// ```
     pub fn render(&self, extra: Option<(&str, &BTreeMap<EntityKind, u64>)>) -> String {
         let mut out = String::new();
@@ -280,6 +281,14 @@ impl RunSummary {
                 let _ = writeln!(out, "{}", render_pace(p));
             }
         }
+        let partial = self.overall().outcome(OutcomeKind::Partial);
+        if partial > 0 {
+            let _ = writeln!(
+                out,
+                "partial: {partial} entities have their new owner, but inactive users the server \
+                 would not remove keep their access (see status)"
+            );
+        }
         if let Some(stop) = &self.stop {
             let _ = writeln!(out, "stopped: {stop}");
         }
@@ -331,11 +340,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "type                       succeeded  already_done   unconfirmed        failed       drifted       refused       skipped"
+            "type                       succeeded  already_done       partial   unconfirmed        failed       drifted       refused       skipped"
         );
         assert_eq!(
             lines[1],
-            "project                            2             0             0             0             0             0             0"
+            "project                            2             0             0             0             0             0             0             0"
         );
         assert!(lines[2].starts_with("data_store"));
         assert!(lines[3].starts_with("total                              2"));

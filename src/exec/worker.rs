@@ -10,9 +10,10 @@ use crate::journal::{Intent, Outcome, OutcomeKind};
 use crate::model::{AccessList, EntityKind, Grant};
 use std::sync::Arc;
 
-use crate::plan::{PlanEntry, ShareRequest, UserIdent};
+use crate::plan::{PlanEntry, ShareRequest, UserIdent, validate};
 
 use super::drift::{self, Decision};
+use super::inactive::{self, Activity};
 use super::summary::StopKind;
 
 /// One entity to work on.
@@ -34,6 +35,8 @@ pub(crate) struct WorkerSettings {
     /// Until then the plan's reads are fresh enough to write on without reading again
     /// (`offboard`, which planned moments ago; see `Settings::trust_plan_reads_until`).
     pub trust_plan_reads_until: Option<Instant>,
+    /// Who is active, as far as this run has looked (one lookup per user, on refusals).
+    pub activity: Arc<Activity>,
 }
 
 impl WorkerSettings {
@@ -203,7 +206,7 @@ pub(crate) async fn work(
     let msg = IntentMsg {
         intent: Intent {
             on_plan_read,
-            ..Intent::new(kind, id, live, body)
+            ..Intent::new(kind, id, live.clone(), body)
         },
         reply,
     };
@@ -219,7 +222,26 @@ pub(crate) async fn work(
         return unfinished();
     }
 
-    let (attempts, status) = match client.share(kind, id, &request).await {
+    let sent = match client.share(kind, id, &request).await {
+        // A refusal that may be about inactive users: sent again without their changes.
+        Err(e) if inactive::is_refusal(&e) => {
+            let again = Again {
+                client: &client,
+                settings: &settings,
+                entry,
+                live: &live,
+                request: &request,
+                on_plan_read,
+                intents: &intents,
+            };
+            match again.without_inactive(e).await {
+                Ok(end) => return end,
+                Err(e) => Err(e),
+            }
+        }
+        sent => sent,
+    };
+    let (attempts, status) = match sent {
         Ok(done) => (done.attempts, done.status),
         Err(e) if (e.class() == ErrorClass::Retryable || e.attempts() > 1) && settings.verify => {
             // Out of retries, or a retry refused after an earlier attempt lost its answer:
@@ -309,6 +331,171 @@ pub(crate) async fn work(
             }
             other => other,
         },
+    }
+}
+
+/// What a worker knows when its write was refused, for sending it again without the
+/// changes of inactive users (see [`inactive`]).
+struct Again<'a> {
+    client: &'a Client,
+    settings: &'a WorkerSettings,
+    entry: &'a PlanEntry,
+    /// The access list the refused request was sent on (a refusal changes nothing).
+    live: &'a [Grant],
+    /// The refused request.
+    request: &'a ShareRequest,
+    on_plan_read: bool,
+    intents: &'a mpsc::Sender<IntentMsg>,
+}
+
+impl Again<'_> {
+    /// Sends the refused request again without the changes that remove or lower the access
+    /// of inactive users, when that is what the refusal is about, and ends the entity:
+    /// `partial` when the rest is in place. `Err(refusal)`, with nothing sent, when it is
+    /// not: no such change, no user known to be inactive, or what is left would change
+    /// nothing the plan asks for or leave the entity without an owner.
+    async fn without_inactive(&self, refusal: ApiError) -> Result<WorkerEnd, ApiError> {
+        let (kind, id) = (self.entry.kind, self.entry.id.as_str());
+        let lowering = inactive::lowering(self.live, self.request);
+        if lowering.is_empty() {
+            return Err(refusal);
+        }
+        let dropped = self
+            .settings
+            .activity
+            .inactive_among(self.client, &refusal, self.request, &lowering)
+            .await;
+        if dropped.is_empty() {
+            return Err(refusal);
+        }
+        let users: Vec<&crate::plan::Change> =
+            dropped.iter().map(|&i| &self.request.changes[i]).collect();
+        // What the plan asks of everyone else: what a partial entity shows. A request that
+        // asked nothing else is refused as it was.
+        let planned = self
+            .entry
+            .request
+            .as_ref()
+            .map_or(&[][..], |r| &r.changes[..]);
+        let kept = inactive::not_naming(planned, &users);
+        if kept.is_empty() {
+            return Err(refusal);
+        }
+        let reduced = inactive::without(self.request, &dropped);
+        if validate(&drift::apply_changes(kind, self.live, &reduced.changes)).is_err() {
+            return Err(refusal);
+        }
+        let note = inactive::note(&kept, &users, &refusal);
+        let first_attempts = refusal.attempts();
+        let partial = |attempts: u32, status: Option<u16>, after: Option<Vec<Grant>>| {
+            tracing::info!(kind = %kind, id, note = %note, "partial: inactive users keep their access");
+            WorkerEnd::Outcome(Outcome {
+                status,
+                error: Some(note.clone()),
+                after,
+                ..Outcome::new(kind, id, OutcomeKind::Partial, attempts)
+            })
+        };
+        if reduced.changes.is_empty() {
+            // Everything else is in place already (an earlier run sent this without them).
+            return match drift::at_target(kind, self.live, &kept) {
+                Ok(()) => Ok(partial(
+                    first_attempts,
+                    refusal.status(),
+                    Some(self.live.to_vec()),
+                )),
+                Err(_) => Err(refusal),
+            };
+        }
+        let Ok(body) = api::share_body(kind, &reduced) else {
+            return Err(refusal);
+        };
+
+        // A second write: its own intent on disk first, the list as it still is.
+        let (reply, synced) = oneshot::channel();
+        let msg = IntentMsg {
+            intent: Intent {
+                on_plan_read: self.on_plan_read,
+                ..Intent::new(kind, id, self.live.to_vec(), body)
+            },
+            reply,
+        };
+        let unfinished = WorkerEnd::Unfinished {
+            kind,
+            id: id.to_string(),
+            stop: None,
+        };
+        if self.intents.send(msg).await.is_err() || !matches!(synced.await, Ok(true)) {
+            return Ok(unfinished);
+        }
+        tracing::info!(kind = %kind, id, refusal = %refusal, "refused; sending again without the inactive users' changes");
+        let (attempts, status) = match self.client.share(kind, id, &reduced).await {
+            Ok(done) => (first_attempts + done.attempts, done.status),
+            Err(e) => {
+                let attempts = first_attempts + e.attempts();
+                return Ok(
+                    match failure(
+                        kind,
+                        id,
+                        "write without the inactive users",
+                        e,
+                        None,
+                        attempts,
+                    ) {
+                        WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
+                            error: o.error.map(|e| format!("write: {refusal}; then {e}")),
+                            ..o
+                        }),
+                        other => other,
+                    },
+                );
+            }
+        };
+        if !self.settings.verify {
+            return Ok(partial(attempts, Some(status), None));
+        }
+        let read = self.client.access_list(kind, id).await;
+        Ok(
+            match read.map(|l| drift::readable(l, &self.request.changes)) {
+                Ok(Ok(after)) if drift::at_target(kind, &after, &self.request.changes).is_ok() => {
+                    // Everything landed after all (an earlier attempt of the first write).
+                    WorkerEnd::Outcome(Outcome {
+                        status: Some(status),
+                        after: Some(after),
+                        ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+                    })
+                }
+                Ok(Ok(after)) => match drift::at_target(kind, &after, &reduced.changes) {
+                    Ok(()) => partial(attempts, Some(status), Some(after)),
+                    Err(mismatch) => {
+                        tracing::warn!(kind = %kind, id, %mismatch, "write accepted but the read-back does not match");
+                        WorkerEnd::Outcome(Outcome {
+                            status: Some(status),
+                            error: Some(format!(
+                                "verify: write without the inactive users accepted, but read back \
+                             {mismatch}; first {refusal}"
+                            )),
+                            after: Some(after),
+                            ..Outcome::new(kind, id, OutcomeKind::Failed, attempts)
+                        })
+                    }
+                },
+                Ok(Err((after, reason))) => WorkerEnd::Outcome(Outcome {
+                    status: Some(status),
+                    error: Some(format!("verify: write accepted; {reason}")),
+                    after: Some(after),
+                    ..Outcome::new(kind, id, OutcomeKind::Unconfirmed, attempts)
+                }),
+                Err(e) => match failure(kind, id, "read-back", e, None, attempts) {
+                    WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
+                        status: Some(status),
+                        error: o.error.map(|e| format!("write accepted; {e}")),
+                        ..Outcome::new(kind, id, OutcomeKind::Unconfirmed, attempts)
+                    }),
+                    other => other,
+                },
+            },
+        )
     }
 }
 

@@ -183,6 +183,15 @@ pub enum OutcomeKind {
     Succeeded,
     /// The entity was already at its target; nothing was written.
     AlreadyDone,
+    /// The server refused the request because of users it would not remove or demote
+    /// (deactivated accounts: contract §11 leaves open whether they may be revoked), so
+    /// it was sent again, in the same entity's turn, without those users' changes: the new
+    /// owners are in place, those users keep their access, and `error` has the server's
+    /// words. Not at its target: listed by `status`, planned again by `--failed-plan`, exit
+    /// code 3; but a resume does not send it again and it does not count towards
+    /// `--max-errors` (what the server would not do, it would not do on a retry either).
+    /// Journals written before it existed never hold it, so they read as before.
+    Partial,
     /// The write was accepted, but reading it back failed: the write landed, the check
     /// did not. A failure all the same: `status --failed-plan` plans it again (a no-op if
     /// it is at its target) and `verify --journal` checks it.
@@ -199,9 +208,10 @@ pub enum OutcomeKind {
 
 impl OutcomeKind {
     /// Every outcome, in the order reports list them.
-    pub const ALL: [OutcomeKind; 7] = [
+    pub const ALL: [OutcomeKind; 8] = [
         OutcomeKind::Succeeded,
         OutcomeKind::AlreadyDone,
+        OutcomeKind::Partial,
         OutcomeKind::Unconfirmed,
         OutcomeKind::Failed,
         OutcomeKind::Drifted,
@@ -214,6 +224,7 @@ impl OutcomeKind {
         match self {
             OutcomeKind::Succeeded => "succeeded",
             OutcomeKind::AlreadyDone => "already_done",
+            OutcomeKind::Partial => "partial",
             OutcomeKind::Unconfirmed => "unconfirmed",
             OutcomeKind::Failed => "failed",
             OutcomeKind::Drifted => "drifted",
@@ -229,10 +240,12 @@ impl OutcomeKind {
 
     /// Whether the entity needs a human's attention: it is neither at its target nor left
     /// alone on purpose. These are what [`crate::journal::Replay::failures`] lists.
+    /// `partial` is one: the users the server would not remove still have access.
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            OutcomeKind::Unconfirmed
+            OutcomeKind::Partial
+                | OutcomeKind::Unconfirmed
                 | OutcomeKind::Failed
                 | OutcomeKind::Drifted
                 | OutcomeKind::Refused
@@ -401,6 +414,21 @@ mod tests {
         ));
         let back: Record = serde_json::from_str(&serde_json::to_string(&intent).unwrap()).unwrap();
         assert_eq!(back, intent);
+    }
+
+    /// `partial` came after version 1 journals were first written: it reads and writes by
+    /// that name, and needs attention without being settled.
+    #[test]
+    fn partial_outcomes_read_and_write_by_name() {
+        let line = r#"{"type":"outcome","kind":"project","id":"p1","outcome":"partial","attempts":2,"status":204,"error":"the server would not remove inactive@x","after":[],"at":"2026-11-01T09:30:02.000Z"}"#;
+        let Record::Outcome(o) = serde_json::from_str(line).unwrap() else {
+            panic!("not an outcome");
+        };
+        assert_eq!(o.outcome, OutcomeKind::Partial);
+        assert_eq!(OutcomeKind::Partial.to_string(), "partial");
+        assert!(OutcomeKind::Partial.is_failure() && !OutcomeKind::Partial.is_settled());
+        let back = serde_json::to_string(&Record::Outcome(o)).unwrap();
+        assert!(back.contains(r#""outcome":"partial""#), "{back}");
     }
 
     #[test]

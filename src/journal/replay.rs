@@ -216,6 +216,19 @@ impl Replay {
         Ok(Some(parsed.before))
     }
 
+    /// The entity's first intent across resumes, whole (its request body included), read
+    /// from the journal; `None` if it never wrote it. A `partial` entity's first intent
+    /// holds the request the server refused, which its last one does not.
+    pub fn first_intent(&self, kind: EntityKind, id: &str) -> Result<Option<Intent>, Error> {
+        let Some(at) = self.entity(kind, id).and_then(|e| e.first_intent) else {
+            return Ok(None);
+        };
+        match self.read_record(at)? {
+            Record::Intent(i) if i.kind == kind && i.id == id => Ok(Some(i)),
+            _ => Err(self.changed(at)),
+        }
+    }
+
     /// The entity's last outcome, whole (its `after` included), read from the journal;
     /// `None` unless the entity is done.
     pub fn outcome(&self, kind: EntityKind, id: &str) -> Result<Option<Outcome>, Error> {

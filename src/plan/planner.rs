@@ -155,9 +155,13 @@ pub async fn resolve_user(
 }
 
 /// Resolves the departing user (`--from`), active or not: offboarding usually comes after
-/// the account was deactivated, and revoking an inactive user's access is allowed. Only
-/// keeping a role needs an active account, so with `old_owner_role` CONSUMER or EDITOR an
-/// inactive user is refused here rather than on every entity at apply time.
+/// the account was deactivated. Their entities are found as an active user's are (the
+/// owner filters and access lists name them all the same). Whether a share may revoke an
+/// inactive user is not documented (contract §11): where the server refuses, the executor
+/// hands over without the revoke and records the entity `partial`. Only keeping a role
+/// needs an active account (a role given to an inactive user is refused, R4), so with
+/// `old_owner_role` CONSUMER or EDITOR an inactive user is refused here rather than on
+/// every entity at apply time.
 pub async fn resolve_departing(
     client: &Client,
     flag: &'static str,

@@ -74,6 +74,15 @@ pub struct SimConfig {
     /// come, first served) before their service (`latency_ms` + jitter) begins, so latency
     /// grows with load as on a saturated server. `None` (default): no limit.
     pub capacity: Option<usize>,
+    /// Whether a share may remove the access of a deactivated user (contract §11: users
+    /// who were deactivated stay in access lists with their role; whether a share may
+    /// revoke them is not documented, so a tool must handle both). `allow` (default)
+    /// removes it; `refuse` refuses the whole request with `inactive_revoke_status` and a
+    /// message naming those users. Giving an inactive user any role, a lower one included,
+    /// is refused either way (rule R4).
+    pub inactive_revoke: InactiveRevokeKind,
+    /// Status of a write refused by `inactive_revoke: refuse`: 400, 409 or 422 (default).
+    pub inactive_revoke_status: u16,
 }
 
 impl Default for SimConfig {
@@ -99,8 +108,22 @@ impl Default for SimConfig {
             access_control_principals: false,
             type_default_all: false,
             capacity: None,
+            inactive_revoke: InactiveRevokeKind::Allow,
+            inactive_revoke_status: 422,
         }
     }
+}
+
+/// Whether a share may remove a deactivated user's access (see
+/// [`SimConfig::inactive_revoke`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InactiveRevokeKind {
+    /// The revoke is applied like any other.
+    #[default]
+    Allow,
+    /// The whole request is refused, nothing applied.
+    Refuse,
 }
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.
@@ -159,6 +182,9 @@ impl SimConfig {
         let bad = |what: &str| Err(SimError::InvalidConfig(what.to_string()));
         if !matches!(self.last_owner_status, 409 | 422) {
             return bad("last_owner_status must be 409 or 422");
+        }
+        if !matches!(self.inactive_revoke_status, 400 | 409 | 422) {
+            return bad("inactive_revoke_status must be 400, 409 or 422");
         }
         if !matches!(self.calendar_share_status, 200 | 204) {
             return bad("calendar_share_status must be 200 or 204");
@@ -237,6 +263,11 @@ mod tests {
         };
         assert!(c.validate().is_err());
         assert!(serde_json::from_str::<SimConfig>(r#"{"nope":1}"#).is_err());
+        let c: SimConfig =
+            serde_json::from_str(r#"{"inactive_revoke":"refuse","inactive_revoke_status":403}"#)
+                .unwrap();
+        assert_eq!(c.inactive_revoke, InactiveRevokeKind::Refuse);
+        assert!(c.validate().is_err());
         let c: SimConfig =
             serde_json::from_str(r#"{"force_status":[{"kind":"project","id":"p1","status":204}]}"#)
                 .unwrap();

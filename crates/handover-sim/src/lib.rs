@@ -5,7 +5,8 @@
 //! - `kinds`: the simulator's own vocabulary ([`EntityKind`], [`Role`], role names, dialects,
 //!   envelopes), written from the contract, not taken from the tool;
 //! - `seed`: the starting data ([`Seed`], JSON) and its deterministic generator ([`GenSpec`]);
-//! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants, page sizes, faults;
+//! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants (whether an
+//!   inactive user may be revoked among them), page sizes, faults;
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
 //! - `render`: how each kind's items look on the wire;
 //! - `app`: what `routes` and `server` share: the handlers' state, the request as a
@@ -39,7 +40,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use config::{ForcedOn, ForcedStatus, RateLimit, SimConfig};
+pub use config::{ForcedOn, ForcedStatus, InactiveRevokeKind, RateLimit, SimConfig};
 pub use kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use crate::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
 
 use crate::app::{ApiError, App, Applied, Request, Shared, token_of};
-use crate::config::{ForcedOn, SimConfig};
+use crate::config::{ForcedOn, InactiveRevokeKind, SimConfig};
 use crate::render;
 use crate::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
 use crate::{read, write};
@@ -1118,7 +1118,8 @@ fn share(
     if let Some(status) = cfg.forced_status(kind, id, ForcedOn::Write) {
         return Err(forced_refusal(status, kind, cfg));
     }
-    match st.share(caller, kind, id, &body.changes) {
+    let revoke_inactive = cfg.inactive_revoke == InactiveRevokeKind::Allow;
+    match st.share(caller, kind, id, &body.changes, revoke_inactive) {
         Ok(outcome) => {
             drop(st);
             let notified = kind == EntityKind::Project
@@ -1165,6 +1166,13 @@ fn share_error(e: ShareError, kind: EntityKind, cfg: &SimConfig) -> ApiError {
             422,
             format!(
                 "The following users are not active and cannot be granted access: {}",
+                names.join(", ")
+            ),
+        ),
+        ShareError::InactiveRevoke(names) => ApiError::new(
+            cfg.inactive_revoke_status,
+            format!(
+                "The following users are not active and their access cannot be changed: {}",
                 names.join(", ")
             ),
         ),

@@ -1,6 +1,7 @@
 //! The simulator's data: accounts, entities and their access lists, indexed for O(1)
 //! lookups (users by id, username and token; entities by kind and id) with a per-kind id
-//! list in seed order for paging. It also owns the sharing rules (R1–R8 of the contract):
+//! list in seed order for paging. It also owns the sharing rules (R1–R8 of the contract, and
+//! whether an inactive user may be revoked, which §11 leaves open):
 //! [`State::share`] validates a whole request against them and applies it or nothing.
 //!
 //! The server keeps one `State` behind one lock; nothing here does I/O.
@@ -157,6 +158,8 @@ pub(crate) enum ShareError {
     Duplicate(String),
     /// R4: grants to inactive accounts.
     Inactive(Vec<String>),
+    /// Revokes of inactive accounts' access, where the config refuses them (contract §11).
+    InactiveRevoke(Vec<String>),
     /// R1: the request would leave no owner.
     LastOwner,
     /// Two identifiers of one entry name different users (a form of R12).
@@ -298,12 +301,15 @@ impl State {
     }
 
     /// Validates a share request against the rules and applies it whole, or refuses it whole.
+    /// `revoke_inactive`: whether removing a deactivated user's access is allowed (the
+    /// contract leaves it open, §11; [`crate::SimConfig::inactive_revoke`]).
     pub fn share(
         &mut self,
         caller: usize,
         kind: EntityKind,
         id: &str,
         changes: &[Change],
+        revoke_inactive: bool,
     ) -> Result<ShareOutcome, ShareError> {
         let admin = self.users[caller].org_admin;
         let entity = self.visible(caller, kind, id).ok_or(ShareError::NotFound)?;
@@ -348,6 +354,22 @@ impl State {
             .collect();
         if !inactive.is_empty() {
             return Err(ShareError::Inactive(inactive));
+        }
+        // Contract §11: whether their access may be removed is not documented; a server
+        // that refuses names them. Revoking someone without access is a no-op (R8), not
+        // refused.
+        if !revoke_inactive {
+            let held: Vec<String> = targets
+                .iter()
+                .zip(changes)
+                .filter(|(t, c)| {
+                    c.role.is_none() && !self.users[**t].active && entity.grant_of(**t).is_some()
+                })
+                .map(|(t, _)| self.users[*t].username.clone())
+                .collect();
+            if !held.is_empty() {
+                return Err(ShareError::InactiveRevoke(held));
+            }
         }
 
         // R5–R7 for callers who are not org admins.

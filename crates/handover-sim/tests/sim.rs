@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 
 use handover_sim::{DialectKind, EntityKind, Role, RoleVocabKind};
-use handover_sim::{GenSpec, RateLimit, Seed, SeedGrant, Sim, SimConfig, SimHandle};
+use handover_sim::{
+    GenSpec, InactiveRevokeKind, RateLimit, Seed, SeedGrant, Sim, SimConfig, SimHandle,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -964,6 +966,76 @@ async fn r4_inactive_users_cannot_receive_but_can_lose_access() {
     let body = share_body(kind, &[("new@x.test", Some(Role::Owner))]);
     assert_eq!(t.patch(OWNER, &own_path(kind), body).await.status, 422);
     assert_eq!(t.get(NEW, "version/").await.status, 401);
+}
+
+/// Contract §11: whether a share may revoke an inactive user is not documented. With
+/// `inactive_revoke: refuse` a request that removes one's access is refused whole, with
+/// the configured status and a message naming them; everything else about R4 is as before.
+#[tokio::test]
+async fn an_inactive_users_revoke_is_refused_whole_when_configured() {
+    for status in [422, 400, 409] {
+        let t = start(SimConfig {
+            inactive_revoke: InactiveRevokeKind::Refuse,
+            inactive_revoke_status: status,
+            ..SimConfig::default()
+        })
+        .await;
+        for kind in EntityKind::ALL {
+            let id = eid(kind, 1);
+            let path = own_path(kind);
+            // The grant to an active user goes with it: refused whole, nothing applied.
+            let body = share_body(
+                kind,
+                &[("new@x.test", Some(Role::Owner)), ("gone@x.test", None)],
+            );
+            let a = t.patch(ADMIN, &path, body).await;
+            assert_error(&a, status, "gone@x.test");
+            assert_eq!(
+                t.role(kind, &id, "gone@x.test"),
+                Some(Role::Consumer),
+                "{kind}"
+            );
+            assert_eq!(t.role(kind, &id, "new@x.test"), None, "{kind}");
+            // Without the revoke it goes through, and the inactive user keeps their role.
+            let body = share_body(kind, &[("new@x.test", Some(Role::Owner))]);
+            assert_eq!(t.patch(ADMIN, &path, body).await.status, 204, "{kind}");
+            assert_eq!(t.role(kind, &id, "gone@x.test"), Some(Role::Consumer));
+            // A lower role is a grant: refused by R4 (422) whatever the knob says.
+            let body = share_body(kind, &[("gone@x.test", Some(Role::Consumer))]);
+            assert_error(&t.patch(ADMIN, &path, body).await, 422, "gone@x.test");
+            // Revoking an inactive user who holds nothing there changes nothing (R8).
+            let other = access_path(kind, &eid(kind, 2), kind.dialect());
+            let body = share_body(kind, &[("gone@x.test", None)]);
+            assert_eq!(t.patch(ADMIN, &other, body).await.status, 204, "{kind}");
+        }
+        assert_eq!(t.sim.stats().ownerless.len(), 0);
+    }
+}
+
+/// The knob reads whether the user is inactive when the request arrives: a user
+/// deactivated while the server runs is refused from then on, and the knob can be
+/// switched on a running server.
+#[tokio::test]
+async fn a_user_deactivated_at_runtime_cannot_be_revoked_when_refusing() {
+    let t = start(SimConfig::default()).await;
+    let kind = EntityKind::Deployment;
+    let (id, path) = (eid(kind, 1), own_path(kind));
+    t.sim.set_active("editor@x.test", false).unwrap();
+    t.sim.set_config(SimConfig {
+        inactive_revoke: InactiveRevokeKind::Refuse,
+        ..SimConfig::default()
+    });
+    let body = share_body(kind, &[("editor@x.test", None)]);
+    assert_error(
+        &t.patch(ADMIN, &path, body.clone()).await,
+        422,
+        "editor@x.test",
+    );
+    assert_eq!(t.role(kind, &id, "editor@x.test"), Some(Role::Editor));
+    // Allowed again (the default): the revoke goes through.
+    t.sim.set_config(SimConfig::default());
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    assert_eq!(t.role(kind, &id, "editor@x.test"), None);
 }
 
 #[tokio::test]
