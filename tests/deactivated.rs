@@ -257,6 +257,27 @@ async fn offboard_of_a_deactivated_user_ends_at_the_target() {
 /// Plan (the departing user deactivated before it, or only after it), apply on a server
 /// that refuses the revoke with `status`, then check the state, the journal, `status`,
 /// the report, a resume and `verify`.
+/// `verify --journal plan.journal.jsonl --json`, which must find mismatches (exit 5).
+async fn verify_journal_json(w: &World) -> Value {
+    let args = [
+        "verify",
+        "--journal",
+        "plan.journal.jsonl",
+        "--json",
+        "--rate",
+        "2000",
+    ];
+    let out = run(w, &args).await;
+    assert_eq!(
+        out.code,
+        Some(exit::MISMATCH),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
 async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
     let w = world_refusing(seed, Some(status));
     if deactivate_before_plan {
@@ -426,26 +447,7 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
         "{}",
         out.stdout
     );
-    let out = run(
-        &w,
-        &[
-            "verify",
-            "--journal",
-            "plan.journal.jsonl",
-            "--json",
-            "--rate",
-            "2000",
-        ],
-    )
-    .await;
-    assert_eq!(
-        out.code,
-        Some(exit::MISMATCH),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json = verify_journal_json(&w).await;
     assert_eq!(json["not_at_target"], n);
     assert_eq!(json["inactive_access_remains"], n);
     for m in json["mismatches"].as_array().unwrap() {
@@ -462,26 +464,7 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
     // Without the plan, what the journal records: the request the server refused is what
     // the run meant, so the same entities are named, for the same reason.
     std::fs::rename(w.path("plan.jsonl"), w.path("plan.moved.jsonl")).unwrap();
-    let out = run(
-        &w,
-        &[
-            "verify",
-            "--journal",
-            "plan.journal.jsonl",
-            "--json",
-            "--rate",
-            "2000",
-        ],
-    )
-    .await;
-    assert_eq!(
-        out.code,
-        Some(exit::MISMATCH),
-        "{}\n{}",
-        out.stdout,
-        out.stderr
-    );
-    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    let json = verify_journal_json(&w).await;
     assert!(
         json["source"]
             .as_str()

@@ -476,7 +476,7 @@ fn other_versions_and_other_files_are_refused_on_line_1() {
         ),
         (
             header_line().replace(r#""mode":"offboard""#, r#""mode":"magic""#),
-            "1: field source.mode: unknown variant `magic`, expected one of `offboard`, `offboard_map`, `csv` (column",
+            "1: field source.mode: unknown variant `magic`, expected one of `offboard`, `offboard_map`, `orphans`, `csv` (column",
         ),
     ];
     for (line, want) in cases {
