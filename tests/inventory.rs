@@ -381,6 +381,55 @@ async fn plan_orphans_moves_exactly_the_orphans() {
     assert!(run.stdout.contains("(0 entities;"), "{}", run.stdout);
 }
 
+/// A server that will not remove a deactivated user's access (contract §11 leaves it
+/// open): every orphan still gets its new owner, in the same entity's turn, and is
+/// recorded partial; nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphans_on_a_server_that_keeps_deactivated_users_get_their_owner_all_the_same() {
+    let w = world(leavers());
+    w.sim.set_config(handover::sim::SimConfig {
+        inactive_revoke: handover::sim::InactiveRevokeKind::Refuse,
+        ..handover::sim::SimConfig::default()
+    });
+    let orphans = orphans_in(&w.sim.state());
+    let before = w.sim.state();
+    let args = [
+        "-q",
+        "plan",
+        "--orphans",
+        "--to",
+        SUCCESSOR_USERNAME,
+        "--out",
+        "orphans.jsonl",
+    ];
+    let run = Run::from(run_to_end(handover_cmd(&w, &args)).await);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let run = Run::from(run_to_end(handover_cmd(&w, &["-q", "apply", "orphans.jsonl"])).await);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "partial entities need attention: {}",
+        run.stdout
+    );
+    let after = w.sim.state();
+    // Kept as co-owners: the deactivated owners stay, the successor joins them.
+    assert_only_orphans_moved(&before, &after, &orphans, true);
+    let run = Run::from(
+        run_to_end(handover_cmd(
+            &w,
+            &["status", "--journal", "orphans.journal.jsonl", "--json"],
+        ))
+        .await,
+    );
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        status["counts"]["partial"].as_u64(),
+        Some(orphans.len() as u64),
+        "{}",
+        run.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_orphans_combines_with_types_only_ids_exclude_and_old_owner_role() {
     let w = world(leavers());
