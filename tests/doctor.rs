@@ -120,11 +120,11 @@ async fn on_the_default_simulator_every_line_holds_and_nothing_is_written() {
     let w = world(seed());
     let run = doctor(&w, &[]).await;
     assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
-    // 6 connection and user lines, 13 kinds × 7 lines, 4 variant lines, visibility,
+    // 7 connection and user lines, 13 kinds × 7 lines, 4 variant lines, visibility,
     // two write lines, two pace lines.
     assert_eq!(
         run.lines.len(),
-        6 + 13 * 7 + 4 + 1 + 2 + 2,
+        7 + 13 * 7 + 4 + 1 + 2 + 2,
         "{}",
         run.stdout
     );

@@ -22,7 +22,7 @@ use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, is_revoke_name};
 
 use super::client::{Client, ProbeReply};
 use super::dialect::{grant_from_ac, grant_from_sr};
-use super::entities::{Account, entity_from_item, str_field};
+use super::entities::{Account, entity_from_item, str_field, user_from_item};
 use super::error::{ApiError, ApiErrorKind, TransportKind};
 
 /// The page size handover asks for (`ClientPolicy::page_size`'s default).
@@ -158,6 +158,7 @@ impl Report {
 const LISTING: &[&str] = &["plan", "offboard", "verify"];
 const SHARING: &[&str] = &["plan", "offboard", "apply", "resume", "verify", "rollback"];
 const USERS: &[&str] = &["plan", "offboard"];
+const ACTIVE_STATE: &[&str] = &["inventory", "plan --orphans"];
 const EVERY: &[&str] = &["plan", "offboard", "apply", "resume", "verify", "rollback"];
 
 /// Why a probe did not answer.
@@ -404,6 +405,7 @@ impl Doctor<'_> {
 
     async fn users(&mut self) {
         let one = [("offset", "0".to_string()), ("limit", "1".to_string())];
+        let judged = self.findings.len();
         match self.get("users/", &one).await {
             Ok(r)
                 if r.json
@@ -412,6 +414,30 @@ impl Doctor<'_> {
                     .is_some_and(Value::is_array) =>
             {
                 self.holds("users.lookup", "users/ answers", USERS);
+                // Who is deactivated is read from these items: the owners' states in
+                // `inventory`, and every orphan (`plan --orphans`).
+                let first = r
+                    .json
+                    .as_ref()
+                    .and_then(|v| v.get("data"))
+                    .and_then(Value::as_array)
+                    .and_then(|a| a.first());
+                match first.map(|item| user_from_item(item).ok().and_then(|u| u.active)) {
+                    Some(Some(_)) => self.holds(
+                        "users.active_state",
+                        "users/ items say whether the account is active",
+                        ACTIVE_STATE,
+                    ),
+                    Some(None) => self.differs(
+                        "users.active_state",
+                        "users/ items say nothing of whether the account is active: inventory \
+                         cannot tell deactivated owners, and plan --orphans stops",
+                        ACTIVE_STATE,
+                    ),
+                    None => {
+                        self.unknown("users.active_state", "users/ listed nobody", ACTIVE_STATE)
+                    }
+                }
             }
             Ok(_) => self.differs(
                 "users.lookup",
@@ -428,6 +454,17 @@ impl Doctor<'_> {
                 USERS,
             ),
             Err(m) => self.unknown("users.lookup", format!("users/ {}", m.why()), USERS),
+        }
+        // One line in every run, so that runs compare line by line.
+        if !self.findings[judged..]
+            .iter()
+            .any(|f| f.id == "users.active_state")
+        {
+            self.unknown(
+                "users.active_state",
+                "users/ could not be read",
+                ACTIVE_STATE,
+            );
         }
         let Some(org) = self.account.org_id.clone() else {
             self.unknown(
