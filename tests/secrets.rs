@@ -346,6 +346,21 @@ fn every_command(log: LogFormat) {
         .concat(),
     );
     assert_code(&out, exit::OK, "offboard");
+    let out = s.run(
+        Conn::Env,
+        &endpoint,
+        TOKEN,
+        &[
+            "inventory",
+            "--out",
+            "inventory.csv",
+            "--html",
+            "inventory.html",
+            "--rate",
+            "2000",
+        ],
+    );
+    assert_code(&out, exit::OK, "inventory");
 
     s.assert_no_leak();
     s.assert_private(&[
@@ -364,6 +379,9 @@ fn every_command(log: LogFormat) {
         "off.journal.report.csv",
         "off.journal.report.json",
         "off.journal.report.html",
+        "inventory.csv",
+        "inventory.json",
+        "inventory.html",
     ]);
     // The rollback's journal and report, whatever their default names.
     let rollback_files: Vec<PathBuf> = files_in(s.dir.path())
