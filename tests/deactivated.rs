@@ -14,8 +14,8 @@ mod exec_support;
 use std::collections::BTreeMap;
 
 use exec_support::{
-    World, assert_at_targets, assert_only_planned_changes, generated, handover_cmd, run_to_end,
-    text, world,
+    World, all_roles, assert_at_targets, assert_only_planned_changes, generated, handover_cmd,
+    run_to_end, text, world,
 };
 use handover::exit;
 use handover::journal::{OutcomeKind, Replay};
@@ -505,22 +505,6 @@ async fn refused_revoke_409_deactivated_between_plan_and_apply() {
     refused_revoke(409, false, 56).await;
 }
 
-/// username (lowercase) → role, on every entity.
-fn roles(state: &StateSnapshot) -> BTreeMap<(EntityKind, String), BTreeMap<String, Role>> {
-    state
-        .entities
-        .iter()
-        .map(|e| {
-            let roles = e
-                .access
-                .iter()
-                .map(|g| (g.username.to_lowercase(), g.role.into()))
-                .collect();
-            ((e.kind.into(), e.id.clone()), roles)
-        })
-        .collect()
-}
-
 /// After a partial run: `status --failed-plan` plans what is left (the inactive user's
 /// revoke, nothing else), which goes through once the account is reactivated; or the run
 /// is rolled back, which takes the successor's new roles away without touching the
@@ -598,7 +582,7 @@ async fn a_partial_run_can_be_finished_or_rolled_back() {
             )
             .await;
             assert_eq!(out.code, Some(exit::OK), "{}\n{}", out.stdout, out.stderr);
-            assert_eq!(roles(&w.sim.state()), roles(&before));
+            assert_eq!(all_roles(&w.sim.state()), all_roles(&before));
             // One write per entity, none refused: the inactive user was not named.
             let stats = w.sim.stats();
             assert_eq!(

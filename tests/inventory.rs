@@ -6,7 +6,7 @@ mod exec_support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use exec_support::{Run, World, handover_cmd, run_to_end, world};
+use exec_support::{Run, World, all_roles, handover_cmd, run_to_end, world};
 use handover::model::{EntityKind, Role};
 use handover::sim::{GenSpec, SUCCESSOR_USERNAME, Seed, StateSnapshot};
 
@@ -304,23 +304,6 @@ async fn orphans_moved(w: &World, extra: &[&str]) -> (StateSnapshot, StateSnapsh
     (before, w.sim.state())
 }
 
-/// username → role of every entity.
-fn access_map(state: &StateSnapshot) -> BTreeMap<Key, BTreeMap<String, Role>> {
-    state
-        .entities
-        .iter()
-        .map(|e| {
-            (
-                (e.kind.into(), e.id.clone()),
-                e.access
-                    .iter()
-                    .map(|g| (g.username.clone(), g.role.into()))
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 /// Every entity in `moved` went to the successor and lost its deactivated owners (or kept
 /// them, with `keep`); every other entity is exactly as it was.
 fn assert_only_orphans_moved(
@@ -335,7 +318,7 @@ fn assert_only_orphans_moved(
         .filter(|u| !u.active)
         .map(|u| u.username.as_str())
         .collect();
-    let (was, now) = (access_map(before), access_map(after));
+    let (was, now) = (all_roles(before), all_roles(after));
     for (key, roles) in &was {
         let got = &now[key];
         if !moved.contains(key) {

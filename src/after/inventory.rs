@@ -25,8 +25,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -405,18 +403,15 @@ async fn read_all(
     spec: &InventorySpec,
     inventory: &mut Inventory,
 ) -> Result<Vec<Row>, Error> {
-    let (found, arriving) = mpsc::unbounded_channel::<(usize, EntityRef)>();
-    let seq = Arc::new(AtomicUsize::new(0));
+    let (found, arriving) = mpsc::unbounded_channel::<EntityRef>();
     let kinds = spec.kinds.clone();
     let listing = async move {
         let lists: Vec<(EntityKind, Result<_, ApiError>)> = stream::iter(kinds.clone())
             .map(|kind| {
                 let found = found.clone();
-                let seq = Arc::clone(&seq);
                 async move {
                     let each = move |e: &EntityRef| {
-                        let n = seq.fetch_add(1, Ordering::Relaxed);
-                        let _ = found.send((n, e.clone()));
+                        let _ = found.send(e.clone());
                     };
                     let listed = client.list_each(kind, &ListFilter::default(), each).await;
                     (kind, listed)
@@ -435,9 +430,12 @@ async fn read_all(
         inventory.types.insert(*kind, KindCounts::default());
     }
     let bars = bars;
+    // Each list sends in its own order, so the order of arrival, numbered, is each kind's
+    // list order.
     let arrived = stream::unfold(arriving, |mut rx| async move {
         rx.recv().await.map(|e| (e, rx))
     })
+    .enumerate()
     .inspect(|(_, e)| bars.grow(e.kind));
     let mut reads = std::pin::pin!(
         arrived
@@ -552,14 +550,14 @@ fn account(
             u.role.as_deref().unwrap_or("")
         ));
     }
-    let counts = inventory.types.entry(entity.kind).or_default();
     match &acl {
         Err(reason) => {
             counts.unreadable += 1;
             members.push(format!("? {reason}"));
         }
         Ok(list) => match ownership(list, &directory.deactivated) {
-            Ownership::Orphan if directory.listed => {
+            // Never without users/: nobody is known to be deactivated then.
+            Ownership::Orphan => {
                 counts.orphans += 1;
                 inventory.orphans.push(Orphan {
                     kind: entity.kind,

@@ -95,16 +95,8 @@ pub async fn run(settings: &InventorySettings) -> anyhow::Result<Taken> {
             Some(UserIdent::unchecked(name))
         }
     };
-    let kinds = if settings.kinds.is_empty() {
-        EntityKind::ALL.to_vec()
-    } else {
-        let mut kinds = settings.kinds.clone();
-        kinds.sort();
-        kinds.dedup();
-        kinds
-    };
     let spec = InventorySpec {
-        kinds,
+        kinds: super::plan::kinds_of(&settings.kinds),
         user,
         concurrency: settings.concurrency,
         progress: settings.progress,

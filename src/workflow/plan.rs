@@ -123,7 +123,7 @@ pub fn check_orphans(old_owner_role: OldOwnerRoleKind) -> anyhow::Result<()> {
 }
 
 /// `--types` as the planner takes it: all 13 when empty, else sorted without repeats.
-fn kinds_of(types: &[EntityKind]) -> Vec<EntityKind> {
+pub(crate) fn kinds_of(types: &[EntityKind]) -> Vec<EntityKind> {
     if types.is_empty() {
         EntityKind::ALL.to_vec()
     } else {

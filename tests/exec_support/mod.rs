@@ -203,6 +203,22 @@ pub fn roles_in_state(state: &StateSnapshot, kind: EntityKind, id: &str) -> BTre
         .collect()
 }
 
+/// Every entity's roles: (kind, id) → username (lowercase) → role.
+pub fn all_roles(state: &StateSnapshot) -> BTreeMap<(EntityKind, String), BTreeMap<String, Role>> {
+    state
+        .entities
+        .iter()
+        .map(|e| {
+            let roles = e
+                .access
+                .iter()
+                .map(|g| (g.username.to_lowercase(), g.role.into()))
+                .collect();
+            ((e.kind.into(), e.id.clone()), roles)
+        })
+        .collect()
+}
+
 pub fn roles_of_target(entry: &PlanEntry) -> BTreeMap<String, Role> {
     entry
         .target
