@@ -26,8 +26,20 @@ impl From<EntityKind> for sim::EntityKind {
             EntityKind::ExecutionEnvironment => sim::EntityKind::ExecutionEnvironment,
             EntityKind::File => sim::EntityKind::File,
             EntityKind::UserBlueprint => sim::EntityKind::UserBlueprint,
-            // Until the simulator serves the types of contract §12 (branch w/kinds-sim).
-            other => panic!("the simulator does not serve {other} yet"),
+            EntityKind::Application => sim::EntityKind::Application,
+            EntityKind::CustomApplication => sim::EntityKind::CustomApplication,
+            EntityKind::CustomApplicationSource => sim::EntityKind::CustomApplicationSource,
+            EntityKind::CustomJob => sim::EntityKind::CustomJob,
+            EntityKind::SecureConfig => sim::EntityKind::SecureConfig,
+            EntityKind::NotificationChannelTemplate => sim::EntityKind::NotificationChannelTemplate,
+            EntityKind::NotificationPolicyTemplate => sim::EntityKind::NotificationPolicyTemplate,
+            EntityKind::ComplianceDocTemplate => sim::EntityKind::ComplianceDocTemplate,
+            EntityKind::ValueTracker => sim::EntityKind::ValueTracker,
+            EntityKind::Workload => sim::EntityKind::Workload,
+            EntityKind::Artifact => sim::EntityKind::Artifact,
+            EntityKind::ArtifactRepository => sim::EntityKind::ArtifactRepository,
+            EntityKind::ModelPackage => sim::EntityKind::ModelPackage,
+            EntityKind::Notebook => sim::EntityKind::Notebook,
         }
     }
 }
@@ -48,6 +60,20 @@ impl From<sim::EntityKind> for EntityKind {
             sim::EntityKind::ExecutionEnvironment => EntityKind::ExecutionEnvironment,
             sim::EntityKind::File => EntityKind::File,
             sim::EntityKind::UserBlueprint => EntityKind::UserBlueprint,
+            sim::EntityKind::Application => EntityKind::Application,
+            sim::EntityKind::CustomApplication => EntityKind::CustomApplication,
+            sim::EntityKind::CustomApplicationSource => EntityKind::CustomApplicationSource,
+            sim::EntityKind::CustomJob => EntityKind::CustomJob,
+            sim::EntityKind::SecureConfig => EntityKind::SecureConfig,
+            sim::EntityKind::NotificationChannelTemplate => EntityKind::NotificationChannelTemplate,
+            sim::EntityKind::NotificationPolicyTemplate => EntityKind::NotificationPolicyTemplate,
+            sim::EntityKind::ComplianceDocTemplate => EntityKind::ComplianceDocTemplate,
+            sim::EntityKind::ValueTracker => EntityKind::ValueTracker,
+            sim::EntityKind::Workload => EntityKind::Workload,
+            sim::EntityKind::Artifact => EntityKind::Artifact,
+            sim::EntityKind::ArtifactRepository => EntityKind::ArtifactRepository,
+            sim::EntityKind::ModelPackage => EntityKind::ModelPackage,
+            sim::EntityKind::Notebook => EntityKind::Notebook,
         }
     }
 }
@@ -119,9 +145,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn both_sides_list_the_same_kinds_in_the_same_order() {
+        assert_eq!(EntityKind::ALL.len(), sim::EntityKind::ALL.len());
+        for (ours, theirs) in EntityKind::ALL.into_iter().zip(sim::EntityKind::ALL) {
+            assert!(ours == theirs, "{ours} / {theirs}");
+        }
+    }
+
+    #[test]
     fn kinds_and_levels_round_trip_and_keep_their_names() {
-        // The simulator serves the first 13 until w/kinds-sim lands.
-        for kind in EntityKind::ALL.into_iter().take(13) {
+        for kind in EntityKind::ALL {
             let theirs = sim::EntityKind::from(kind);
             assert_eq!(EntityKind::from(theirs), kind);
             assert!(kind == theirs);
