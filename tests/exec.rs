@@ -500,6 +500,7 @@ fn refusals_seed() -> Seed {
         principals: Vec::new(),
         store_type: None,
         linked: None,
+        related_entity_type: None,
     };
     Seed {
         users: vec![

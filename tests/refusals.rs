@@ -85,6 +85,7 @@ fn seed() -> Seed {
             principals: Vec::new(),
             store_type: None,
             linked: None,
+            related_entity_type: None,
         })
         .collect();
     Seed {
