@@ -543,3 +543,68 @@ fn read_only_types_and_unknown_types_are_exit_2_with_one_line_and_nothing_sent()
         assert!(err.contains("artifact_repository"), "{types}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacing_write_refused_over_an_inactive_users_role_is_that_entitys_refusal() {
+    // A whole list re-sends every entry, an inactive user's unchanged role included; a
+    // server that refuses naming an inactive user with a role (R4, as the simulator reads
+    // it) refuses the write. Leaving the entry out would revoke them: the entity is
+    // refused with the server's words, unchanged, and the batch goes on.
+    let mut seed = seed(&REPLACING, 2);
+    let mut marked = BTreeSet::new();
+    for e in &mut seed.entities {
+        let kind: EntityKind = e.kind.into();
+        let owned = e
+            .access
+            .iter()
+            .any(|g| g.username == DEPARTING_USERNAME && g.role == handover::sim::Role::Owner);
+        if kind == EntityKind::Workload && owned && marked.is_empty() {
+            e.access.push(handover::sim::SeedGrant::new(
+                handover::sim::INACTIVE_USERNAME,
+                Role::Consumer,
+            ));
+            marked.insert((kind, e.id.clone()));
+        }
+    }
+    assert_eq!(marked.len(), 1);
+    let w = world_with(seed, SimConfig::default());
+    let before = recipients(&w.sim.state());
+    let owned = owned_by_departing(&w.sim.state(), &REPLACING);
+    let (plan, entries, _) = plan(&w, &REPLACING).await;
+    assert_eq!(entries.len(), owned.len());
+    let journal = w.path("plan.journal.jsonl");
+    let summary = w
+        .apply(&plan, &journal, &settings(4), std::future::pending())
+        .await;
+    assert_eq!(summary.exit_code(), exit::PARTIAL, "{}", summary.render());
+    assert_eq!(
+        summary.this_run.get(
+            EntityKind::Workload,
+            handover::journal::OutcomeKind::Refused
+        ),
+        1
+    );
+    let after = recipients(&w.sim.state());
+    for key in &owned {
+        if marked.contains(key) {
+            assert_eq!(after[key], before[key], "{key:?} unchanged");
+        } else {
+            assert_ne!(after[key], before[key], "{key:?} handed over");
+        }
+    }
+    let replay = handover::journal::Replay::read(&journal).unwrap();
+    let refusal = replay
+        .entities()
+        .find_map(|(k, id, e)| match &e.state {
+            handover::journal::EntityState::Done { outcome }
+                if marked.contains(&(k, id.to_string())) =>
+            {
+                Some(outcome.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(refusal.outcome, handover::journal::OutcomeKind::Refused);
+    let words = refusal.error.as_deref().unwrap_or_default();
+    assert!(words.contains("inactive@acme.test"), "{words}");
+}
