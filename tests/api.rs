@@ -378,18 +378,8 @@ async fn transfers_ownership_in_one_patch_in_both_dialects() {
     let client = admin(&sim, fast_policy());
     let departing = user(&client, DEPARTING).await;
     let successor = user(&client, SUCCESSOR).await;
-    let inactive = "inactive@acme.test";
     for kind in EntityKind::WRITABLE {
-        // A replacing write re-sends an inactive user's role, which the simulator refuses
-        // (R4; tests/kinds.rs): an entity without one.
-        let id = owned_by(&sim, kind, DEPARTING)
-            .into_iter()
-            .find(|id| {
-                sim.state()
-                    .role_of(kind, sim_id(kind, id), inactive)
-                    .is_none()
-            })
-            .unwrap();
+        let id = owned_by(&sim, kind, DEPARTING).into_iter().next().unwrap();
         let req = ShareRequest {
             changes: vec![
                 grant_to(&successor, Role::Owner, Some(true)),

@@ -29,7 +29,7 @@ fn world(per_kind: usize) -> World {
         let _guard = runtime.enter();
         Sim::start(
             "127.0.0.1:0".parse().unwrap(),
-            exec_support::for_replacing_writes(Seed::generate(&GenSpec::uniform(5, per_kind))),
+            Seed::generate(&GenSpec::uniform(5, per_kind)),
             SimConfig::default(),
         )
         .unwrap()

@@ -65,30 +65,7 @@ pub fn client_for(sim: &SimHandle, token: &str, policy: ClientPolicy) -> Client 
 }
 
 pub fn generated(seed: u64, per_kind: usize) -> Seed {
-    for_replacing_writes(Seed::generate(&GenSpec::uniform(seed, per_kind)))
-}
-
-/// `seed` without inactive users' entries on the access lists of replace-semantics kinds
-/// (workloads, artifacts, artifact repositories). A write there re-sends the whole list,
-/// an inactive user's unchanged role included, and the simulator refuses naming an
-/// inactive user with a role (R4): the tool records such an entity refused with the
-/// server's words (`tests/kinds.rs`), which tests about other things should not meet.
-pub fn for_replacing_writes(mut seed: Seed) -> Seed {
-    let inactive: Vec<String> = seed
-        .users
-        .iter()
-        .filter(|u| !u.active)
-        .map(|u| u.username.clone())
-        .collect();
-    for e in &mut seed.entities {
-        let kind: EntityKind = e.kind.into();
-        if kind.semantics() == handover::model::WriteSemanticsKind::Replace {
-            e.access.retain(|g| {
-                g.role == handover::sim::Role::Owner || !inactive.contains(&g.username)
-            });
-        }
-    }
-    seed
+    Seed::generate(&GenSpec::uniform(seed, per_kind))
 }
 
 pub fn world(seed: Seed) -> World {
@@ -430,7 +407,8 @@ pub fn assert_only_planned_changes(
         let a = after
             .entity(b.kind, &b.id)
             .unwrap_or_else(|| panic!("{} {} deleted", b.kind, b.id));
-        let Some(entry) = planned.get(&(b.kind.into(), tool_id(b).as_str())) else {
+        let id = tool_id(b);
+        let Some(entry) = planned.get(&(b.kind.into(), id.as_str())) else {
             assert_eq!(a, b, "{} {} is not in the plan but changed", b.kind, b.id);
             continue;
         };
