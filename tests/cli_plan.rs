@@ -95,15 +95,15 @@ fn plan_writes_the_plan_and_prints_the_table() {
     // Not a terminal: no progress bars, and nothing else worth saying on stderr.
     assert_eq!(out.stderr, "");
     // The type column is as wide as the longest label.
-    let w = EntityKind::WRITABLE
+    let width = EntityKind::WRITABLE
         .iter()
         .map(|k| k.plural_label().len())
         .max()
         .unwrap();
-    let mut want = format!("{:<w$}  to change  already done  refused\n", "type");
+    let mut want = format!("{:<width$}  to change  already done  refused\n", "type");
     for kind in EntityKind::WRITABLE {
         want.push_str(&format!(
-            "{:<w$}  {:>9}  {:>12}  {:>7}\n",
+            "{:<width$}  {:>9}  {:>12}  {:>7}\n",
             kind.plural_label(),
             2,
             0,
@@ -111,7 +111,7 @@ fn plan_writes_the_plan_and_prints_the_table() {
         ));
     }
     want.push_str(&format!(
-        "{:<w$}  {:>9}  {:>12}  {:>7}\n",
+        "{:<width$}  {:>9}  {:>12}  {:>7}\n",
         "total", 50, 0, 0
     ));
     want.push_str("plan: plan.jsonl (50 entities; review copy plan.csv)\n");
