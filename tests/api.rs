@@ -84,8 +84,8 @@ fn tool_id(e: &SnapshotEntity) -> String {
 }
 
 /// The simulator's id of the entity the tool calls `id`.
-fn sim_id(kind: EntityKind, id: &str) -> &str {
-    kind.related_id(id).map_or(id, |(_, raw)| raw)
+fn sim_id(kind: impl Into<EntityKind>, id: &str) -> &str {
+    kind.into().related_id(id).map_or(id, |(_, raw)| raw)
 }
 
 fn owned_by(sim: &SimHandle, kind: EntityKind, username: &str) -> BTreeSet<String> {

@@ -172,7 +172,7 @@ async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_bac
             .contains("what it says succeeded"),
         "{v}"
     );
-    assert_eq!(v["checked"], 26);
+    assert_eq!(v["checked"], 50);
     assert_eq!(v["mismatches"].as_array().unwrap().len(), 1);
     assert_eq!(v["mismatches"][0]["id"], changed.id.as_str());
     // Without a plan there is no departing user to count, unless named.

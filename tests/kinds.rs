@@ -129,12 +129,11 @@ fn recipients(state: &StateSnapshot) -> Recipients {
                     format!("{:?} {}", g.role, g.can_share),
                 )
             });
-            // Compared by level: the Workload API's USER and EDITOR are one level, and a
-            // replacing write re-sends a principal's role in the tool's names.
-            let others = e.principals.iter().map(|p| {
-                let level = Role::from_wire(&p.role).map_or(p.role.clone(), |r| r.to_string());
-                (p.recipient_type.clone(), p.id.clone(), level)
-            });
+            // Role names as the server holds them: a replacing write restates them.
+            let others = e
+                .principals
+                .iter()
+                .map(|p| (p.recipient_type.clone(), p.id.clone(), p.role.clone()));
             ((e.kind.into(), tool_id(e)), users.chain(others).collect())
         })
         .collect()
