@@ -243,6 +243,12 @@ impl EntityKind {
         self == EntityKind::Project
     }
 
+    /// Whether DataRobot notifies every user a share of this kind gives a role, with no
+    /// request field to stop it: secure configurations (contract §12 X5).
+    pub fn notifies_recipients(self) -> bool {
+        false
+    }
+
     /// Whether writes of this kind carry `canShare`: the request schemas of projects
     /// (`UpdateAccessControl`), calendars, use cases (`SharingRoleUpdateData`, contract C10)
     /// and user blueprints have no such field.

@@ -143,6 +143,18 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             to.unwrap_or_default()
         ),
     };
+    // Before anything is sent: these notifications cannot be stopped (contract §12 X5).
+    let notifications = written.summary.notifications();
+    let question = if notifications > 0 {
+        let question = question.trim_end_matches('?');
+        format!(
+            "{question}, which makes DataRobot send {notifications} notification{s} to users \
+             given a role on a secure configuration?",
+            s = if notifications == 1 { "" } else { "s" }
+        )
+    } else {
+        question
+    };
     if !opts.yes && !confirm(&question)? {
         eprintln!(
             "handover: nothing written; apply later with: handover apply {}",

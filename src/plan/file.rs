@@ -142,6 +142,7 @@ pub fn companion_csv_path(plan: &Path) -> PathBuf {
 /// | `can_share_before` | `true`/`false`, empty when the server did not say |
 /// | `can_share_after` | `true`/`false`, empty when the request leaves it to the server |
 /// | `reason` | why a refused entry is refused |
+/// | `notifies` | `yes` where sending this change makes DataRobot notify the principal (a user given a role on a secure configuration, contract §12 X5), which nothing on the wire stops; empty otherwise |
 ///
 /// Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'`, so a spreadsheet
 /// never runs a name as a formula.
@@ -154,7 +155,7 @@ pub struct PlanWriter {
 }
 
 /// The companion CSV's header row.
-const CSV_COLUMNS: [&str; 11] = [
+const CSV_COLUMNS: [&str; 12] = [
     "type",
     "id",
     "name",
@@ -166,6 +167,7 @@ const CSV_COLUMNS: [&str; 11] = [
     "can_share_before",
     "can_share_after",
     "reason",
+    "notifies",
 ];
 
 impl PlanWriter {
@@ -270,29 +272,33 @@ impl PlanWriter {
     }
 }
 
-fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
-    let base =
-        |principal: &str, principal_type: &str, before: (&str, &str), after: (&str, &str)| {
-            [
-                entry.kind.as_str().to_string(),
-                spreadsheet_cell(&entry.id),
-                spreadsheet_cell(&entry.name),
-                entry.action.as_str().to_string(),
-                spreadsheet_cell(principal),
-                spreadsheet_cell(principal_type),
-                before.0.to_string(),
-                after.0.to_string(),
-                before.1.to_string(),
-                after.1.to_string(),
-                spreadsheet_cell(entry.reason.as_deref().unwrap_or("")),
-            ]
-        };
+fn csv_rows(entry: &PlanEntry) -> Vec<[String; 12]> {
+    let base = |principal: &str,
+                principal_type: &str,
+                before: (&str, &str),
+                after: (&str, &str),
+                notifies: bool| {
+        [
+            entry.kind.as_str().to_string(),
+            spreadsheet_cell(&entry.id),
+            spreadsheet_cell(&entry.name),
+            entry.action.as_str().to_string(),
+            spreadsheet_cell(principal),
+            spreadsheet_cell(principal_type),
+            before.0.to_string(),
+            after.0.to_string(),
+            before.1.to_string(),
+            after.1.to_string(),
+            spreadsheet_cell(entry.reason.as_deref().unwrap_or("")),
+            if notifies { "yes" } else { "" }.to_string(),
+        ]
+    };
     let Some(request) = entry
         .request
         .as_ref()
         .filter(|_| entry.action == ActionKind::Change)
     else {
-        return vec![base("", "", ("", ""), ("", ""))];
+        return vec![base("", "", ("", ""), ("", ""), false)];
     };
     request
         .changes
@@ -318,6 +324,7 @@ fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
                     change.role.map_or("NONE", |r| r.as_str()),
                     bool_cell(change.can_share),
                 ),
+                entry.notifies(change),
             )
         })
         .collect()
@@ -351,13 +358,16 @@ pub struct PlanReader {
     /// Re-hashes what is handed out, so a file swapped after `open` checked it is caught.
     hasher: Sha256,
     rechecked: bool,
+    /// Counts per kind and action, and the notifications applying will cause, from the
+    /// verifying pass.
+    summary: Summary,
 }
 
 impl PlanReader {
     /// Opens and verifies the plan at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<PlanReader, Error> {
         let path = path.as_ref().to_path_buf();
-        let (header, entries, digest) = verify(&path)?;
+        let (header, entries, digest, summary) = verify(&path)?;
         let mut input = open_read(&path)?;
         let mut buf = Vec::new();
         read_line(&path, &mut input, &mut buf)?; // the header, already checked
@@ -374,7 +384,14 @@ impl PlanReader {
             buf,
             hasher,
             rechecked: false,
+            summary,
         })
+    }
+
+    /// Counts per kind and action, and the notifications applying will cause
+    /// ([`Summary::notifications`]), as the verifying pass found them.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
     }
 
     /// The plan's header.
@@ -463,7 +480,7 @@ fn read_line(path: &Path, input: &mut impl BufRead, buf: &mut Vec<u8>) -> Result
 }
 
 /// The streaming integrity pass: header, count, digest, trailer.
-fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
+fn verify(path: &Path) -> Result<(PlanHeader, u64, String, Summary), Error> {
     let mut input = open_read(path)?;
     let mut line = Vec::new();
     if read_line(path, &mut input, &mut line)? == 0 {
@@ -478,6 +495,7 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
     let mut line_no: u64 = 1;
     let mut entries: u64 = 0;
     let mut first_bad: Option<Error> = None;
+    let mut summary = Summary::new();
     loop {
         let mut next = Vec::new();
         if read_line(path, &mut input, &mut next)? == 0 {
@@ -491,11 +509,13 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
             // digest fixed up by hand) is refused before anything is sent rather than when
             // the executor reaches it. Reported only once the file is known to be whole
             // and unedited: for an edited plan, that is the news.
-            if first_bad.is_none()
-                && let Err(e) = parse_line::<PlanEntry>(path, line_no - 1, &prev)
-                    .and_then(|entry| check_entry(path, line_no - 1, &entry))
-            {
-                first_bad = Some(e);
+            if first_bad.is_none() {
+                match parse_line::<PlanEntry>(path, line_no - 1, &prev)
+                    .and_then(|entry| check_entry(path, line_no - 1, &entry).map(|()| entry))
+                {
+                    Ok(entry) => summary.add(&entry),
+                    Err(e) => first_bad = Some(e),
+                }
             }
         }
     }
@@ -537,7 +557,7 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
     if let Some(e) = first_bad {
         return Err(e);
     }
-    Ok((header, entries, digest))
+    Ok((header, entries, digest, summary))
 }
 
 fn parse_header(path: &Path, line: &[u8]) -> Result<PlanHeader, Error> {
