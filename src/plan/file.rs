@@ -24,10 +24,13 @@ use sha2::{Digest, Sha256};
 
 use crate::exit;
 use crate::files::{AtomicFile, spreadsheet_cell};
-use crate::model::{Grant, Role};
+use std::collections::HashMap;
+
+use crate::model::{EntityKind, Grant, Role};
 
 use super::diff::same_principal;
 use super::entry::{ActionKind, FORMAT, PlanEntry, PlanHeader, VERSION};
+use super::notebook::{NotebookNote, UseCaseInPlan};
 use super::summary::Summary;
 
 /// What can go wrong writing or reading a plan file.
@@ -85,12 +88,27 @@ impl Error {
 }
 
 /// The last line of a plan.
+///
+/// Besides the count and the digest it says what a reviewer must know that no entry
+/// carries: how many notifications applying causes (`notifications`, omitted when 0) and
+/// the notebooks the departing users own (`notebooks`, omitted when none), which are read,
+/// never written, and move with their use case. The digest does not cover these (they
+/// are a report, not instructions: nothing applies them), and readers that predate them
+/// ignore them.
 #[derive(Debug, Serialize, Deserialize)]
 struct Trailer {
     #[serde(rename = "type")]
     kind: String,
     entries: u64,
     digest: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    notifications: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notebooks: Vec<NotebookNote>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What [`PlanWriter::finish`] made.
@@ -106,6 +124,9 @@ pub struct WrittenPlan {
     pub digest: String,
     /// Counts per kind and action.
     pub summary: Summary,
+    /// The notebooks the departing users own, with what the plan does with their use
+    /// cases ([`PlanWriter::note_notebooks`]); empty when none were looked for or found.
+    pub notebooks: Vec<NotebookNote>,
 }
 
 /// The companion CSV's path: the plan's with its extension replaced by `.csv`
@@ -152,6 +173,10 @@ pub struct PlanWriter {
     hasher: Sha256,
     entries: u64,
     summary: Summary,
+    /// The action of every use case entry written, to tell a notebook whether its use
+    /// case moves.
+    use_cases: HashMap<String, ActionKind>,
+    notebooks: Vec<NotebookNote>,
 }
 
 /// The companion CSV's header row.
@@ -188,6 +213,8 @@ impl PlanWriter {
             hasher: Sha256::new(),
             entries: 0,
             summary: Summary::new(),
+            use_cases: HashMap::new(),
+            notebooks: Vec::new(),
         };
         writer.write_line(header)?;
         writer
@@ -202,8 +229,43 @@ impl PlanWriter {
         self.write_line(entry)?;
         self.entries += 1;
         self.summary.add(entry);
+        if entry.kind == EntityKind::UseCase {
+            self.use_cases.insert(entry.id.clone(), entry.action);
+        }
         for row in csv_rows(entry) {
             self.csv.write_record(&row).map_err(|e| self.csv_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Reports the notebooks the departing users own (call once every entry is written):
+    /// each one's use case is looked up among the entries, and the notebook gets a row of
+    /// action `read_only` in the review CSV, with what happens to it as the reason, and a
+    /// place in the trailer. Nothing applies them: a notebook is never written.
+    pub fn note_notebooks(&mut self, notes: Vec<NotebookNote>) -> Result<(), Error> {
+        for mut note in notes {
+            if let Some(uc) = &note.use_case_id {
+                note.use_case = UseCaseInPlan::of(self.use_cases.get(uc).copied());
+            }
+            let reason = note.what_happens();
+            for owner in &note.owners {
+                let row = [
+                    "notebook".to_string(),
+                    spreadsheet_cell(&note.id),
+                    spreadsheet_cell(&note.name),
+                    "read_only".to_string(),
+                    spreadsheet_cell(owner),
+                    "user".to_string(),
+                    "OWNER".to_string(),
+                    "OWNER".to_string(),
+                    String::new(),
+                    String::new(),
+                    spreadsheet_cell(&reason),
+                    String::new(),
+                ];
+                self.csv.write_record(&row).map_err(|e| self.csv_error(e))?;
+            }
+            self.notebooks.push(note);
         }
         Ok(())
     }
@@ -221,6 +283,8 @@ impl PlanWriter {
             kind: "end".to_string(),
             entries: self.entries,
             digest: digest.clone(),
+            notifications: self.summary.notifications(),
+            notebooks: std::mem::take(&mut self.notebooks),
         };
         let mut line = serde_json::to_vec(&trailer).expect("a trailer always serialises");
         line.push(b'\n');
@@ -248,6 +312,7 @@ impl PlanWriter {
             entries: self.entries,
             digest,
             summary: self.summary,
+            notebooks: trailer.notebooks,
         })
     }
 
@@ -361,13 +426,21 @@ pub struct PlanReader {
     /// Counts per kind and action, and the notifications applying will cause, from the
     /// verifying pass.
     summary: Summary,
+    /// The trailer's notebooks.
+    notebooks: Vec<NotebookNote>,
 }
 
 impl PlanReader {
     /// Opens and verifies the plan at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<PlanReader, Error> {
         let path = path.as_ref().to_path_buf();
-        let (header, entries, digest, summary) = verify(&path)?;
+        let Verified {
+            header,
+            entries,
+            digest,
+            summary,
+            notebooks,
+        } = verify(&path)?;
         let mut input = open_read(&path)?;
         let mut buf = Vec::new();
         read_line(&path, &mut input, &mut buf)?; // the header, already checked
@@ -385,6 +458,7 @@ impl PlanReader {
             hasher,
             rechecked: false,
             summary,
+            notebooks,
         })
     }
 
@@ -392,6 +466,12 @@ impl PlanReader {
     /// ([`Summary::notifications`]), as the verifying pass found them.
     pub fn summary(&self) -> &Summary {
         &self.summary
+    }
+
+    /// The notebooks the departing users own, as the trailer reports them (read only;
+    /// nothing applies them).
+    pub fn notebooks(&self) -> &[NotebookNote] {
+        &self.notebooks
     }
 
     /// The plan's header.
@@ -479,8 +559,17 @@ fn read_line(path: &Path, input: &mut impl BufRead, buf: &mut Vec<u8>) -> Result
     })
 }
 
+/// What the integrity pass found.
+struct Verified {
+    header: PlanHeader,
+    entries: u64,
+    digest: String,
+    summary: Summary,
+    notebooks: Vec<NotebookNote>,
+}
+
 /// The streaming integrity pass: header, count, digest, trailer.
-fn verify(path: &Path) -> Result<(PlanHeader, u64, String, Summary), Error> {
+fn verify(path: &Path) -> Result<Verified, Error> {
     let mut input = open_read(path)?;
     let mut line = Vec::new();
     if read_line(path, &mut input, &mut line)? == 0 {
@@ -557,7 +646,13 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String, Summary), Error> {
     if let Some(e) = first_bad {
         return Err(e);
     }
-    Ok((header, entries, digest, summary))
+    Ok(Verified {
+        header,
+        entries,
+        digest,
+        summary,
+        notebooks: trailer.notebooks,
+    })
 }
 
 fn parse_header(path: &Path, line: &[u8]) -> Result<PlanHeader, Error> {

@@ -29,6 +29,7 @@ mod diff;
 mod entry;
 mod file;
 pub mod mapfile;
+pub mod notebook;
 pub mod orphan;
 pub mod planner;
 mod summary;
