@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::base::request::{Change, ShareRequest};
 use crate::model::{
-    DialectKind, EntityKind, Grant, RecipientKeyKind, Role, UnreadableEntry, is_revoke_name,
+    DialectKind, EntityKind, Grant, NotificationKind, RecipientKeyKind, Role, UnreadableEntry,
+    is_revoke_name,
 };
 
 use super::entities::{User, str_field};
@@ -144,7 +145,7 @@ fn access_control_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, Sh
     }
     let mut body = Map::new();
     body.insert(kind.ac_body_key().into(), Value::Array(entries));
-    if kind.suppresses_notification() {
+    if kind.notification() == NotificationKind::SendNotificationProject {
         body.insert("sendNotification".into(), Value::Bool(req.notify));
     }
     Ok(Value::Object(body))
@@ -190,7 +191,11 @@ fn shared_roles_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, Shar
         }
         roles.push(Value::Object(e));
     }
-    Ok(json!({"operation": "updateRoles", "roles": roles}))
+    let mut body = json!({"operation": "updateRoles", "roles": roles});
+    if kind.notification() == NotificationKind::SendNotificationApplication {
+        body["sendNotification"] = Value::Bool(req.notify);
+    }
+    Ok(body)
 }
 
 /// Why a list item could not be read.
@@ -388,8 +393,33 @@ mod tests {
                     {"username": "fourth@acme.test", "role": consumer}
                 ]
             }),
-            // Neither schema has canShare (contract C10 for use cases).
-            UserBlueprint | UseCase => json!({
+            // No-code applications: no canShare, and the e-mail switch off (§12.1 X1).
+            Application => json!({
+                "operation": "updateRoles",
+                "roles": [
+                    {"shareRecipientType": "user", "role": "OWNER", "id": "u-new"},
+                    {"shareRecipientType": "user", "role": "NO_ROLE", "id": "u-old"},
+                    {"shareRecipientType": "user", "role": "EDITOR", "id": "u-3"},
+                    {"shareRecipientType": "user", "role": "CONSUMER", "id": "u-4"}
+                ],
+                "sendNotification": false
+            }),
+            // Neither schema has canShare (contract C10 for use cases; §12.1 for the rest).
+            UserBlueprint
+            | UseCase
+            | CustomApplication
+            | CustomApplicationSource
+            | CustomJob
+            | SecureConfig
+            | NotificationChannelTemplate
+            | NotificationPolicyTemplate
+            | ComplianceDocTemplate
+            | ValueTracker
+            | Workload
+            | Artifact
+            | ArtifactRepository
+            | ModelPackage
+            | Notebook => json!({
                 "operation": "updateRoles",
                 "roles": [
                     {"shareRecipientType": "user", "role": "OWNER", "id": "u-new"},
@@ -411,8 +441,8 @@ mod tests {
     }
 
     #[test]
-    fn golden_bodies_for_all_13_kinds() {
-        for kind in EntityKind::ALL {
+    fn golden_bodies_for_every_writable_kind() {
+        for kind in EntityKind::WRITABLE {
             assert_eq!(
                 share_body(kind, &transfer()).unwrap(),
                 golden(kind),
@@ -439,16 +469,20 @@ mod tests {
     }
 
     #[test]
-    fn notification_only_on_projects_and_follows_the_request() {
+    fn notification_only_on_projects_and_applications_and_follows_the_request() {
         let mut req = transfer();
         req.notify = true;
         assert_eq!(
             share_body(EntityKind::Project, &req).unwrap()["sendNotification"],
             true
         );
-        for kind in EntityKind::ALL
+        assert_eq!(
+            share_body(EntityKind::Application, &req).unwrap()["sendNotification"],
+            true
+        );
+        for kind in EntityKind::WRITABLE
             .into_iter()
-            .filter(|k| *k != EntityKind::Project)
+            .filter(|k| !matches!(k, EntityKind::Project | EntityKind::Application))
         {
             assert!(
                 share_body(kind, &req)

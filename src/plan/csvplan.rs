@@ -748,7 +748,7 @@ mod tests {
                  project,p1,bob,OWNR\n\
                  widget,,john doe,EDITOR\n"),
             "t.csv:2: field role: unknown role \"OWNR\" (expected OWNER, EDITOR, CONSUMER or NONE)\n\
-             t.csv:3: field entity_type: unknown entity type \"widget\" (expected one of: project, dataset, data_source, data_store, calendar, deployment, use_case, registered_model, custom_model, custom_task, execution_environment, file, user_blueprint)\n\
+             t.csv:3: field entity_type: unknown entity type \"widget\" (expected one of: project, dataset, data_source, data_store, calendar, deployment, use_case, registered_model, custom_model, custom_task, execution_environment, file, user_blueprint, application, custom_application, custom_application_source, custom_job, secure_config, notification_channel_template, notification_policy_template, compliance_doc_template, value_tracker, workload, artifact, artifact_repository)\n\
              t.csv:3: field entity_id: empty\n\
              t.csv:3: field username: \"john doe\" is not a plausible username (contains whitespace)"
         );
