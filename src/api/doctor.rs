@@ -18,7 +18,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, is_revoke_name};
+use crate::model::{
+    DialectKind, EntityKind, EnvelopeKind, ListRouteKind, PagingKind, Role, WriteSemanticsKind,
+    is_revoke_name,
+};
 
 use super::client::{Client, ProbeReply};
 use super::dialect::{grant_from_ac, grant_from_sr};
@@ -504,36 +507,56 @@ impl Doctor<'_> {
     // -----------------------------------------------------------------------------
     // One kind: its list, paging, variants, access lists
 
-    /// The list request handover sends for `kind` (contract C1–C4), first page.
+    /// The list request handover sends for `kind` (contract C1–C4, §12.1), first page,
+    /// from the kind's row of facts: its route (a collection, the catalog, or the first
+    /// related type's list), its trailing slash, the query that makes it whole, and
+    /// `offset`/`limit` unless it is read in one answer (the limit at most the kind's).
     fn list_request(kind: EntityKind) -> (String, Vec<(&'static str, String)>) {
-        let page = || vec![("offset", "0".to_string()), ("limit", PAGE.to_string())];
-        match kind {
-            EntityKind::File => {
-                let mut q = vec![("type", "files".to_string())];
-                q.extend(page());
-                ("catalogItems/".into(), q)
+        let facts = kind.facts();
+        let slash = if facts.trailing_slash { "/" } else { "" };
+        let mut query: Vec<(&'static str, String)> = Vec::new();
+        let path = match facts.list_route {
+            ListRouteKind::Collection => format!("{}{slash}", facts.collection),
+            ListRouteKind::Catalog(t) => {
+                query.push(("type", t.to_string()));
+                "catalogItems/".to_string()
             }
-            EntityKind::DataSource => (
-                "externalDataSources/".into(),
-                vec![("type", "all".to_string())],
+            ListRouteKind::PerRelatedType(types) => format!(
+                "{}/{}{slash}",
+                facts.collection,
+                types.first().copied().unwrap_or_default()
             ),
-            EntityKind::DataStore => {
-                let mut q = vec![("type", "all".to_string())];
-                q.extend(page());
-                ("externalDataStores/".into(), q)
-            }
-            EntityKind::Deployment => {
-                let mut q = vec![("orderBy", "createdAtTimestamp".to_string())];
-                q.extend(page());
-                ("deployments/".into(), q)
-            }
-            EntityKind::UseCase => {
-                let mut q = vec![("showOrgUseCases", "true".to_string())];
-                q.extend(page());
-                ("useCases/".into(), q)
-            }
-            _ => (format!("{}/", kind.collection()), page()),
+        };
+        query.extend(facts.list_query.iter().map(|(k, v)| (*k, v.to_string())));
+        let limit = match facts.paging {
+            PagingKind::Once => None,
+            PagingKind::Always {
+                max_limit: Some(max),
+            } => Some(PAGE.min(max as usize)),
+            _ => Some(PAGE),
+        };
+        if let Some(limit) = limit {
+            query.push(("offset", "0".to_string()));
+            query.push(("limit", limit.to_string()));
         }
+        (path, query)
+    }
+
+    /// The access-list route of one listed entity: `<collection>/<id>/<segment>/`, with
+    /// the related type first for kinds listed per related type, and no trailing slash on
+    /// the Workload API.
+    fn access_path(kind: EntityKind, id: &str) -> String {
+        let facts = kind.facts();
+        let slash = if facts.trailing_slash { "/" } else { "" };
+        let entity = match kind.related_id(id) {
+            Some((related, id)) => format!("{related}/{}", seg(id)),
+            None => seg(id),
+        };
+        format!(
+            "{}/{entity}/{}{slash}",
+            facts.collection,
+            kind.access_segment()
+        )
     }
 
     fn expected_envelope(kind: EntityKind) -> EnvelopeKind {
@@ -552,6 +575,21 @@ impl Doctor<'_> {
             Err(Miss::Budget) => {
                 self.unknown(format!("list.{k}.envelope"), "budget", LISTING);
                 self.skip_rest(kind, "budget");
+                return;
+            }
+            Err(m) if m.status() == Some(404) => {
+                // An older DataRobot without this type (contract §12.1): the commands
+                // that list it say so in their coverage and go on.
+                self.differs(
+                    format!("list.{k}.envelope"),
+                    format!(
+                        "the list answered 404: this DataRobot does not serve {} (an older \
+                         version?); plan, offboard and inventory say so and go on",
+                        kind.plural_label()
+                    ),
+                    LISTING,
+                );
+                self.skip_rest(kind, "the list is not served");
                 return;
             }
             Err(m) => {
@@ -846,12 +884,7 @@ impl Doctor<'_> {
         let mut seen = AclSeen::default();
         let q = [("offset", "0".to_string()), ("limit", PAGE.to_string())];
         for entity in page.ids.iter().take(SAMPLES) {
-            let path = format!(
-                "{}/{}/{}/",
-                kind.collection(),
-                seg(entity),
-                kind.access_segment()
-            );
+            let path = Self::access_path(kind, entity);
             let reply = match self.get(&path, &q).await {
                 Ok(r) => r,
                 Err(m) => {
@@ -909,10 +942,18 @@ impl Doctor<'_> {
     fn read_entry(&self, kind: EntityKind, item: &Value, seen: &mut AclSeen, caller: &mut bool) {
         let recipient = str_field(item, "shareRecipientType")
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "user".into())
-            .to_ascii_lowercase();
-        let is_user = recipient == "user";
-        seen.recipients.insert(role_label(&recipient));
+            .unwrap_or_else(|| "user".into());
+        let is_user = recipient.eq_ignore_ascii_case("user");
+        // Known types in their documented spelling; anything else as sent (if printable).
+        let label = match recipient.to_ascii_lowercase().as_str() {
+            "user" => "user".to_string(),
+            "group" => "group".to_string(),
+            "organization" => "organization".to_string(),
+            "externalapplication" => "externalApplication".to_string(),
+            "role" => "role".to_string(),
+            _ => role_label(&recipient),
+        };
+        seen.recipients.insert(label);
         if let Some(role) = item.get("role").and_then(Value::as_str)
             && !is_revoke_name(role)
             && !role.trim().is_empty()
@@ -1082,7 +1123,25 @@ impl Doctor<'_> {
             .map(String::as_str)
             .collect();
         let all = seen_list(&seen.recipients);
+        // Beyond users, groups and organizations: `externalApplication` (contract §12.1
+        // X2–X9) and `role` (X10–X12) entries, and anything else a server sends.
+        let unusual: Vec<&str> = others
+            .iter()
+            .copied()
+            .filter(|r| !matches!(*r, "group" | "organization"))
+            .collect();
+        let kept = match kind.semantics() {
+            WriteSemanticsKind::Replace => {
+                "never changed; a write sends them back as read (the list is replaced)"
+            }
+            WriteSemanticsKind::Set => "never changed (a write names only the users it changes)",
+        };
         match kind.dialect() {
+            _ if !unusual.is_empty() => self.differs(
+                id,
+                format!("{} entries besides users: {kept}", unusual.join(", ")),
+                SHARING,
+            ),
             DialectKind::AccessControl if !others.is_empty() => self.differs(
                 id,
                 format!(
@@ -1232,11 +1291,20 @@ impl Page {
             }
             _ => return None,
         };
-        let via_catalog = kind == EntityKind::File;
+        let via_catalog = matches!(kind.list_route(), ListRouteKind::Catalog(_));
+        // An entity listed per related type is named `<related>:<id>` (the first
+        // related type is the one probed).
+        let related = match kind.list_route() {
+            ListRouteKind::PerRelatedType(types) => types.first().copied(),
+            _ => None,
+        };
         let ids = items
             .iter()
             .filter_map(|i| entity_from_item(kind, i, via_catalog).ok())
-            .map(|e| e.id)
+            .map(|e| match related {
+                Some(r) => format!("{r}:{}", e.id),
+                None => e.id,
+            })
             .collect();
         let connectors = items
             .iter()

@@ -656,12 +656,6 @@ impl EntityKind {
         self.notification() != NotificationKind::None
     }
 
-    /// Whether DataRobot notifies every user a share of this kind gives a role, with no
-    /// request field to stop it: secure configurations (contract §12 X5).
-    pub fn notifies_recipients(self) -> bool {
-        false
-    }
-
     /// Whether writes of this kind carry `canShare`: the request schemas of projects
     /// (`UpdateAccessControl`), calendars, use cases (`SharingRoleUpdateData`, contract C10),
     /// user blueprints and the twelve types of §12.1 have no such field.

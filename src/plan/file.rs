@@ -250,7 +250,7 @@ impl PlanWriter {
             let reason = note.what_happens();
             for owner in &note.owners {
                 let row = [
-                    "notebook".to_string(),
+                    EntityKind::Notebook.as_str().to_string(),
                     spreadsheet_cell(&note.id),
                     spreadsheet_cell(&note.name),
                     "read_only".to_string(),
