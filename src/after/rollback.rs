@@ -46,7 +46,7 @@ use crate::api::{ApiError, Client, ErrorClass};
 use crate::exec::{self, JournalMode, OpenJournal, RunSummary, apply_changes};
 use crate::exit;
 use crate::journal::{self, EntityReplay, EntityState, Journal, OutcomeKind, PurposeKind, Replay};
-use crate::model::{DialectKind, EntityKind, Grant, Role, is_revoke_name};
+use crate::model::{DialectKind, EntityKind, Grant, Role, WriteSemanticsKind, is_revoke_name};
 use crate::plan::{
     self, Change, PlanEntry, PlanHeader, PlanReader, PlanWriter, RefusalKind, SourceKind,
     UserIdent, WrittenPlan, same_principal,
@@ -178,6 +178,9 @@ struct IntentLine {
     kind: Option<EntityKind>,
     id: Option<String>,
     request: Option<Value>,
+    /// Read only to tell a replace-semantics body's unchanged entries from its changes.
+    #[serde(default)]
+    before: Vec<Grant>,
 }
 
 /// One entity the source run wrote, as [`SourceRun`] keeps it while the rollback plan is
@@ -296,7 +299,7 @@ impl<'r> SourceRun<'r> {
             let changes = parsed
                 .request
                 .as_ref()
-                .map(|body| changes_of_body(kind, body))
+                .map(|body| changes_of_intent(kind, body, &parsed.before))
                 .unwrap_or_default();
             let principals = &mut source.principals;
             let slot = &mut source.slots[i];
@@ -393,7 +396,7 @@ impl<'r> SourceRun<'r> {
         let (last_before, last_changes) = match slot.last_intent {
             Some((offset, len)) => {
                 let intent = self.replay.intent_at(kind, id, offset, len)?;
-                let changes = changes_of_body(kind, &intent.request);
+                let changes = changes_of_intent(kind, &intent.request, &intent.before);
                 (intent.before, changes)
             }
             None => (Vec::new(), Vec::new()),
@@ -436,6 +439,23 @@ impl<'r> SourceRun<'r> {
             }
         }
     }
+}
+
+/// The changes a journaled intent made: its body's ([`changes_of_body`]), less, on a
+/// replace-semantics kind, the entries that only re-send a principal's access as it was
+/// (`before`): such a body carries the whole list (`api::wire_request`), and a principal
+/// it did not change is not the run's to restore.
+pub fn changes_of_intent(kind: EntityKind, body: &Value, before: &[Grant]) -> Vec<Change> {
+    let mut changes = changes_of_body(kind, body);
+    if kind.semantics() == WriteSemanticsKind::Replace {
+        changes.retain(|c| {
+            let Some(role) = c.role else { return true };
+            !before
+                .iter()
+                .any(|g| same_principal(g, &as_grant(c)) && g.role == role)
+        });
+    }
+    changes
 }
 
 /// The changes a journaled share body carries, read back from either dialect. Lenient:
@@ -964,15 +984,23 @@ mod tests {
             changes: vec![change("bob", Some(Role::Owner)), change("alice", None)],
             notify: false,
         };
-        for kind in EntityKind::ALL {
-            let body = share_body(kind, &request).unwrap();
-            let back = changes_of_body(kind, &body);
+        // carol is not changed: a replace-semantics body re-sends her, and she is not
+        // among the changes read back.
+        let live = crate::model::AccessList {
+            grants: vec![g("alice", Role::Owner), g("carol", Role::Consumer)],
+            unreadable: Vec::new(),
+        };
+        for kind in EntityKind::WRITABLE {
+            let body = crate::api::share_body_on(kind, &request, &live).unwrap();
+            let back = changes_of_intent(kind, &body, &live.grants);
             assert_eq!(back.len(), 2, "{kind}: {body}");
-            assert_eq!(back[0].role, Some(Role::Owner), "{kind}");
-            assert_eq!(back[1].role, None, "{kind}");
-            for (b, c) in back.iter().zip(&request.changes) {
+            for c in &request.changes {
                 // Each dialect names the principal one way; either identifies it.
-                assert!(same_principal(&as_grant(b), &as_grant(c)), "{kind}: {b:?}");
+                let b = back
+                    .iter()
+                    .find(|b| same_principal(&as_grant(b), &as_grant(c)))
+                    .unwrap_or_else(|| panic!("{kind}: {c:?} not in {back:?}"));
+                assert_eq!(b.role, c.role, "{kind}");
             }
         }
         assert!(changes_of_body(EntityKind::Project, &serde_json::json!({})).is_empty());

@@ -19,9 +19,14 @@ use serde_json::Value;
 
 use crate::api::config::{ConnSettings, TlsKind};
 use crate::base::request::ShareRequest;
-use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
+use crate::model::{
+    AccessList, DialectKind, EntityKind, EnvelopeKind, Grant, ListRouteKind, PagingKind,
+    UnreadableEntry,
+};
 
-use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body};
+use super::dialect::{
+    ItemProblem, ShareBodyError, grant_from_ac, grant_from_sr, grant_is, share_body, share_body_on,
+};
 use super::entities::{
     Account, EntityRef, ListFilter, Listing, OnEntity, User, entity_from_item, full_name,
     owners_include, str_field, user_from_item,
@@ -29,7 +34,7 @@ use super::entities::{
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
 use super::limiter::{AdaptiveLimiter, AimdConfig};
 use super::pace::{AutoPace, Pace, PaceReport, Signal};
-use super::paths::{join, rebase_next};
+use super::paths::{BadIdError, access_path, entity_path, join, list_paths, rebase_next, seg};
 use super::retry::{RetryKind, RetryPolicy, parse_retry_after};
 
 /// How the client paces and retries. The executor sets the rate from its flags.
@@ -601,49 +606,48 @@ impl Client {
             )
             .await?;
         } else {
-            let path = format!("{}/", kind.collection());
-            match kind {
-                EntityKind::Project => {
-                    let limit = self
-                        .inner
-                        .policy
-                        .projects_page_size
-                        .filter(|n| *n > 0)
-                        .or(self.page_size());
-                    self.list_by_offset(kind, &[], limit, &mut out).await?
-                }
-                // Contract C2: offset pages of at most 100, `{"data": […]}` with no `next`.
-                EntityKind::DataStore => {
-                    let query = [("type", "all".to_string())];
-                    self.list_by_offset(kind, &query, self.page_size(), &mut out)
-                        .await?;
-                }
-                // Contract C1: not paginated, and JDBC only unless `type=all`.
-                EntityKind::DataSource => {
-                    let url = self.url(&path, &[("type", "all".to_string())]);
-                    self.collect(kind, url, false, None, &mut out).await?;
-                }
-                _ => {
-                    let mut query = Vec::new();
-                    match kind {
-                        // Contract C3: the default order (last prediction) moves under
-                        // traffic, so offset pages would skip and repeat deployments.
-                        EntityKind::Deployment => {
-                            query.push(("orderBy", "createdAtTimestamp".to_string()));
-                        }
-                        // Contract C4: without it an administrator sees only the use cases
-                        // they are a member of.
-                        EntityKind::UseCase => {
-                            query.push(("showOrgUseCases", "true".to_string()));
-                        }
-                        _ => {}
+            let base: Vec<(&str, String)> = kind
+                .facts()
+                .list_query
+                .iter()
+                .map(|(k, v)| (*k, v.to_string()))
+                .collect();
+            for (path, related) in list_paths(kind) {
+                match kind.paging() {
+                    PagingKind::Offset => {
+                        // Projects come 1,000 a page: the one list that may be huge and
+                        // unpaged on an older server.
+                        let limit = match kind.envelope() {
+                            EnvelopeKind::BareArray => self
+                                .inner
+                                .policy
+                                .projects_page_size
+                                .filter(|n| *n > 0)
+                                .or(self.page_size()),
+                            _ => self.page_size(),
+                        };
+                        self.list_by_offset(kind, &path, &base, limit, &mut out)
+                            .await?
                     }
-                    self.push_limit(&mut query);
-                    let url = self.url(&path, &query);
-                    // Use cases name their owners: the list keeps the departing user's.
-                    let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
-                    out.owner_filtered = owners_of.is_some();
-                    self.collect(kind, url, false, owners_of, &mut out).await?;
+                    PagingKind::Once => {
+                        let url = self.url(&path, &base);
+                        self.collect(kind, url, false, None, &mut out).await?;
+                    }
+                    PagingKind::Next => {
+                        let mut query = base.clone();
+                        self.push_limit(&mut query);
+                        let url = self.url(&path, &query);
+                        // Use cases name their owners: the list keeps the departing user's.
+                        let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
+                        out.owner_filtered = owners_of.is_some();
+                        self.collect(kind, url, false, owners_of, &mut out).await?;
+                    }
+                    PagingKind::Always { max_limit } => {
+                        let limit = self.page_size().unwrap_or(100);
+                        let limit = max_limit.map_or(limit, |m| limit.min(m));
+                        self.list_always(kind, &path, related, &base, limit, &mut out)
+                            .await?;
+                    }
                 }
             }
         }
@@ -673,7 +677,7 @@ impl Client {
             if owners_of.is_some_and(|u| !owners_include(item, u)) {
                 return Ok(ControlFlow::Continue(()));
             }
-            out.take(kind, item, via_catalog, &mut seen);
+            out.take(kind, item, via_catalog, None, &mut seen);
             Ok(ControlFlow::Continue(()))
         })
         .await
@@ -687,6 +691,7 @@ impl Client {
     async fn list_by_offset(
         &self,
         kind: EntityKind,
+        path: &str,
         base: &[(&str, String)],
         limit: Option<u32>,
         out: &mut Listing,
@@ -699,9 +704,7 @@ impl Client {
                 query.push(("offset", offset.to_string()));
                 query.push(("limit", l.to_string()));
             }
-            let reply = self
-                .get_reply(self.url(&format!("{}/", kind.collection()), &query))
-                .await?;
+            let reply = self.get_reply(self.url(path, &query)).await?;
             let v = self.json(&reply)?;
             let items = match &v {
                 Value::Array(items) => items.as_slice(),
@@ -727,7 +730,7 @@ impl Client {
             };
             let mut new = 0;
             for item in items {
-                if out.take(kind, item, false, &mut seen) {
+                if out.take(kind, item, false, None, &mut seen) {
                     new += 1;
                 }
             }
@@ -739,13 +742,86 @@ impl Client {
         Ok(())
     }
 
+    /// Lists of the types of contract §12.1: `offset` and `limit` on every request (a
+    /// custom jobs server may require both; the Workload API's default page is 10 and its
+    /// limit at most 100). A page's `next` is followed while it gives one and the list ends
+    /// at a null `next`; an answer with no `next` at all is read by offset until a page
+    /// holds nothing new. Ids listed per related type are kept as `<related>:<id>`.
+    async fn list_always(
+        &self,
+        kind: EntityKind,
+        path: &str,
+        related: Option<&str>,
+        base: &[(&str, String)],
+        limit: u32,
+        out: &mut Listing,
+    ) -> Result<(), ApiError> {
+        let mut seen: HashSet<String> = out.entities.iter().map(|e| e.id.clone()).collect();
+        let mut visited = HashSet::new();
+        let mut offset = 0usize;
+        let paged = |offset: usize| {
+            let mut query = base.to_vec();
+            query.push(("offset", offset.to_string()));
+            query.push(("limit", limit.to_string()));
+            self.url(path, &query)
+        };
+        let mut url = paged(0);
+        loop {
+            visited.insert(url.as_str().to_string());
+            let reply = self.get_reply(url.clone()).await?;
+            let v = self.json(&reply)?;
+            let decode = |field: &str, reason: &str| {
+                ApiError::decode("GET", &reply.path, field, reason).with_attempts(reply.attempts)
+            };
+            let (items, next) = match &v {
+                Value::Array(items) => (items.as_slice(), Some(None)),
+                Value::Object(map) => match map.get("data") {
+                    Some(Value::Array(items)) => (
+                        items.as_slice(),
+                        match map.get("next") {
+                            None => None,
+                            Some(Value::Null) => Some(None),
+                            Some(Value::String(s)) => Some(Some(s.as_str())),
+                            Some(_) => return Err(decode("next", "expected a URL or null")),
+                        },
+                    ),
+                    _ => return Err(decode("data", "expected an array")),
+                },
+                _ => return Err(decode("data", "expected an object or an array")),
+            };
+            let mut new = 0;
+            for item in items {
+                if out.take(kind, item, false, related, &mut seen) {
+                    new += 1;
+                }
+            }
+            offset += items.len();
+            url = match next {
+                // The end, as the server says.
+                Some(None) => return Ok(()),
+                Some(Some(_)) if items.is_empty() => return Ok(()),
+                Some(Some(next)) => match rebase_next(self.endpoint(), next) {
+                    Some(u) => u,
+                    None => return Err(decode("next", "not a URL")),
+                },
+                // No `next` in this envelope: offset pages until nothing new.
+                None if new == 0 => return Ok(()),
+                None => paged(offset),
+            };
+            if visited.contains(url.as_str()) {
+                tracing::warn!(path = %url.path(), "pagination loops; stopping");
+                return Ok(());
+            }
+        }
+    }
+
     /// One entity (`<collection>/<id>/`); a 404 is an error whose
     /// [`is_not_found`](ApiError::is_not_found) is true.
     pub async fn get(&self, kind: EntityKind, id: &str) -> Result<EntityRef, ApiError> {
         // There is no `GET files/{id}/`; a file is read as a catalog item (contract C5).
-        let collection = match kind {
-            EntityKind::File => "catalogItems",
-            _ => kind.collection(),
+        let path = match kind.list_route() {
+            ListRouteKind::Catalog(_) => format!("catalogItems/{}/", seg(id)),
+            _ => entity_path(kind, id).map_err(|e| bad_id("GET", e))?,
         };
         // A user blueprint is read with the parameters the official client sends: the
         // generated client gives `editMode` and `decompressedBlueprint` no default.
@@ -756,7 +832,7 @@ impl Client {
             ],
             _ => Vec::new(),
         };
-        let url = self.url(&format!("{collection}/{}/", seg(id)), &query);
+        let url = self.url(&path, &query);
         let reply = self.get_reply(url).await?;
         let v = self.json(&reply)?;
         let mut e = entity_from_item(kind, &v, false)
@@ -782,7 +858,7 @@ impl Client {
         let mut query = Vec::new();
         self.push_limit(&mut query);
         let mut out = AccessList::default();
-        self.paginate(self.access_url(kind, id, &query), |item| {
+        self.paginate(self.access_url(kind, id, "GET", &query)?, |item| {
             match read_grant(kind, item) {
                 Ok(Some(g)) => out.grants.push(g),
                 Ok(None) => {}
@@ -809,7 +885,7 @@ impl Client {
         };
         self.push_limit(&mut query);
         let mut found = None;
-        self.paginate(self.access_url(kind, id, &query), |item| {
+        self.paginate(self.access_url(kind, id, "GET", &query)?, |item| {
             if let Ok(Some(g)) = read_grant(kind, item)
                 && grant_is(&g, user)
             {
@@ -824,15 +900,39 @@ impl Client {
 
     /// Sends every change for one entity as ONE PATCH in the kind's dialect (the body is
     /// [`share_body`]'s). Any 2xx is success. Retried like every request; see
-    /// [`ShareOutcome::attempts`].
+    /// [`ShareOutcome::attempts`]. A replace-semantics kind is refused before sending:
+    /// its write needs the list it replaces ([`share_on`](Client::share_on)).
     pub async fn share(
         &self,
         kind: EntityKind,
         id: &str,
         req: &ShareRequest,
     ) -> Result<ShareOutcome, ApiError> {
-        let url = self.access_url(kind, id, &[]);
-        let body = share_body(kind, req).map_err(|e| {
+        self.patch(kind, id, |kind| share_body(kind, req)).await
+    }
+
+    /// [`share`](Client::share) on an entity whose access list is `live` (as just read):
+    /// on replace-semantics kinds the body carries the whole target list
+    /// ([`share_body_on`]); on the others it is [`share`](Client::share)'s.
+    pub async fn share_on(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        req: &ShareRequest,
+        live: &AccessList,
+    ) -> Result<ShareOutcome, ApiError> {
+        self.patch(kind, id, |kind| share_body_on(kind, req, live))
+            .await
+    }
+
+    async fn patch(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        body: impl FnOnce(EntityKind) -> Result<Value, ShareBodyError>,
+    ) -> Result<ShareOutcome, ApiError> {
+        let url = self.access_url(kind, id, "PATCH", &[])?;
+        let body = body(kind).map_err(|e| {
             ApiError::new(
                 "PATCH",
                 url.path(),
@@ -863,16 +963,15 @@ impl Client {
         join(self.endpoint(), path, query)
     }
 
-    fn access_url(&self, kind: EntityKind, id: &str, query: &[(&str, String)]) -> Url {
-        self.url(
-            &format!(
-                "{}/{}/{}/",
-                kind.collection(),
-                seg(id),
-                kind.access_segment()
-            ),
-            query,
-        )
+    fn access_url(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        method: &str,
+        query: &[(&str, String)],
+    ) -> Result<Url, ApiError> {
+        let path = access_path(kind, id).map_err(|e| bad_id(method, e))?;
+        Ok(self.url(&path, query))
     }
 
     fn page_size(&self) -> Option<u32> {
@@ -1184,15 +1283,15 @@ fn read_grant(kind: EntityKind, item: &Value) -> Result<Option<Grant>, Unreadabl
     }
 }
 
-/// An id as one path segment: ids from the server are hex or uuid-like, but an id typed
-/// by a user must not be able to climb out of its collection.
-fn seg(id: &str) -> String {
-    id.chars()
-        .map(|c| match c {
-            '/' | '?' | '#' | '%' | ' ' => '_',
-            c => c,
-        })
-        .collect()
+/// An id that names no route of its kind, as the refusal of that one entity.
+fn bad_id(method: &str, e: BadIdError) -> ApiError {
+    ApiError::new(
+        method,
+        &e.id,
+        ApiErrorKind::Invalid {
+            reason: e.to_string(),
+        },
+    )
 }
 
 /// Whether a response header speaks of rate limits.

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use crate::base::request::{Change, ShareRequest};
 use crate::model::{
-    DialectKind, EntityKind, Grant, NotificationKind, RecipientKeyKind, Role, UnreadableEntry,
-    is_revoke_name,
+    AccessList, DialectKind, EntityKind, Grant, NotificationKind, RecipientKeyKind, Role,
+    UnreadableEntry, WriteSemanticsKind, is_revoke_name,
 };
 
 use super::entities::{User, str_field};
@@ -87,11 +87,111 @@ pub enum ShareBodyError {
     /// The same recipient twice (the server refuses the whole request, contract R2).
     #[error("{name:?} appears more than once in one request")]
     Duplicate { name: String },
+    /// A kind whose access list cannot be written (model packages, notebooks).
+    #[error("{kind} access lists are read, never written")]
+    ReadOnly { kind: EntityKind },
+    /// A replace-semantics kind, whose write must carry the whole list as read
+    /// ([`share_body_on`]).
+    #[error("a {kind} write replaces the whole access list: it is built from the list as read")]
+    NeedsLiveList { kind: EntityKind },
+    /// A replace-semantics list that cannot be sent back whole.
+    #[error("the access list cannot be sent back whole: {reason}")]
+    NotWhole { reason: String },
 }
 
-/// The one PATCH body for `req` on an entity of `kind`, in the kind's dialect. The planner
-/// records it in the plan; [`Client::share`](super::Client::share) sends exactly this.
+/// The request that takes an entity of `kind` from `live` to where `req` says, as the
+/// wire needs it. On set-semantics kinds that is `req` itself. On replace-semantics kinds
+/// (workloads, artifacts, artifact repositories: contract §12.1) a write's list becomes the
+/// whole access list, so the request carries every entry read (users, groups,
+/// organizations, roles, external applications) at its current level unless `req`
+/// changes it, then `req`'s changes for principals not in the list (revokes as `NO_ROLE`,
+/// which removes under either reading). Sent to a server that sets instead, it changes
+/// exactly what `req` changes. A list with an entry handover could not read, or that would
+/// exceed the kind's limit, cannot be re-sent whole: refused with the reason.
+pub fn wire_request(
+    kind: EntityKind,
+    req: &ShareRequest,
+    live: &AccessList,
+) -> Result<ShareRequest, ShareBodyError> {
+    if kind.semantics() == WriteSemanticsKind::Set {
+        return Ok(req.clone());
+    }
+    if let Some(u) = live.unreadable.first() {
+        return Err(ShareBodyError::NotWhole {
+            reason: format!("cannot read the entry {u}"),
+        });
+    }
+    let mut used = vec![false; req.changes.len()];
+    let mut changes = Vec::with_capacity(live.grants.len() + req.changes.len());
+    for g in &live.grants {
+        let found = req.changes.iter().position(|c| same_recipient(c, g));
+        match found {
+            Some(i) => {
+                used[i] = true;
+                changes.push(req.changes[i].clone());
+            }
+            None => changes.push(Change::grant(kind, g)),
+        }
+    }
+    changes.extend(
+        req.changes
+            .iter()
+            .zip(&used)
+            .filter(|(_, used)| !**used)
+            .map(|(c, _)| c.clone()),
+    );
+    let max = kind.max_changes().unwrap_or(SR_MAX_ROLES);
+    if changes.len() > max {
+        return Err(ShareBodyError::NotWhole {
+            reason: format!(
+                "it would hold {} entries and one write takes at most {max}",
+                changes.len()
+            ),
+        });
+    }
+    Ok(ShareRequest {
+        changes,
+        notify: req.notify,
+    })
+}
+
+/// Whether change `c` names the principal of `g`: same recipient type, and the same id
+/// when both have one, else the same name (case-insensitively).
+fn same_recipient(c: &Change, g: &Grant) -> bool {
+    if !c.recipient_type.eq_ignore_ascii_case(&g.recipient_type) {
+        return false;
+    }
+    match (c.id.as_deref(), g.id.as_deref()) {
+        (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => a == b,
+        _ => c.name.eq_ignore_ascii_case(&g.name),
+    }
+}
+
+/// The one PATCH body for `req` on an entity of `kind` whose access list is `live` (as
+/// just read): [`wire_request`] on the wire ([`share_body`]'s shape).
+pub fn share_body_on(
+    kind: EntityKind,
+    req: &ShareRequest,
+    live: &AccessList,
+) -> Result<Value, ShareBodyError> {
+    body_of(kind, &wire_request(kind, req, live)?)
+}
+
+/// The one PATCH body for `req` on an entity of `kind`, in the kind's dialect, naming only
+/// the principals `req` changes. [`Client::share`](super::Client::share) sends exactly this.
+/// A replace-semantics kind's body needs the list it replaces: [`share_body_on`].
 pub fn share_body(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
+    if kind.semantics() == WriteSemanticsKind::Replace {
+        return Err(ShareBodyError::NeedsLiveList { kind });
+    }
+    body_of(kind, req)
+}
+
+/// The body of `req` as it stands (every change, and only those).
+fn body_of(kind: EntityKind, req: &ShareRequest) -> Result<Value, ShareBodyError> {
+    if !kind.is_writable() {
+        return Err(ShareBodyError::ReadOnly { kind });
+    }
     if req.changes.is_empty() {
         return Err(ShareBodyError::Empty);
     }
@@ -443,8 +543,10 @@ mod tests {
     #[test]
     fn golden_bodies_for_every_writable_kind() {
         for kind in EntityKind::WRITABLE {
+            // Nothing read besides: a replace-semantics body is the changes alone.
+            let nothing = AccessList::default();
             assert_eq!(
-                share_body(kind, &transfer()).unwrap(),
+                share_body_on(kind, &transfer(), &nothing).unwrap(),
                 golden(kind),
                 "{kind}"
             );
@@ -485,7 +587,7 @@ mod tests {
             .filter(|k| !matches!(k, EntityKind::Project | EntityKind::Application))
         {
             assert!(
-                share_body(kind, &req)
+                share_body_on(kind, &req, &AccessList::default())
                     .unwrap()
                     .get("sendNotification")
                     .is_none()
@@ -646,7 +748,8 @@ mod tests {
                 ("group", Some("g1"), "Analysts", Role::Consumer)
             );
         }
-        let odd = json!({"shareRecipientType":"organization","id":"o1","name":"Acme","role":"DATA_SCIENTIST"});
+        let odd =
+            json!({"shareRecipientType":"organization","id":"o1","name":"Acme","role":"ADMIN"});
         let u = grant_from_sr(&odd).unwrap_err();
         assert_eq!(u.recipient_type.as_deref(), Some("organization"));
         // A group's entry is never a user's, whatever its name.
@@ -662,5 +765,143 @@ mod tests {
         let anon = grant_from_ac(&json!({"role":"OWNER","canShare":true})).unwrap_err();
         assert!(anon.may_be(&someone));
         assert!(grant_from_sr(&json!(["x"])).is_err());
+    }
+
+    fn entry(kind: &str, id: &str, name: &str, role: Role) -> Grant {
+        Grant {
+            recipient_type: kind.into(),
+            id: Some(id.into()),
+            name: name.into(),
+            role,
+            can_share: None,
+        }
+    }
+
+    /// A workload's list as read: the departing owner, a colleague, a group, an
+    /// organization, an RBAC role and an external application.
+    fn workload_list() -> AccessList {
+        AccessList {
+            grants: vec![
+                entry("user", "u-old", "departing@acme.test", Role::Owner),
+                entry("user", "u-5", "colleague@acme.test", Role::Editor),
+                entry("group", "g-1", "Analysts", Role::Consumer),
+                entry("organization", "o-1", "Acme", Role::Consumer),
+                entry("role", "r-1", "Data Scientists", Role::Editor),
+                entry("externalApplication", "x-1", "Slack", Role::Consumer),
+            ],
+            unreadable: Vec::new(),
+        }
+    }
+
+    fn handover() -> ShareRequest {
+        ShareRequest {
+            changes: vec![
+                grant_to(&user("u-new", "successor@acme.test"), Role::Owner, None),
+                revoke_from(&user("u-old", "departing@acme.test")),
+            ],
+            notify: false,
+        }
+    }
+
+    #[test]
+    fn replace_semantics_bodies_carry_every_entry_read_with_the_changes_applied() {
+        for kind in [
+            EntityKind::Workload,
+            EntityKind::Artifact,
+            EntityKind::ArtifactRepository,
+        ] {
+            let body = share_body_on(kind, &handover(), &workload_list()).unwrap();
+            assert_eq!(
+                body,
+                json!({
+                    "operation": "updateRoles",
+                    "roles": [
+                        {"shareRecipientType": "user", "role": "NO_ROLE", "id": "u-old"},
+                        {"shareRecipientType": "user", "role": "EDITOR", "id": "u-5"},
+                        {"shareRecipientType": "group", "role": "CONSUMER", "id": "g-1"},
+                        {"shareRecipientType": "organization", "role": "CONSUMER", "id": "o-1"},
+                        {"shareRecipientType": "role", "role": "EDITOR", "id": "r-1"},
+                        {"shareRecipientType": "externalApplication", "role": "CONSUMER", "id": "x-1"},
+                        {"shareRecipientType": "user", "role": "OWNER", "id": "u-new"}
+                    ]
+                }),
+                "{kind}"
+            );
+            // The changes alone are refused for these kinds: under replace semantics they
+            // would drop the colleague, the group, the organization and the role.
+            assert_eq!(
+                share_body(kind, &handover()),
+                Err(ShareBodyError::NeedsLiveList { kind })
+            );
+        }
+        // Set semantics: the list read changes nothing in the body.
+        assert_eq!(
+            share_body_on(EntityKind::SecureConfig, &handover(), &workload_list()).unwrap(),
+            share_body(EntityKind::SecureConfig, &handover()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_replace_semantics_list_that_cannot_be_sent_whole_is_refused() {
+        let kind = EntityKind::Workload;
+        let mut list = workload_list();
+        list.unreadable.push(UnreadableEntry {
+            recipient_type: Some("group".into()),
+            id: Some("g-9".into()),
+            name: None,
+            role: Some("ADMIN".into()),
+            reason: "unknown role \"ADMIN\"".into(),
+        });
+        let err = share_body_on(kind, &handover(), &list).unwrap_err();
+        assert!(matches!(err, ShareBodyError::NotWhole { .. }), "{err}");
+        assert!(err.to_string().contains("ADMIN"), "{err}");
+
+        let mut long = workload_list();
+        for i in 0..94 {
+            long.grants.push(entry(
+                "user",
+                &format!("u-x{i}"),
+                &format!("x{i}@a"),
+                Role::Consumer,
+            ));
+        }
+        // 101 principals once the successor is added.
+        let err = share_body_on(kind, &handover(), &long).unwrap_err();
+        assert!(err.to_string().contains("101 entries"), "{err}");
+        long.grants.pop();
+        assert!(share_body_on(kind, &handover(), &long).is_ok());
+    }
+
+    #[test]
+    fn read_only_kinds_are_never_written() {
+        for kind in EntityKind::READ_ONLY {
+            assert_eq!(
+                share_body_on(kind, &handover(), &AccessList::default()),
+                Err(ShareBodyError::ReadOnly { kind })
+            );
+        }
+    }
+
+    #[test]
+    fn workload_api_bodies_carry_no_field_its_schema_lacks() {
+        let mut req = transfer();
+        req.notify = true;
+        for kind in [
+            EntityKind::Workload,
+            EntityKind::Artifact,
+            EntityKind::ArtifactRepository,
+        ] {
+            let body = share_body_on(kind, &req, &workload_list()).unwrap();
+            let top: Vec<&String> = body.as_object().unwrap().keys().collect();
+            assert_eq!(top, ["operation", "roles"], "{kind}");
+            for e in body["roles"].as_array().unwrap() {
+                for key in e.as_object().unwrap().keys() {
+                    assert!(
+                        ["shareRecipientType", "role", "id", "username"].contains(&key.as_str()),
+                        "{kind}: {key}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -131,16 +131,25 @@ impl PartialEq for OnEntity {
 impl Eq for OnEntity {}
 
 impl Listing {
-    /// Adds `item` if it is new; an item without an id is recorded as unreadable.
-    /// Returns whether an entity was added.
+    /// Adds `item` if it is new (its id prefixed `<related>:` when given); an item without
+    /// an id is recorded as unreadable. Returns whether an entity was added.
     pub(crate) fn take(
         &mut self,
         kind: EntityKind,
         item: &Value,
         via_catalog: bool,
+        related: Option<&str>,
         seen: &mut std::collections::HashSet<String>,
     ) -> bool {
-        match entity_from_item(kind, item, via_catalog) {
+        // An entity listed per related type is `<related>:<id>` to the tool (its routes
+        // need both).
+        let read = entity_from_item(kind, item, via_catalog).map(|mut e| {
+            if let Some(r) = related {
+                e.id = format!("{r}:{}", e.id);
+            }
+            e
+        });
+        match read {
             Ok(e) if seen.insert(e.id.clone()) => {
                 if let Some(each) = &self.each.0 {
                     each(&e);

@@ -25,7 +25,9 @@ pub mod retry;
 
 pub use crate::base::request::{Change, ShareRequest};
 pub use client::{Client, ClientPolicy, Counters, ProbeReply, ShareOutcome};
-pub use dialect::{SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body};
+pub use dialect::{
+    SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body, share_body_on, wire_request,
+};
 pub use entities::{Account, EntityRef, ListFilter, Listing, User};
 pub use error::{Action, ApiError, ApiErrorKind, ErrorClass, TransportKind, classify_status};
 pub use limiter::{AdaptiveLimiter, AimdConfig, TokioClock};

@@ -9,6 +9,85 @@
 
 use reqwest::Url;
 
+use crate::model::{EntityKind, ListRouteKind};
+
+/// An id as one path segment: ids from the server are hex or uuid-like, but an id typed
+/// by a user must not be able to climb out of its collection.
+pub(crate) fn seg(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            '/' | '?' | '#' | '%' | ' ' | '\\' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+/// An id that cannot name an entity of its kind (a notification policy template's id
+/// without its related type).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} id {id:?}: {reason}")]
+pub struct BadIdError {
+    /// The kind.
+    pub kind: EntityKind,
+    /// The id as given.
+    pub id: String,
+    /// Why it cannot be used.
+    pub reason: String,
+}
+
+/// `path` with the kind's trailing-slash convention: classic routes end in `/`, the
+/// Workload API's do not (contract §12.1).
+fn finish(kind: EntityKind, path: String) -> String {
+    if kind.trailing_slash() {
+        format!("{path}/")
+    } else {
+        path
+    }
+}
+
+/// The list routes of `kind`, each with the related type its ids are prefixed with (only
+/// for kinds listed per related type): `projects/`, `workloads`,
+/// `entityNotificationPolicyTemplates/deployment/`, …
+pub fn list_paths(kind: EntityKind) -> Vec<(String, Option<&'static str>)> {
+    match kind.list_route() {
+        ListRouteKind::Collection => vec![(finish(kind, kind.collection().to_string()), None)],
+        ListRouteKind::Catalog(_) => vec![("catalogItems/".to_string(), None)],
+        ListRouteKind::PerRelatedType(types) => types
+            .iter()
+            .map(|t| (finish(kind, format!("{}/{t}", kind.collection())), Some(*t)))
+            .collect(),
+    }
+}
+
+/// The path of one entity, without the trailing convention applied: `<collection>/<id>`,
+/// or `<collection>/<related>/<id>` for an id `<related>:<id>`. Every segment taken from
+/// the id goes through [`seg`], so no id can reach another route.
+fn entity_base(kind: EntityKind, id: &str) -> Result<String, BadIdError> {
+    match kind.list_route() {
+        ListRouteKind::PerRelatedType(_) => match kind.related_id(id) {
+            Some((related, raw)) => Ok(format!("{}/{related}/{}", kind.collection(), seg(raw))),
+            None => Err(BadIdError {
+                kind,
+                id: id.to_string(),
+                reason: kind.check_id(id).err().unwrap_or_default(),
+            }),
+        },
+        _ => Ok(format!("{}/{}", kind.collection(), seg(id))),
+    }
+}
+
+/// One entity's own route: `projects/p1/`, `workloads/w1`,
+/// `entityNotificationPolicyTemplates/deployment/t1/`.
+pub fn entity_path(kind: EntityKind, id: &str) -> Result<String, BadIdError> {
+    Ok(finish(kind, entity_base(kind, id)?))
+}
+
+/// One entity's access list: `projects/p1/accessControl/`, `workloads/w1/sharedRoles`, …
+pub fn access_path(kind: EntityKind, id: &str) -> Result<String, BadIdError> {
+    let base = entity_base(kind, id)?;
+    Ok(finish(kind, format!("{base}/{}", kind.access_segment())))
+}
+
 /// Joins a relative resource path (`projects/`, `projects/abc/accessControl/`) under the
 /// endpoint (which ends in `/`), then appends query pairs. Every path segment is taken
 /// verbatim: callers pass ids they got from the server.
@@ -121,6 +200,64 @@ mod tests {
                 .unwrap()
                 .as_str(),
             "https://gw.example.com/dr/api/v2/useCases/?offset=1"
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_routes_and_no_id_escapes_them() {
+        use EntityKind::*;
+        assert_eq!(list_paths(Project), [("projects/".to_string(), None)]);
+        assert_eq!(list_paths(Workload), [("workloads".to_string(), None)]);
+        assert_eq!(
+            list_paths(ArtifactRepository),
+            [("artifactRepositories".to_string(), None)]
+        );
+        assert_eq!(list_paths(File), [("catalogItems/".to_string(), None)]);
+        assert_eq!(
+            list_paths(NotificationPolicyTemplate),
+            [
+                (
+                    "entityNotificationPolicyTemplates/deployment/".to_string(),
+                    Some("deployment")
+                ),
+                (
+                    "entityNotificationPolicyTemplates/customjob/".to_string(),
+                    Some("customjob")
+                ),
+            ]
+        );
+        assert_eq!(
+            access_path(Workload, "w1").unwrap(),
+            "workloads/w1/sharedRoles"
+        );
+        assert_eq!(
+            access_path(Artifact, "a1").unwrap(),
+            "artifacts/a1/sharedRoles"
+        );
+        assert_eq!(entity_path(Workload, "w1").unwrap(), "workloads/w1");
+        assert_eq!(
+            access_path(SecureConfig, "s1").unwrap(),
+            "secureConfigs/s1/sharedRoles/"
+        );
+        assert_eq!(
+            access_path(Project, "p1").unwrap(),
+            "projects/p1/accessControl/"
+        );
+        assert_eq!(
+            access_path(NotificationPolicyTemplate, "customjob:t1").unwrap(),
+            "entityNotificationPolicyTemplates/customjob/t1/sharedRoles/"
+        );
+        // The related type is one of the kind's; the rest is one segment.
+        assert_eq!(
+            access_path(NotificationPolicyTemplate, "deployment:../../x?y").unwrap(),
+            "entityNotificationPolicyTemplates/deployment/.._.._x_y/sharedRoles/"
+        );
+        assert!(access_path(NotificationPolicyTemplate, "t1").is_err());
+        assert!(access_path(NotificationPolicyTemplate, "../x:t1").is_err());
+        assert!(access_path(NotificationPolicyTemplate, "deployment:").is_err());
+        assert_eq!(
+            access_path(Workload, "../projects/p1").unwrap(),
+            "workloads/.._projects_p1/sharedRoles"
         );
     }
 

@@ -139,6 +139,9 @@ pub(crate) async fn work(
         Err(e) => return failure(kind, id, "read", e, None, 0),
     };
     let changes = entry.request.as_ref().map_or(&[][..], |r| &r.changes[..]);
+    // A replace-semantics write re-sends every entry: one it cannot read refuses it
+    // (`api::share_body_on`), so the unreadable ones are kept for it.
+    let unreadable = live.unreadable.clone();
     let live = match drift::readable(live, changes) {
         Ok(live) => live,
         Err((live, reason)) => {
@@ -190,7 +193,12 @@ pub(crate) async fn work(
         }
     };
 
-    let body = match api::share_body(kind, &request) {
+    // The list the write is sent on: a replace-semantics body is built from all of it.
+    let sent_on = AccessList {
+        grants: live.clone(),
+        unreadable,
+    };
+    let body = match api::share_body_on(kind, &request, &sent_on) {
         Ok(body) => body,
         Err(e) => {
             return WorkerEnd::Outcome(Outcome {
@@ -222,14 +230,14 @@ pub(crate) async fn work(
         return unfinished();
     }
 
-    let sent = match client.share(kind, id, &request).await {
+    let sent = match client.share_on(kind, id, &request, &sent_on).await {
         // A refusal that may be about inactive users: sent again without their changes.
         Err(e) if inactive::is_refusal(&e) => {
             let again = Again {
                 client: &client,
                 settings: &settings,
                 entry,
-                live: &live,
+                live: &sent_on,
                 request: &request,
                 on_plan_read,
                 intents: &intents,
@@ -341,7 +349,7 @@ struct Again<'a> {
     settings: &'a WorkerSettings,
     entry: &'a PlanEntry,
     /// The access list the refused request was sent on (a refusal changes nothing).
-    live: &'a [Grant],
+    live: &'a AccessList,
     /// The refused request.
     request: &'a ShareRequest,
     on_plan_read: bool,
@@ -356,7 +364,7 @@ impl Again<'_> {
     /// nothing the plan asks for or leave the entity without an owner.
     async fn without_inactive(&self, refusal: ApiError) -> Result<WorkerEnd, ApiError> {
         let (kind, id) = (self.entry.kind, self.entry.id.as_str());
-        let lowering = inactive::lowering(self.live, self.request);
+        let lowering = inactive::lowering(&self.live.grants, self.request);
         if lowering.is_empty() {
             return Err(refusal);
         }
@@ -382,7 +390,13 @@ impl Again<'_> {
             return Err(refusal);
         }
         let reduced = inactive::without(self.request, &dropped);
-        if validate(&drift::apply_changes(kind, self.live, &reduced.changes)).is_err() {
+        if validate(&drift::apply_changes(
+            kind,
+            &self.live.grants,
+            &reduced.changes,
+        ))
+        .is_err()
+        {
             return Err(refusal);
         }
         let note = inactive::note(&kept, &users, &refusal);
@@ -398,16 +412,16 @@ impl Again<'_> {
         };
         if reduced.changes.is_empty() {
             // Everything else is in place already (an earlier run sent this without them).
-            return match drift::at_target(kind, self.live, &kept) {
+            return match drift::at_target(kind, &self.live.grants, &kept) {
                 Ok(()) => Ok(partial(
                     first_attempts,
                     refusal.status(),
-                    Some(self.live.to_vec()),
+                    Some(self.live.grants.clone()),
                 )),
                 Err(_) => Err(refusal),
             };
         }
-        let Ok(body) = api::share_body(kind, &reduced) else {
+        let Ok(body) = api::share_body_on(kind, &reduced, self.live) else {
             return Err(refusal);
         };
 
@@ -416,7 +430,7 @@ impl Again<'_> {
         let msg = IntentMsg {
             intent: Intent {
                 on_plan_read: self.on_plan_read,
-                ..Intent::new(kind, id, self.live.to_vec(), body)
+                ..Intent::new(kind, id, self.live.grants.clone(), body)
             },
             reply,
         };
@@ -429,7 +443,7 @@ impl Again<'_> {
             return Ok(unfinished);
         }
         tracing::info!(kind = %kind, id, refusal = %refusal, "refused; sending again without the inactive users' changes");
-        let (attempts, status) = match self.client.share(kind, id, &reduced).await {
+        let (attempts, status) = match self.client.share_on(kind, id, &reduced, self.live).await {
             Ok(done) => (first_attempts + done.attempts, done.status),
             Err(e) => {
                 let attempts = first_attempts + e.attempts();
