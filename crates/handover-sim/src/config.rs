@@ -83,6 +83,59 @@ pub struct SimConfig {
     pub inactive_revoke: InactiveRevokeKind,
     /// Status of a write refused by `inactive_revoke: refuse`: 400, 409 or 422 (default).
     pub inactive_revoke_status: u16,
+    /// Kinds whose updateRoles PATCH replaces the whole access list with the one sent
+    /// (users, groups, organizations, roles: whatever is not named loses its access);
+    /// the others set only the recipients named. Default: workloads, artifacts and
+    /// artifact repositories, as the Workload API documents (contract §12.1). Rule R1 holds
+    /// on the resulting list either way.
+    pub replace_semantics: Vec<EntityKind>,
+    /// Kinds whose list shows an org administrator only what they hold a role on (created
+    /// or were given), like a non-administrator's; the others show an administrator every
+    /// entity. Whether an administrator sees others' entities of the §12 types is not
+    /// documented (§12.1 "Visibility"). Empty by default.
+    pub admin_list_own_only: Vec<EntityKind>,
+    /// Non-user recipients besides groups and organizations: `externalApplication` entries
+    /// on X2–X9 and `role` entries on X10–X12 (§12.1). Off: reads do not show them, a write
+    /// may not name them, and a replacing write leaves them as they are. On by default.
+    pub extra_recipients: bool,
+    /// Unknown body fields (`canShare`, `name`, `sendNotification`, …) refused with 422 on
+    /// the Workload API's share routes (`additionalProperties: false`, §12.1 X10). On by
+    /// default.
+    pub workload_strict_bodies: bool,
+    /// `customJobs/` refuses a list request without `offset` and `limit` (the reference marks
+    /// both required, §12.1 X4; the Python client's `Job.list()` sends neither). Off by
+    /// default.
+    pub custom_jobs_require_paging: bool,
+    /// What a Workload API list does with a `limit` above 100 (§12.1 X10–X12): refuse it
+    /// (422, the default) or cut it to 100.
+    pub workload_limit_over_max: LimitOverMaxKind,
+    /// The §12 kinds' reads name the editor and consumer levels `USER` and `OBSERVER`, as
+    /// their generated request texts do (contract C9, §12.1 X1, X8), instead of each
+    /// kind's own names. Off by default.
+    pub observer_role_names: bool,
+    /// Kinds whose list route does not exist (an older DataRobot): the list answers 404;
+    /// get-one and the access list still answer. Empty by default.
+    pub absent_lists: Vec<EntityKind>,
+}
+
+/// What a Workload API list does with a `limit` above its maximum (see
+/// [`SimConfig::workload_limit_over_max`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitOverMaxKind {
+    /// 422 naming `limit`.
+    #[default]
+    Refuse,
+    /// The limit is cut to the maximum.
+    Clamp,
+}
+
+/// The kinds that replace by default (contract §12.1 X10–X12).
+pub fn default_replace_kinds() -> Vec<EntityKind> {
+    EntityKind::ALL
+        .into_iter()
+        .filter(|k| k.facts().replace_by_default)
+        .collect()
 }
 
 impl Default for SimConfig {
@@ -110,6 +163,14 @@ impl Default for SimConfig {
             capacity: None,
             inactive_revoke: InactiveRevokeKind::Allow,
             inactive_revoke_status: 422,
+            replace_semantics: default_replace_kinds(),
+            admin_list_own_only: Vec::new(),
+            extra_recipients: true,
+            workload_strict_bodies: true,
+            custom_jobs_require_paging: false,
+            workload_limit_over_max: LimitOverMaxKind::Refuse,
+            observer_role_names: false,
+            absent_lists: Vec::new(),
         }
     }
 }
@@ -214,6 +275,11 @@ impl SimConfig {
         {
             return bad("force_status statuses must be 4xx or 5xx");
         }
+        if let Some(k) = self.replace_semantics.iter().find(|k| !k.writable()) {
+            return bad(&format!(
+                "replace_semantics: {k} has no write route (contract §12.2)"
+            ));
+        }
         if self.capacity == Some(0) {
             return bad("capacity must be at least 1");
         }
@@ -226,6 +292,11 @@ impl SimConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether a PATCH of `kind` replaces its whole access list.
+    pub(crate) fn replaces(&self, kind: EntityKind) -> bool {
+        self.replace_semantics.contains(&kind)
     }
 
     /// Whether any random fault or jitter is on, i.e. whether a request needs the RNG.

@@ -1,4 +1,5 @@
-//! A DataRobot simulator: the sharing API of `/api/v2` for all 13 entity kinds, played from
+//! A DataRobot simulator: the sharing API of `/api/v2` for all 27 entity kinds (the 13 the
+//! Python client shares and the 14 of contract §12), played from
 //! the wire contract (`shared/datarobot-api.md`) closely enough that DataRobot's official
 //! Python client works against it unmodified, plus the faults a real migration meets.
 //!
@@ -40,8 +41,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use config::{ForcedOn, ForcedStatus, InactiveRevokeKind, RateLimit, SimConfig};
-pub use kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+pub use config::{
+    ForcedOn, ForcedStatus, InactiveRevokeKind, LimitOverMaxKind, RateLimit, SimConfig,
+    default_replace_kinds,
+};
+pub use kinds::{
+    ApiFamily, DialectKind, EntityKind, EnvelopeKind, FACTS, KindFacts, NotifyKind,
+    RELATED_ENTITY_TYPES, Role, RoleVocabKind, is_revoke_name,
+};
 pub use seed::{
     ADMIN_USERNAME, DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME,
     STORE_TYPES, SUCCESSOR_USERNAME, Seed, SeedEntity, SeedGrant, SeedPrincipal, SeedUser,

@@ -1,7 +1,8 @@
 //! How entities, users and access-list entries look on the wire, per kind: list items and
 //! get-one bodies with the fields the official Python client requires (see
 //! `tests/fidelity/WIRE_NOTES.md`) and the owner hints of contract §4 (deployment and use
-//! case `owners`, data source/store `creator` and `role`, user blueprint `userId`, …).
+//! case `owners`, data source/store `creator` and `role`, user blueprint `userId`, …), and
+//! the §12 types' items (`extra_entity`).
 //!
 //! Rendering only reads the state; callers hold the state lock while they render.
 
@@ -14,7 +15,8 @@ use crate::state::{EntityRec, GrantRec, PrincipalRec, State, UserRec};
 /// The role shown to `caller` in list items that carry the caller's own role. Org admins
 /// who hold no grant see `OWNER`, since they may do everything an owner may.
 fn caller_role(st: &State, e: &EntityRec, caller: usize) -> Role {
-    e.grant_of(caller)
+    st.acl_source(e)
+        .grant_of(caller)
         .map(|g| g.role)
         .unwrap_or(if st.users[caller].org_admin {
             Role::Owner
@@ -242,6 +244,175 @@ pub(crate) fn entity(st: &State, e: &EntityRec, caller: usize, vocab: RoleVocabK
             "shapSupport": false,
             "supportsGpu": false,
         }),
+        _ => extra_entity(st, e, caller),
+    }
+}
+
+/// `CAN_…` permissions for a caller's level, as the §12 types' items carry them.
+fn permissions(level: Role) -> Vec<&'static str> {
+    match level {
+        Role::Owner => vec!["CAN_VIEW", "CAN_UPDATE", "CAN_SHARE", "CAN_DELETE"],
+        Role::Editor => vec!["CAN_VIEW", "CAN_UPDATE", "CAN_SHARE"],
+        Role::Consumer => vec!["CAN_VIEW"],
+    }
+}
+
+/// A user as the Workload API embeds them (`creator`, contract §12.1 X10).
+fn creator_obj(u: &UserRec) -> Value {
+    json!({"id": u.id, "username": u.username, "email": u.username, "fullName": u.full_name})
+}
+
+/// A user as notebooks embed them (`created.by`; the client requires a non-blank
+/// `firstName` and `lastName`).
+fn notebook_user(u: &UserRec) -> Value {
+    let (first, last) = u.first_last();
+    let last = if last.is_empty() { first } else { last };
+    json!({"id": u.id, "activated": u.active, "username": u.username, "firstName": first, "lastName": last})
+}
+
+/// An entity of the §12 types: the fields contract §12 gives, plus what the Python
+/// client's classes require of a list item (`tests/fidelity/WIRE_NOTES.md` §12).
+fn extra_entity(st: &State, e: &EntityRec, caller: usize) -> Value {
+    let creator = &st.users[e.creator];
+    let level = caller_role(st, e, caller);
+    let (id, name, t) = (e.id.as_str(), e.name.as_str(), e.created.as_str());
+    match e.kind {
+        EntityKind::Application => json!({
+            "id": id,
+            "name": name,
+            "applicationTypeId": derived_id(id, 0xa1),
+            "userId": creator.id,
+            "createdBy": creator.username,
+            "modelDeploymentId": derived_id(id, 0xa2),
+            "createdAt": t,
+            "updatedAt": t,
+            "datasets": [],
+            "cloudProvider": "aws",
+            "deploymentIds": [derived_id(id, 0xa2)],
+            "permissions": permissions(level),
+            "hasCustomLogo": false,
+            "orgId": ORG_ID,
+            "poolUsed": false,
+        }),
+        EntityKind::CustomApplication => json!({
+            "id": id,
+            "name": name,
+            "envVersionId": derived_id(id, 0xa3),
+            "customApplicationSourceId": derived_id(id, 0xa4),
+            "lrsId": derived_id(id, 0xa5),
+            "status": "running",
+            "userId": creator.id,
+            "orgId": ORG_ID,
+            "createdBy": creator.username,
+            "creatorUserhash": derived_id(&creator.id, 0xee),
+            "permissions": permissions(level),
+            "createdAt": t,
+            "updatedAt": t,
+            "applicationUrl": format!("https://apps.acme.test/custom_applications/{id}/"),
+            "externalAccessEnabled": false,
+            "allowAutoStopping": false,
+            // People outside DataRobot invited by e-mail live here, not in the access list.
+            "externalAccessRecipients": [],
+        }),
+        EntityKind::CustomApplicationSource => json!({
+            "id": id,
+            "name": name,
+            "latestVersion": {"id": derived_id(id, 0xa6), "label": "v1", "createdAt": t, "updatedAt": t, "isFrozen": false},
+            "userId": creator.id,
+            "orgId": ORG_ID,
+            "permissions": permissions(level),
+            "createdAt": t,
+            "updatedAt": t,
+            "createdBy": creator.username,
+            "creatorUserhash": derived_id(&creator.id, 0xee),
+        }),
+        // X4: no creator field.
+        EntityKind::CustomJob => json!({
+            "id": id,
+            "name": name,
+            "created": t,
+            "items": [],
+            "description": "",
+            "jobType": "default",
+        }),
+        EntityKind::SecureConfig | EntityKind::NotificationChannelTemplate => json!({
+            "id": id,
+            "name": name,
+            "createdAt": t,
+        }),
+        EntityKind::NotificationPolicyTemplate => json!({
+            "id": id,
+            "name": name,
+            "relatedEntityType": e.related_type,
+            "createdAt": t,
+        }),
+        EntityKind::ComplianceDocTemplate => json!({
+            "id": id,
+            "name": name,
+            "creatorId": creator.id,
+            "creatorUsername": creator.username,
+            "orgId": ORG_ID,
+            "sections": [],
+        }),
+        // X9: the predecessor's `owner {id, username}` names the creator.
+        EntityKind::ValueTracker => json!({
+            "id": id,
+            "name": name,
+            "stage": "ideation",
+            "owner": {"id": creator.id, "username": creator.username},
+            "createdAt": t,
+        }),
+        EntityKind::Workload | EntityKind::Artifact | EntityKind::ArtifactRepository => json!({
+            "id": id,
+            "name": name,
+            "creator": creator_obj(creator),
+            "createdAt": t,
+        }),
+        EntityKind::ModelPackage => json!({
+            "id": id,
+            "name": name,
+            "registeredModelId": e.linked,
+            "modelId": derived_id(id, 0xa7),
+            "createdAt": t,
+        }),
+        EntityKind::Notebook => {
+            let use_case = e
+                .linked
+                .as_deref()
+                .and_then(|u| st.entity(EntityKind::UseCase, u));
+            let perms: Vec<&str> = match level {
+                Role::Owner => vec!["CAN_READ", "CAN_UPDATE", "CAN_DELETE", "CAN_SHARE", "CAN_COPY", "CAN_EXECUTE"],
+                Role::Editor => vec!["CAN_READ", "CAN_UPDATE", "CAN_COPY", "CAN_EXECUTE"],
+                Role::Consumer => vec!["CAN_READ"],
+            };
+            json!({
+                "id": id,
+                "name": name,
+                "type": "plain",
+                "description": null,
+                "permissions": perms,
+                "tags": [],
+                "created": {"at": t, "by": notebook_user(creator)},
+                "updated": {"at": t, "by": notebook_user(creator)},
+                "lastViewed": {"at": t, "by": notebook_user(creator)},
+                "settings": {
+                    "showLineNumbers": true,
+                    "hideCellTitles": false,
+                    "hideCellOutputs": false,
+                    "showScrollers": false,
+                    "hideCellFooters": false,
+                    "highlightWhitespace": false,
+                },
+                "orgId": ORG_ID,
+                "tenantId": TENANT_ID,
+                "useCaseId": e.linked,
+                "useCaseName": use_case.map(|u| u.name.as_str()),
+                "hasSchedule": false,
+                "hasEnabledSchedule": false,
+            })
+        }
+        // The 13 are rendered by `entity`.
+        _ => json!({"id": id, "name": name}),
     }
 }
 
@@ -293,16 +464,38 @@ fn sr_vocab(kind: EntityKind, dialect: DialectKind, vocab: RoleVocabKind) -> Rol
     }
 }
 
+/// Which role names access-list reads use: the configured vocabulary, and for the §12
+/// types optionally the `USER`/`OBSERVER` of their generated texts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Names {
+    pub vocab: RoleVocabKind,
+    pub observer: bool,
+}
+
+impl Names {
+    /// The name a read of `kind` in `dialect` gives `level`.
+    pub fn of(self, kind: EntityKind, dialect: DialectKind, level: Role) -> &'static str {
+        if self.observer && kind.is_extra() {
+            return match level {
+                Role::Owner => "OWNER",
+                Role::Editor => "USER",
+                Role::Consumer => "OBSERVER",
+            };
+        }
+        kind.read_role(level, sr_vocab(kind, dialect, self.vocab))
+    }
+}
+
 /// One access-list entry as the given dialect of the given kind returns it.
 pub(crate) fn access_item(
     st: &State,
     kind: EntityKind,
     dialect: DialectKind,
     g: &GrantRec,
-    vocab: RoleVocabKind,
+    names: Names,
 ) -> Value {
     let u = &st.users[g.user];
-    let role = kind.read_role(g.role, sr_vocab(kind, dialect, vocab));
+    let role = names.of(kind, dialect, g.role);
     match dialect {
         DialectKind::AccessControl => json!({
             "username": u.username,

@@ -9,6 +9,7 @@
 //! Faults, latency and rate limiting happen around them, in `server`.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -20,12 +21,17 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Map, Value, json};
 
-use crate::kinds::{DialectKind, EntityKind, EnvelopeKind, Role, RoleVocabKind, is_revoke_name};
+use crate::kinds::{
+    ApiFamily, DialectKind, EntityKind, EnvelopeKind, NotifyKind, Role, RoleVocabKind,
+    is_revoke_name,
+};
 
 use crate::app::{ApiError, App, Applied, Request, Shared, token_of};
-use crate::config::{ForcedOn, InactiveRevokeKind, SimConfig};
+use crate::config::{ForcedOn, InactiveRevokeKind, LimitOverMaxKind, SimConfig};
 use crate::render;
-use crate::state::{Change, EntityRec, RecipientRef, ShareError, State as SimState};
+use crate::state::{
+    Change, EntityRec, PrincipalRef, RecipientRef, ShareError, ShareMode, State as SimState,
+};
 use crate::{read, write};
 
 /// The API routes: the fixed ones, then for every kind its list, its items and both
@@ -49,39 +55,68 @@ pub(crate) fn api() -> Router<Arc<Shared>> {
         )
         .route("/api/v2/status/{id}/", get(job_status));
     for kind in EntityKind::ALL {
-        let coll = kind.collection();
+        let facts = kind.facts();
+        // The Workload API's paths have no trailing slash; a notification policy
+        // template's have its related entity type before the id (contract §12.1).
+        let base = match facts.related_segment {
+            true => format!("/api/v2/{}/{{rel}}", facts.collection),
+            false => format!("/api/v2/{}", facts.collection),
+        };
+        let slash = kind.slash();
         let list = reads(move |c| c.list(kind));
         let list = match kind {
             EntityKind::Project => list.post(create_project),
             _ => list,
         };
-        api = api.route(&format!("/api/v2/{coll}/"), list);
+        api = api.route(&format!("{base}{slash}"), list);
         // There is no `GET files/{id}/` (contract C5): a file is read as a catalog item.
-        if kind != EntityKind::File {
+        if facts.get_one {
             api = api.route(
-                &format!("/api/v2/{coll}/{{id}}/"),
+                &format!("{base}/{{id}}{slash}"),
                 reads_one(move |c, id| c.one(kind, id)),
             );
         }
         for dialect in [DialectKind::AccessControl, DialectKind::SharedRoles] {
-            let write = move |State(s): App, Path(id): Path<String>, req: Request, body: Bytes| async move {
-                share(&s, &req, kind, &id, dialect, &body)
+            // The 13 answer 404 for a dialect they do not serve once the entity is found;
+            // the §12 types have no such route at all.
+            if kind.is_extra() && !kind.serves(dialect) {
+                continue;
+            }
+            let route = reads_one(move |c, id| c.access_list(kind, id, dialect));
+            // Read-only types (§12.2) have no PATCH: axum answers 405, counted in the stats.
+            let route = match kind.writable() {
+                true => route.patch(
+                    move |State(s): App, params: Params, req: Request, body: Bytes| async move {
+                        let params = params.map(|Path(p)| p).unwrap_or_default();
+                        share(&s, &req, &params, kind, dialect, &body)
+                    },
+                ),
+                false => route,
             };
             api = api.route(
-                &format!("/api/v2/{coll}/{{id}}/{}/", dialect.segment()),
-                reads_one(move |c, id| c.access_list(kind, id, dialect)).patch(write),
+                &format!("{base}/{{id}}/{}{slash}", dialect.segment()),
+                route,
             );
         }
     }
     api
 }
 
+/// A route's path parameters (`id`, and `rel` for notification policy templates); none
+/// on fixed routes.
+type Params = Option<Path<HashMap<String, String>>>;
+
 /// A GET route answering what `f` renders for an authenticated caller.
 fn reads<F>(f: F) -> MethodRouter<Arc<Shared>>
 where
     F: Fn(&Ctx) -> Result<Value, ApiError> + Clone + Send + Sync + 'static,
 {
-    get(move |State(s): App, req: Request| async move { read_as_caller(&s, &req, f) })
+    get(
+        move |State(s): App, params: Params, req: Request| async move {
+            let params = params.map(|Path(p)| p).unwrap_or_default();
+            read_as_caller(&s, &req, &params, f)
+        },
+    )
 }
 
 /// [`reads`] for a route with an `{id}`.
@@ -89,16 +124,16 @@ fn reads_one<F>(f: F) -> MethodRouter<Arc<Shared>>
 where
     F: Fn(&Ctx, &str) -> Result<Value, ApiError> + Clone + Send + Sync + 'static,
 {
-    get(
-        move |State(s): App, Path(id): Path<String>, req: Request| async move {
-            read_as_caller(&s, &req, |c| f(c, &id))
-        },
-    )
+    reads(move |c| {
+        let id = c.params.get("id").map(String::as_str).unwrap_or_default();
+        f(c, id)
+    })
 }
 
 fn read_as_caller(
     shared: &Shared,
     req: &Request,
+    params: &HashMap<String, String>,
     f: impl FnOnce(&Ctx) -> Result<Value, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let query = Query::parse(&req.query);
@@ -110,6 +145,7 @@ fn read_as_caller(
         caller,
         req,
         query: &query,
+        params,
     };
     f(&ctx).map(Json)
 }
@@ -130,34 +166,36 @@ async fn job_status(
     Ok((StatusCode::SEE_OTHER, [(LOCATION, location)], body).into_response())
 }
 
-/// For a share write (a PATCH of an access list), the entity it aims at, from the route
-/// template that matched and the path.
+/// For a share write (a PATCH of an access list, read-only types' included), the entity it
+/// aims at, from the route template that matched and the path.
 pub(crate) fn write_target<'p>(
     method: &Method,
     template: Option<&str>,
     path: &'p str,
 ) -> Option<(EntityKind, &'p str)> {
-    let mut segs = template?.strip_prefix("/api/v2/")?.split('/');
-    let (coll, seg) = (segs.next()?, segs.nth(1)?);
-    if method != Method::PATCH || !matches!(seg, "accessControl" | "sharedRoles") {
+    let tpl: Vec<&str> = template?
+        .strip_prefix("/api/v2/")?
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let segs: Vec<&'p str> = path
+        .strip_prefix("/api/v2/")?
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let last = *tpl.last()?;
+    if method != Method::PATCH
+        || tpl.len() != segs.len()
+        || !matches!(last, "accessControl" | "sharedRoles")
+    {
         return None;
     }
-    let id = path.strip_prefix("/api/v2/")?.split('/').nth(1)?;
-    Some((EntityKind::from_collection(coll)?, id))
+    let at = tpl.iter().position(|s| *s == "{id}")?;
+    Some((EntityKind::from_collection(tpl[0])?, segs[at]))
 }
 
 /// The most data stores one `externalDataStores/` page holds (contract C2).
 const DATA_STORE_PAGE: usize = 100;
-
-/// The default and largest `limit` of a kind's paginated list, where the contract gives
-/// them (§3, C3): deployments and execution environments 20 and 100, use cases 100 and 100.
-fn page_bounds(kind: EntityKind) -> Option<(usize, usize)> {
-    match kind {
-        EntityKind::Deployment | EntityKind::ExecutionEnvironment => Some((20, 100)),
-        EntityKind::UseCase => Some((100, 100)),
-        _ => None,
-    }
-}
 
 /// The data source or store types a `type` filter keeps (contract C1, §4): none given
 /// means JDBC only; `databases` the two database types; `all` everything.
@@ -180,6 +218,36 @@ fn store_types(
             ));
         }
     })
+}
+
+/// A notification policy template's `{relatedEntityType}` path segment (§12.1 X7), checked.
+fn related_of(
+    kind: EntityKind,
+    params: &HashMap<String, String>,
+) -> Result<Option<String>, ApiError> {
+    if !kind.facts().related_segment {
+        return Ok(None);
+    }
+    match params.get("rel") {
+        Some(r) if crate::kinds::RELATED_ENTITY_TYPES.contains(&r.as_str()) => Ok(Some(r.clone())),
+        _ => Err(ApiError::invalid(
+            "relatedEntityType",
+            format!(
+                "value must be one of {}",
+                crate::kinds::RELATED_ENTITY_TYPES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// The recipient types the server does not show: the §12 non-user ones when the
+/// `extra_recipients` knob is off.
+fn hidden_types(cfg: &SimConfig) -> &'static [&'static str] {
+    if cfg.extra_recipients {
+        &[]
+    } else {
+        &["externalApplication", "role"]
+    }
 }
 
 fn authenticate(st: &SimState, req: &Request) -> Result<usize, ApiError> {
@@ -279,6 +347,8 @@ struct Ctx<'a> {
     caller: usize,
     req: &'a Request,
     query: &'a Query<'a>,
+    /// The route's path parameters.
+    params: &'a HashMap<String, String>,
 }
 
 /// A filter on the entities of a list.
@@ -299,8 +369,12 @@ struct Filter {
     /// Data sources and stores of these types only (the `type` filter, contract C1).
     store_types: Option<&'static [&'static str]>,
     /// Only entities the caller holds a role on, administrator or not (use cases without
-    /// `showOrgUseCases`, contract C4).
+    /// `showOrgUseCases`, contract C4; the `admin_list_own_only` knob).
     member_only: bool,
+    /// Notification policy templates of this related entity type (§12.1 X7).
+    related: Option<String>,
+    /// The entity a model package or notebook belongs to (`linked`).
+    parent: Option<String>,
 }
 
 impl Filter {
@@ -313,9 +387,13 @@ impl Filter {
             && !self.shared_with_caller
             && self.store_types.is_none()
             && !self.member_only
+            && self.related.is_none()
+            && self.parent.is_none()
     }
 
-    fn matches(&self, e: &EntityRec, caller: usize) -> bool {
+    /// Whether `e` passes; `acl` is the entity whose access list `e` has (its parent for a
+    /// model package or a notebook).
+    fn matches(&self, e: &EntityRec, acl: &EntityRec, caller: usize) -> bool {
         if let Some(n) = &self.name_contains
             && !e.name.to_lowercase().contains(n)
         {
@@ -333,16 +411,22 @@ impl Filter {
         }
         if let Some(o) = self.owner {
             match o {
-                Some(o) if e.grant_of(o).is_some_and(|g| g.role == Role::Owner) => {}
+                Some(o) if acl.grant_of(o).is_some_and(|g| g.role == Role::Owner) => {}
                 _ => return false,
             }
         }
         if let Some(r) = self.caller_role
-            && e.grant_of(caller).map(|g| g.role) != Some(r)
+            && acl.grant_of(caller).map(|g| g.role) != Some(r)
         {
             return false;
         }
-        if self.shared_with_caller && (e.creator == caller || e.grant_of(caller).is_none()) {
+        if self.shared_with_caller && (e.creator == caller || acl.grant_of(caller).is_none()) {
+            return false;
+        }
+        if self.related.is_some() && e.related_type != self.related {
+            return false;
+        }
+        if self.parent.is_some() && e.linked != self.parent {
             return false;
         }
         if let Some(types) = self.store_types
@@ -350,7 +434,7 @@ impl Filter {
         {
             return false;
         }
-        if self.member_only && e.grant_of(caller).is_none() {
+        if self.member_only && acl.grant_of(caller).is_none() {
             return false;
         }
         true
@@ -360,6 +444,30 @@ impl Filter {
 impl Ctx<'_> {
     fn vocab(&self) -> RoleVocabKind {
         self.cfg.role_vocab
+    }
+
+    /// The role names of access-list reads.
+    fn names(&self) -> render::Names {
+        render::Names {
+            vocab: self.cfg.role_vocab,
+            observer: self.cfg.observer_role_names,
+        }
+    }
+
+    /// A notification policy template's `{relatedEntityType}` (§12.1 X7): `None` for other
+    /// kinds, 422 for a type outside `deployment` and `customjob`.
+    fn related(&self, kind: EntityKind) -> Result<Option<String>, ApiError> {
+        related_of(kind, self.params)
+    }
+
+    /// An entity the caller may see, on the path the route was reached by (a notification
+    /// policy template under its own related entity type only).
+    fn found(&self, kind: EntityKind, id: &str) -> Result<&EntityRec, ApiError> {
+        let related = self.related(kind)?;
+        self.st
+            .visible(self.caller, kind, id)
+            .filter(|e| related.is_none() || e.related_type == related)
+            .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))
     }
 
     fn is_admin(&self) -> bool {
@@ -468,7 +576,8 @@ impl Ctx<'_> {
                 let Some(e) = table.by_id.get(id) else {
                     continue;
                 };
-                if !self.st.can_see(self.caller, e) || !filter.matches(e, self.caller) {
+                let acl = self.st.acl_source(e);
+                if !self.st.can_see(self.caller, e) || !filter.matches(e, acl, self.caller) {
                     continue;
                 }
                 if w.contains(total) {
@@ -494,9 +603,19 @@ impl Ctx<'_> {
                 "Files have no list of their own: use catalogItems/?type=files",
             ));
         }
+        // An older DataRobot without this list route (the `absent_lists` knob).
+        if self.cfg.absent_lists.contains(&kind) {
+            return Err(ApiError::unknown_url(&self.req.path));
+        }
         let q = self.query;
-        let mut f = Filter::default();
+        let mut f = Filter {
+            related: self.related(kind)?,
+            // Whether an administrator's list shows others' entities (§12.1 "Visibility").
+            member_only: self.cfg.admin_list_own_only.contains(&kind),
+            ..Filter::default()
+        };
         let lower = |s: &str| Some(s.to_lowercase());
+        self.check_paging(kind)?;
         match kind {
             EntityKind::Project => {
                 f.name_contains = q.get("projectName").and_then(lower);
@@ -546,6 +665,35 @@ impl Ctx<'_> {
                     f.creator = Some(Some(self.caller));
                 }
             }
+            // §12.1 X2, X3, X10, X12: `createdBy`, and `name` on the applications.
+            EntityKind::CustomApplication
+            | EntityKind::CustomApplicationSource
+            | EntityKind::Workload
+            | EntityKind::ArtifactRepository => {
+                f.name_contains = q.get("name").and_then(lower);
+                f.creator = self.user_filter("createdBy");
+            }
+            // X4: `search`.
+            EntityKind::CustomJob => f.name_contains = q.get("search").and_then(lower),
+            // X5, X6, X8, X9: `namePart`.
+            EntityKind::SecureConfig
+            | EntityKind::NotificationChannelTemplate
+            | EntityKind::ComplianceDocTemplate
+            | EntityKind::ValueTracker => f.name_contains = q.get("namePart").and_then(lower),
+            // §12.2: `owners` (user ids, who share ownership) and `useCaseId` (the Python
+            // client sends `use_case_id` and `owners` as given, see WIRE_NOTES §12).
+            EntityKind::Notebook => {
+                if let Some(o) = self.user_filter("owners") {
+                    f.owner = Some(o);
+                }
+                f.parent = q
+                    .get("useCaseId")
+                    .or_else(|| q.get("use_case_id"))
+                    .map(str::to_string);
+            }
+            EntityKind::ModelPackage => {
+                f.parent = q.get("registeredModelId").map(str::to_string);
+            }
             _ => {}
         }
         let render = |e: &EntityRec| render::entity(self.st, e, self.caller, self.vocab());
@@ -580,7 +728,7 @@ impl Ctx<'_> {
             }
             EnvelopeKind::Paginated => {
                 // The contract's bounds, within the configured ones.
-                let (default, max) = match page_bounds(kind) {
+                let (default, max) = match kind.facts().page {
                     Some((d, m)) => (
                         d.min(self.cfg.list_page_default),
                         m.min(self.cfg.list_page_max),
@@ -646,11 +794,34 @@ impl Ctx<'_> {
         Ok(Some(ids))
     }
 
+    /// The paging rules of §12.1 a list request must follow: custom jobs may require both
+    /// `offset` and `limit` (X4), and the Workload API refuses a `limit` above 100 unless
+    /// the config clamps it (X10–X12).
+    fn check_paging(&self, kind: EntityKind) -> Result<(), ApiError> {
+        let q = self.query;
+        if kind == EntityKind::CustomJob && self.cfg.custom_jobs_require_paging {
+            for key in ["offset", "limit"] {
+                if q.get(key).is_none() {
+                    return Err(ApiError::invalid(key, "This field is required."));
+                }
+            }
+        }
+        if kind.family() == ApiFamily::Workload
+            && self.cfg.workload_limit_over_max == LimitOverMaxKind::Refuse
+            && let Some((_, max)) = kind.facts().page
+            && let Some(l) = q.number("limit")?
+            && (l > max || l == 0)
+        {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {max}"),
+            ));
+        }
+        Ok(())
+    }
+
     fn one(&self, kind: EntityKind, id: &str) -> Result<Value, ApiError> {
-        let e = self
-            .st
-            .visible(self.caller, kind, id)
-            .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
+        let e = self.found(kind, id)?;
         Ok(render::entity(self.st, e, self.caller, self.vocab()))
     }
 
@@ -725,10 +896,7 @@ impl Ctx<'_> {
         id: &str,
         dialect: DialectKind,
     ) -> Result<Value, ApiError> {
-        let e = self
-            .st
-            .visible(self.caller, kind, id)
-            .ok_or_else(|| ApiError::not_found(format!("{} {id}", kind.as_str())))?;
+        let e = self.found(kind, id)?;
         if !kind.serves(dialect) {
             return Err(ApiError::new(
                 404,
@@ -756,6 +924,9 @@ impl Ctx<'_> {
         let w = self.window(self.cfg.acl_page_default, self.cfg.acl_page_max)?;
         let mut data = Vec::new();
         let mut total = 0;
+        // A model package or a notebook has its parent's list (§12.2).
+        let e = self.st.acl_source(e);
+        let hidden = hidden_types(self.cfg);
         for g in &e.access {
             let u = &self.st.users[g.user];
             if other_type
@@ -765,7 +936,7 @@ impl Ctx<'_> {
                 continue;
             }
             if w.contains(total) {
-                data.push(render::access_item(self.st, kind, dialect, g, self.vocab()));
+                data.push(render::access_item(self.st, kind, dialect, g, self.names()));
             }
             total += 1;
         }
@@ -778,7 +949,8 @@ impl Ctx<'_> {
             DialectKind::AccessControl => &[],
         };
         for p in principals {
-            if recipient_type.is_some_and(|t| t != p.recipient_type)
+            if hidden.contains(&p.recipient_type.as_str())
+                || recipient_type.is_some_and(|t| t != p.recipient_type)
                 || by_id.is_some_and(|i| i != p.id)
                 || by_name.is_some_and(|n| !n.eq_ignore_ascii_case(&p.name))
             {
@@ -872,16 +1044,42 @@ struct ShareBody {
     send_notification: Option<bool>,
 }
 
-/// Parses and validates a share body of either dialect (R10, R12).
-fn parse_share(kind: EntityKind, dialect: DialectKind, body: &[u8]) -> Result<ShareBody, ApiError> {
+/// The fields a Workload API updateRoles body may have (`additionalProperties: false`,
+/// contract §12.1 X10): at the top, and in each entry.
+const WORKLOAD_TOP_KEYS: [&str; 2] = ["operation", "roles"];
+const WORKLOAD_ENTRY_KEYS: [&str; 4] = ["role", "shareRecipientType", "id", "username"];
+
+/// Refuses a key outside `allowed` (422 naming it).
+fn no_extra_keys(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), ApiError> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(ApiError::invalid(
+            format!("{at}{k}"),
+            "additional properties are not allowed",
+        )),
+    }
+}
+
+/// Parses and validates a share body of either dialect (R10, R12), with the rules of the
+/// kind's API family (§12.1: the Workload API's closed schema and role enum).
+fn parse_share(
+    kind: EntityKind,
+    dialect: DialectKind,
+    body: &[u8],
+    cfg: &SimConfig,
+) -> Result<ShareBody, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::new(400, format!("The request body is not valid JSON: {e}")))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     };
+    let strict = kind.family() == ApiFamily::Workload && cfg.workload_strict_bodies;
+    if strict {
+        no_extra_keys(&obj, &WORKLOAD_TOP_KEYS, "")?;
+    }
     let changes = match dialect {
         DialectKind::AccessControl => parse_ac(kind, &obj)?,
-        DialectKind::SharedRoles => parse_sr(&obj)?,
+        DialectKind::SharedRoles => parse_sr(kind, &obj, cfg, strict)?,
     };
     let send_notification = match obj.get("sendNotification") {
         None | Some(Value::Null) => None,
@@ -938,6 +1136,55 @@ fn role_of(name: &str, field: &str) -> Result<Option<Role>, ApiError> {
     })
 }
 
+/// The Workload API's role enum (contract §12.1 X10).
+const WORKLOAD_ROLES: [&str; 10] = [
+    "NO_ROLE",
+    "OWNER",
+    "READ_WRITE",
+    "EDITOR",
+    "USER",
+    "DATA_SCIENTIST",
+    "ADMIN",
+    "READ_ONLY",
+    "CONSUMER",
+    "OBSERVER",
+];
+
+/// [`role_of`] for a kind: the Workload API takes exactly its enum.
+fn role_for(kind: EntityKind, name: &str, field: &str) -> Result<Option<Role>, ApiError> {
+    match kind.family() {
+        ApiFamily::Classic => role_of(name, field),
+        ApiFamily::Workload if name == "NO_ROLE" => Ok(None),
+        ApiFamily::Workload => WORKLOAD_ROLES
+            .contains(&name)
+            .then(|| Role::from_workload_wire(name))
+            .flatten()
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    field,
+                    format!("{name:?} is not one of {}", WORKLOAD_ROLES.join(", ")),
+                )
+            }),
+    }
+}
+
+/// The recipient types a kind's write may name besides `user` (§5.2, §12.1): none on the
+/// 13 (the simulator holds their groups and organizations read-only), groups and
+/// organizations on the §12 types, and their extra type when the knob shows it.
+fn recipient_types(kind: EntityKind, cfg: &SimConfig) -> Vec<&'static str> {
+    if !kind.is_extra() {
+        return Vec::new();
+    }
+    let mut types = vec!["group", "organization"];
+    if cfg.extra_recipients
+        && let Some(t) = kind.facts().extra_recipient
+    {
+        types.push(t);
+    }
+    types
+}
+
 /// accessControl: `{"data": [{"username", "role": str|null, "canShare"?, "canUseData"?}]}`
 /// (`users` instead of `data` for calendars).
 fn parse_ac(kind: EntityKind, obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
@@ -987,6 +1234,8 @@ fn parse_ac(kind: EntityKind, obj: &Map<String, Value>) -> Result<Vec<Change>, A
                 id: None,
                 username: Some(username.to_string()),
             },
+            principal: None,
+            role_name: String::new(),
             role,
             can_share: opt_bool(entry, "canShare", &field)?,
             can_use_data: opt_bool(entry, "canUseData", &field)?,
@@ -997,7 +1246,12 @@ fn parse_ac(kind: EntityKind, obj: &Map<String, Value>) -> Result<Vec<Change>, A
 
 /// sharedRoles: `{"operation": "updateRoles", "roles": [1..100 × {"role", "shareRecipientType",
 /// "id" | "username" | "name", "canShare"?, "canUseData"?}]}`.
-fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
+fn parse_sr(
+    kind: EntityKind,
+    obj: &Map<String, Value>,
+    cfg: &SimConfig,
+    strict: bool,
+) -> Result<Vec<Change>, ApiError> {
     match obj.get("operation") {
         Some(Value::String(s)) if s == "updateRoles" => {}
         Some(_) => {
@@ -1025,23 +1279,46 @@ fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
         let Value::Object(entry) = entry else {
             return Err(ApiError::invalid(field, "value must be an object"));
         };
-        match opt_str(entry, "shareRecipientType", &field)? {
-            None | Some("user") => {}
-            Some("group" | "organization" | "externalApplication") => {
+        if strict {
+            no_extra_keys(entry, &WORKLOAD_ENTRY_KEYS, &format!("{field}."))?;
+        }
+        let others = recipient_types(kind, cfg);
+        let principal = match opt_str(entry, "shareRecipientType", &field)? {
+            None | Some("user") => None,
+            Some(t) if others.contains(&t) => {
+                let id = opt_str(entry, "id", &field)?.ok_or_else(|| {
+                    ApiError::invalid(format!("{field}.id"), "This field is required.")
+                })?;
+                Some(PrincipalRef {
+                    recipient_type: t.to_string(),
+                    id: id.to_string(),
+                    name: opt_str(entry, "name", &field)?.map(str::to_string),
+                })
+            }
+            Some("group" | "organization" | "externalApplication") if others.is_empty() => {
                 return Err(ApiError::invalid(
                     format!("{field}.shareRecipientType"),
                     "the simulator holds users only",
                 ));
             }
             Some(_) => {
+                let mut allowed = vec!["user"];
+                allowed.extend(others.iter().copied());
+                if others.is_empty() {
+                    allowed.extend(["group", "organization", "externalApplication"]);
+                }
                 return Err(ApiError::invalid(
                     format!("{field}.shareRecipientType"),
-                    "value must be one of user, group, organization, externalApplication",
+                    format!("value must be one of {}", allowed.join(", ")),
                 ));
             }
-        }
+        };
+        let role_name = match entry.get("role") {
+            Some(Value::String(s)) => s.trim().to_ascii_uppercase(),
+            _ => String::new(),
+        };
         let role = match entry.get("role") {
-            Some(Value::String(s)) => role_of(s, &format!("{field}.role"))?,
+            Some(Value::String(s)) => role_for(kind, s, &format!("{field}.role"))?,
             Some(_) => {
                 return Err(ApiError::invalid(
                     format!("{field}.role"),
@@ -1055,6 +1332,17 @@ fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
                 ));
             }
         };
+        if principal.is_some() {
+            changes.push(Change {
+                who: RecipientRef::default(),
+                principal,
+                role_name,
+                role,
+                can_share: None,
+                can_use_data: None,
+            });
+            continue;
+        }
         let id = opt_str(entry, "id", &field)?;
         let username = opt_str(entry, "username", &field)?;
         let name = opt_str(entry, "name", &field)?;
@@ -1078,6 +1366,8 @@ fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
                 id: id.map(str::to_string),
                 username: username.map(str::to_string),
             },
+            principal: None,
+            role_name,
             role,
             can_share: opt_bool(entry, "canShare", &field)?,
             can_use_data: opt_bool(entry, "canUseData", &field)?,
@@ -1091,17 +1381,22 @@ fn parse_sr(obj: &Map<String, Value>) -> Result<Vec<Change>, ApiError> {
 fn share(
     shared: &Shared,
     req: &Request,
+    params: &HashMap<String, String>,
     kind: EntityKind,
-    id: &str,
     dialect: DialectKind,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let cfg = &req.cfg;
+    let id = params.get("id").map(String::as_str).unwrap_or_default();
     // Parse before taking the lock; report a bad body only once the entity is known visible.
-    let parsed = parse_share(kind, dialect, body);
+    let parsed = parse_share(kind, dialect, body, cfg);
+    let related = related_of(kind, params)?;
     let mut st = write(&shared.state);
     let caller = authenticate(&st, req)?;
-    if st.visible(caller, kind, id).is_none() {
+    let seen = st
+        .visible(caller, kind, id)
+        .filter(|e| related.is_none() || e.related_type == related);
+    if seen.is_none() {
         return Err(ApiError::not_found(format!("{} {id}", kind.as_str())));
     }
     if !kind.serves(dialect) {
@@ -1118,15 +1413,28 @@ fn share(
     if let Some(status) = cfg.forced_status(kind, id, ForcedOn::Write) {
         return Err(forced_refusal(status, kind, cfg));
     }
-    let revoke_inactive = cfg.inactive_revoke == InactiveRevokeKind::Allow;
-    match st.share(caller, kind, id, &body.changes, revoke_inactive) {
+    let mode = ShareMode {
+        revoke_inactive: cfg.inactive_revoke == InactiveRevokeKind::Allow,
+        replace: cfg.replaces(kind),
+        hidden_types: hidden_types(cfg),
+    };
+    match st.share(caller, kind, id, &body.changes, mode) {
         Ok(outcome) => {
             drop(st);
-            let notified = kind == EntityKind::Project
+            // Projects and no-code applications notify a grant unless told not to; a
+            // secure configuration notifies every user entry with a role, whatever the
+            // body says (§12.1 X5: one per entry, the agreed counting rule).
+            let notified = kind.facts().notify == NotifyKind::UnlessTold
                 && outcome.granted
                 && body.send_notification != Some(false);
+            let secure = match kind.facts().notify {
+                NotifyKind::Always => outcome.user_grants,
+                _ => 0,
+            };
             let ownerless = outcome.ownerless.then(|| format!("PATCH {}", req.path));
-            shared.stats.write_applied(kind, id, notified, ownerless);
+            shared
+                .stats
+                .write_applied(kind, id, notified, secure, ownerless);
             let status = if kind == EntityKind::Calendar && cfg.calendar_share_status == 200 {
                 StatusCode::OK
             } else {
@@ -1230,10 +1538,12 @@ mod tests {
 
     #[test]
     fn share_bodies_validate() {
+        let cfg = SimConfig::default();
         let ok = parse_share(
             EntityKind::Project,
             DialectKind::AccessControl,
             br#"{"data":[{"username":"a","role":null},{"username":"b","role":"USER"}],"sendNotification":false}"#,
+            &cfg,
         )
         .unwrap();
         assert_eq!(ok.changes.len(), 2);
@@ -1244,6 +1554,7 @@ mod tests {
             EntityKind::Calendar,
             DialectKind::AccessControl,
             br#"{"data":[]}"#,
+            &cfg,
         )
         .err()
         .unwrap();
@@ -1253,6 +1564,7 @@ mod tests {
             EntityKind::Deployment,
             DialectKind::SharedRoles,
             br#"{"operation":"updateRoles","roles":[{"role":"BOSS","id":"x"}]}"#,
+            &cfg,
         )
         .err()
         .unwrap();
@@ -1261,6 +1573,7 @@ mod tests {
             EntityKind::Deployment,
             DialectKind::SharedRoles,
             br#"{"roles":[]}"#,
+            &cfg,
         )
         .err()
         .unwrap();

@@ -13,7 +13,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::kinds::{EntityKind, Role};
+use crate::kinds::{ApiFamily, EntityKind, Role};
 
 use crate::SimError;
 
@@ -71,7 +71,7 @@ pub struct SeedUser {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedEntity {
-    /// Which of the 13 kinds (snake_case, as in plans).
+    /// Which of the 27 kinds (snake_case, as in plans).
     pub kind: EntityKind,
     /// 24 lowercase hex digits, unique within the kind.
     pub id: String,
@@ -95,16 +95,23 @@ pub struct SeedEntity {
     pub store_type: Option<String>,
     /// The entity a share of this one also shares (contract C7): a data source's data
     /// store, which a grant on the source gives CONSUMER; a custom model's or task's
-    /// training dataset, likewise.
+    /// training dataset, likewise. For a model package, its registered model, and for a
+    /// notebook, its use case: the entity whose access list it shows (§12.2); its own
+    /// `access` is then not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linked: Option<String>,
+    /// Notification policy templates: the `{relatedEntityType}` their paths name,
+    /// `deployment` (when not given) or `customjob` (contract §12.1 X7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_entity_type: Option<String>,
 }
 
 /// An access-list entry of a group or an organization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedPrincipal {
-    /// `group` or `organization` (any string is rendered as given).
+    /// `group`, `organization`, `externalApplication` or `role` (any string is rendered as
+    /// given).
     pub recipient_type: String,
     /// The principal's id.
     pub id: String,
@@ -238,6 +245,17 @@ impl Seed {
                     ));
                 }
             }
+            if let Some(t) = &e.related_entity_type
+                && (!e.kind.facts().related_segment
+                    || !crate::kinds::RELATED_ENTITY_TYPES.contains(&t.as_str()))
+            {
+                return bad(format!(
+                    "{} {}: relatedEntityType {t:?} is for notification policy templates, one of {}",
+                    e.kind,
+                    e.id,
+                    crate::kinds::RELATED_ENTITY_TYPES.join(", ")
+                ));
+            }
             if let Some(t) = &e.store_type
                 && !STORE_TYPES.contains(&t.as_str())
             {
@@ -254,9 +272,10 @@ impl Seed {
             let target = match e.kind {
                 EntityKind::DataSource => EntityKind::DataStore,
                 EntityKind::CustomModel | EntityKind::CustomTask => EntityKind::Dataset,
+                k if k.facts().parent.is_some() => k.facts().parent.unwrap_or(k),
                 _ => {
                     return bad(format!(
-                        "{} {}: only data sources, custom models and custom tasks link to another entity",
+                        "{} {}: only data sources, custom models, custom tasks, model packages and notebooks link to another entity",
                         e.kind, e.id
                     ));
                 }
@@ -338,7 +357,8 @@ impl Default for GenSpec {
 }
 
 impl GenSpec {
-    /// A spec with `per_kind_count` owned entities of every one of the 13 kinds.
+    /// A spec with `per_kind_count` owned entities of every one of the 27 kinds (for model
+    /// packages and notebooks: in registered models and use cases the departing user owns).
     pub fn uniform(seed: u64, per_kind_count: usize) -> GenSpec {
         GenSpec {
             seed,
@@ -502,6 +522,9 @@ impl<'a> Generator<'a> {
 
         let mut entities = Vec::new();
         for (&kind, &owned) in &spec.per_kind {
+            if kind.facts().parent.is_some() {
+                continue;
+            }
             let extra = (owned as f64 * spec.extra_ratio.max(0.0)).ceil() as usize;
             let mut shapes: Vec<Shape> =
                 std::iter::repeat_n(Shape::OwnedByDeparting, owned).collect();
@@ -518,6 +541,13 @@ impl<'a> Generator<'a> {
                 entities.push(self.entity(kind, n + 1, shape));
             }
         }
+        // Read-only kinds last (their ids come after every other kind's, so the rest of
+        // the world is the one a spec without them gives).
+        for (&kind, &owned) in &spec.per_kind {
+            if let Some(parent) = kind.facts().parent {
+                self.add_children(kind, parent, owned, &mut entities);
+            }
+        }
         if spec.principal_ratio > 0.0 || spec.connector_ratio > 0.0 || spec.link {
             // A second RNG, so that a realistic world holds the same users and entities
             // as the uniform one of the same seed, plus what this adds.
@@ -532,6 +562,60 @@ impl<'a> Generator<'a> {
         Seed {
             users: self.users,
             entities,
+        }
+    }
+
+    /// Model packages or notebooks (§12.2): `owned` of them in parents the departing user
+    /// owns, and the extra ratio's share in others' parents (half of those where the
+    /// departing user is a member). Each shows its parent's access list; its own seeded
+    /// access is a copy, for a reader of the seed.
+    fn add_children(
+        &mut self,
+        kind: EntityKind,
+        parent: EntityKind,
+        owned: usize,
+        entities: &mut Vec<SeedEntity>,
+    ) {
+        let departing = self.spec.departing.clone();
+        let holds = |e: &SeedEntity, owner: bool| {
+            e.access.iter().any(|g| {
+                g.username.eq_ignore_ascii_case(&departing) && (g.role == Role::Owner) == owner
+            })
+        };
+        let parents: Vec<SeedEntity> = entities
+            .iter()
+            .filter(|e| e.kind == parent)
+            .cloned()
+            .collect();
+        let mine: Vec<&SeedEntity> = parents.iter().filter(|e| holds(e, true)).collect();
+        let member: Vec<&SeedEntity> = parents.iter().filter(|e| holds(e, false)).collect();
+        let others: Vec<&SeedEntity> = parents
+            .iter()
+            .filter(|e| !e.access.iter().any(|g| g.username.eq_ignore_ascii_case(&departing)))
+            .collect();
+        let extra = (owned as f64 * self.spec.extra_ratio.max(0.0)).ceil() as usize;
+        let mut picks: Vec<&SeedEntity> = Vec::new();
+        for i in 0..owned {
+            picks.extend(mine.get(i % mine.len().max(1)).copied());
+        }
+        for i in 0..extra {
+            let pool = if i % 2 == 0 { &others } else { &member };
+            picks.extend(pool.get(i / 2 % pool.len().max(1)).copied());
+        }
+        for (n, p) in picks.into_iter().enumerate() {
+            let id = self.object_id();
+            let word = WORDS.choose(&mut self.rng).copied().unwrap_or("misc");
+            entities.push(SeedEntity {
+                kind,
+                id,
+                name: format!("{word} {} {}", kind.as_str().replace('_', " "), n + 1),
+                creator: p.creator.clone(),
+                access: p.access.clone(),
+                principals: Vec::new(),
+                store_type: None,
+                linked: Some(p.id.clone()),
+                related_entity_type: None,
+            });
         }
     }
 
@@ -554,6 +638,10 @@ impl<'a> Generator<'a> {
         }
         let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x0de9_a27e_d000);
         for &kind in spec.per_kind.keys() {
+            if kind.facts().parent.is_some() {
+                // A model package or notebook has its parent's access list.
+                continue;
+            }
             let first = entities.iter().filter(|e| e.kind == kind).count() + 1;
             let shared = spec.orphans.div_ceil(2);
             for n in 0..spec.orphans + shared {
@@ -589,6 +677,7 @@ impl<'a> Generator<'a> {
                     principals: Vec::new(),
                     store_type: None,
                     linked: None,
+                    related_entity_type: related_type(kind, first + n),
                 });
             }
         }
@@ -663,9 +752,29 @@ impl<'a> Generator<'a> {
             principals: Vec::new(),
             store_type: None,
             linked: None,
+            related_entity_type: related_type(kind, n),
         }
     }
 }
+
+/// A generated notification policy template's related entity type: deployments and custom
+/// jobs by turns (contract §12.1 X7); `None` for every other kind.
+fn related_type(kind: EntityKind, n: usize) -> Option<String> {
+    kind.facts()
+        .related_segment
+        .then(|| crate::kinds::RELATED_ENTITY_TYPES[n % 2].to_string())
+}
+
+/// External applications (contract §12.1 X2–X9) every generated tenant has: (id, name).
+const EXTERNAL_APPS: [(&str, &str); 2] = [
+    ("6c0000000000000000000001", "Slack connector"),
+    ("6c0000000000000000000002", "Teams bot"),
+];
+/// RBAC roles (contract §12.1 X10–X12) every generated tenant has: (id, name).
+const RBAC_ROLES: [(&str, &str); 2] = [
+    ("6b0000000000000000000001", "Data Scientist"),
+    ("6b0000000000000000000002", "MLOps Engineer"),
+];
 
 /// Groups every generated tenant has: (id, name).
 const GROUPS: [(&str, &str); 3] = [
@@ -677,6 +786,9 @@ const GROUPS: [(&str, &str); 3] = [
 const ORGANIZATION: (&str, &str) = ("5f0000000000000000000001", "Acme");
 /// Role names no documented vocabulary has (contract C6: reads may carry any string).
 const UNKNOWN_ROLES: [&str; 3] = ["DATA_SCIENTIST", "ADMIN", "VIEWER_PLUS"];
+/// The unknown names a Workload API kind may carry: its role enum has the first two
+/// (contract §12.1 X10), and a write of any other would be refused.
+const WORKLOAD_UNKNOWN_ROLES: [&str; 2] = ["DATA_SCIENTIST", "ADMIN"];
 
 /// The read-only and read-write names a kind's reads use (contract §6, "Roles accepted →
 /// returned"; [`EntityKind::wire_role`]).
@@ -698,6 +810,10 @@ fn add_realism(spec: &GenSpec, rng: &mut StdRng, entities: &mut [SeedEntity]) {
         .map(|e| e.id.clone())
         .collect();
     for e in entities.iter_mut() {
+        if e.kind.facts().parent.is_some() {
+            // A model package or notebook shows its parent's access list.
+            continue;
+        }
         if spec.principal_ratio > 0.0 && rng.random_bool(spec.principal_ratio.min(1.0)) {
             let (id, name, recipient_type) = if rng.random_bool(0.25) {
                 (ORGANIZATION.0, ORGANIZATION.1, "organization")
@@ -705,10 +821,14 @@ fn add_realism(spec: &GenSpec, rng: &mut StdRng, entities: &mut [SeedEntity]) {
                 let (id, name) = GROUPS[rng.random_range(0..GROUPS.len())];
                 (id, name, "group")
             };
+            let unknown: &[&str] = match e.kind.family() {
+                ApiFamily::Classic => &UNKNOWN_ROLES,
+                ApiFamily::Workload => &WORKLOAD_UNKNOWN_ROLES,
+            };
             let role = if spec.unknown_role_ratio > 0.0
                 && rng.random_bool(spec.unknown_role_ratio.min(1.0))
             {
-                UNKNOWN_ROLES[rng.random_range(0..UNKNOWN_ROLES.len())]
+                unknown[rng.random_range(0..unknown.len())]
             } else {
                 group_role_names(e.kind)[rng.random_range(0..2)]
             };
@@ -717,6 +837,24 @@ fn add_realism(spec: &GenSpec, rng: &mut StdRng, entities: &mut [SeedEntity]) {
                 id: id.to_string(),
                 name: name.to_string(),
                 role: role.to_string(),
+            });
+        }
+        // §12.1: the non-user recipients of the new types, on half of their access lists.
+        if let Some(recipient_type) = e.kind.facts().extra_recipient
+            && spec.principal_ratio > 0.0
+            && rng.random_bool(0.5)
+        {
+            let pool = if recipient_type == "role" {
+                &RBAC_ROLES
+            } else {
+                &EXTERNAL_APPS
+            };
+            let (id, name) = pool[rng.random_range(0..pool.len())];
+            e.principals.push(SeedPrincipal {
+                recipient_type: recipient_type.to_string(),
+                id: id.to_string(),
+                name: name.to_string(),
+                role: group_role_names(e.kind)[rng.random_range(0..2)].to_string(),
             });
         }
         if matches!(e.kind, EntityKind::DataSource | EntityKind::DataStore) {
@@ -810,7 +948,12 @@ mod tests {
             4,
             "three departed users and the inactive account"
         );
-        for kind in EntityKind::ALL {
+        // Model packages and notebooks have their parents' access lists: no orphans of
+        // their own.
+        for kind in EntityKind::ALL
+            .into_iter()
+            .filter(|k| k.facts().parent.is_none())
+        {
             let of_kind = || seed.entities.iter().filter(move |e| e.kind == kind);
             let owners = |e: &SeedEntity| -> Vec<String> {
                 e.access
@@ -831,6 +974,56 @@ mod tests {
                 .count();
             assert_eq!((orphans, half), (4, 2), "{kind}");
         }
+    }
+
+    #[test]
+    fn the_default_world_holds_every_extra_type_with_its_recipients() {
+        let seed = Seed::generate(&GenSpec::realistic(0, 5));
+        seed.validate().unwrap();
+        let holds = |e: &SeedEntity, role: Option<Role>| {
+            e.access.iter().any(|g| {
+                g.username == DEPARTING_USERNAME && role.is_none_or(|r| g.role == r)
+            })
+        };
+        for kind in EntityKind::ALL.into_iter().filter(|k| k.is_extra()) {
+            let of_kind: Vec<&SeedEntity> =
+                seed.entities.iter().filter(|e| e.kind == kind).collect();
+            let owned = of_kind.iter().filter(|e| holds(e, Some(Role::Owner))).count();
+            assert_eq!(owned, 5, "{kind}");
+            let member = of_kind
+                .iter()
+                .filter(|e| holds(e, None) && !holds(e, Some(Role::Owner)))
+                .count();
+            assert!(member > 0, "{kind}: the departing user is a member of others'");
+            if let Some(extra) = kind.facts().extra_recipient {
+                assert!(
+                    of_kind
+                        .iter()
+                        .any(|e| e.principals.iter().any(|p| p.recipient_type == extra)),
+                    "{kind}: {extra} entries"
+                );
+            }
+            if let Some(parent) = kind.facts().parent {
+                for e in &of_kind {
+                    let p = seed
+                        .entities
+                        .iter()
+                        .find(|p| p.kind == parent && Some(&p.id) == e.linked.as_ref())
+                        .expect("linked to a parent");
+                    assert_eq!(p.access, e.access, "{kind}: a copy of its parent's list");
+                }
+            }
+        }
+        let related: HashSet<Option<&str>> = seed
+            .entities
+            .iter()
+            .filter(|e| e.kind == EntityKind::NotificationPolicyTemplate)
+            .map(|e| e.related_entity_type.as_deref())
+            .collect();
+        assert_eq!(
+            related,
+            HashSet::from([Some("deployment"), Some("customjob")])
+        );
     }
 
     #[test]

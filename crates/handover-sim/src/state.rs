@@ -61,8 +61,12 @@ pub(crate) struct EntityRec {
     /// Data sources and stores: `jdbc`, `dr-database-v1` or `dr-connector-v1`.
     pub store_type: String,
     /// The entity a share of this one also shares (contract C7): a data store for a
-    /// data source, a dataset for a custom model or task.
+    /// data source, a dataset for a custom model or task; for a read-only kind, the entity
+    /// whose access list it shows (§12.2: a model package's registered model, a notebook's
+    /// use case).
     pub linked: Option<String>,
+    /// Notification policy templates: the `{relatedEntityType}` of their paths (§12.1 X7).
+    pub related_type: Option<String>,
     /// Share writes applied to it.
     pub writes_applied: u32,
 }
@@ -135,10 +139,23 @@ impl RecipientRef {
     }
 }
 
+/// A non-user recipient a share entry names: a group, an organization, an external
+/// application or an RBAC role (contract §5.2, §12.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PrincipalRef {
+    pub recipient_type: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
 /// One change of a share request, already validated for shape (R12).
 #[derive(Clone, Debug)]
 pub(crate) struct Change {
     pub who: RecipientRef,
+    /// A non-user recipient: then `who` is empty and `role_name` is what reads will show.
+    pub principal: Option<PrincipalRef>,
+    /// The role name as sent, upper-cased.
+    pub role_name: String,
     /// `None` revokes.
     pub role: Option<Role>,
     pub can_share: Option<bool>,
@@ -166,11 +183,25 @@ pub(crate) enum ShareError {
     Mismatch(String),
 }
 
+/// How a share request is applied: the knobs of [`crate::SimConfig`] that bear on it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShareMode<'a> {
+    /// Whether removing a deactivated user's access is allowed (contract §11).
+    pub revoke_inactive: bool,
+    /// Whether the request's list replaces the whole access list (§12.1 X10–X12).
+    pub replace: bool,
+    /// Recipient types the server does not show (extra recipients off): a replacing write
+    /// leaves them alone.
+    pub hidden_types: &'a [&'a str],
+}
+
 /// What an applied share did.
 #[derive(Debug, Default)]
 pub(crate) struct ShareOutcome {
     /// Whether any entry granted a role (as opposed to revoking); projects notify then.
     pub granted: bool,
+    /// User entries with a role (not `NO_ROLE`): secure configurations notify each (§12.1 X5).
+    pub user_grants: u64,
     /// Whether the entity has no owner afterwards (the rules forbid it; recorded if seen).
     pub ownerless: bool,
 }
@@ -229,6 +260,11 @@ impl State {
                     .collect(),
                 store_type: e.store_type.clone().unwrap_or_else(|| "jdbc".to_string()),
                 linked: e.linked.clone(),
+                related_type: e.kind.facts().related_segment.then(|| {
+                    e.related_entity_type
+                        .clone()
+                        .unwrap_or_else(|| crate::kinds::RELATED_ENTITY_TYPES[0].to_string())
+                }),
                 writes_applied: 0,
             };
             let table = &mut st.tables[kind_index(e.kind)];
@@ -291,13 +327,28 @@ impl State {
     /// An entity, if `caller` may see it: org admins see everything, others what they
     /// hold a role on.
     pub fn visible(&self, caller: usize, kind: EntityKind, id: &str) -> Option<&EntityRec> {
-        self.entity(kind, id)
-            .filter(|e| self.users[caller].org_admin || e.grant_of(caller).is_some())
+        self.entity(kind, id).filter(|e| self.can_see(caller, e))
     }
 
     /// Whether `caller` may see `e`.
     pub fn can_see(&self, caller: usize, e: &EntityRec) -> bool {
-        self.users[caller].org_admin || e.grant_of(caller).is_some()
+        self.users[caller].org_admin || self.holds(caller, e)
+    }
+
+    /// Whether `user` holds a role on `e` (through its parent, for a read-only kind).
+    pub fn holds(&self, user: usize, e: &EntityRec) -> bool {
+        self.acl_source(e).grant_of(user).is_some()
+    }
+
+    /// The entity whose access list `e` has: its parent for a model package or a notebook
+    /// (contract §12.2: shared through the registered model or the use case), else `e`.
+    pub fn acl_source<'a>(&'a self, e: &'a EntityRec) -> &'a EntityRec {
+        e.kind
+            .facts()
+            .parent
+            .zip(e.linked.as_deref())
+            .and_then(|(kind, id)| self.entity(kind, id))
+            .unwrap_or(e)
     }
 
     /// Validates a share request against the rules and applies it whole, or refuses it whole.
@@ -308,16 +359,28 @@ impl State {
         caller: usize,
         kind: EntityKind,
         id: &str,
-        changes: &[Change],
-        revoke_inactive: bool,
+        all_changes: &[Change],
+        mode: ShareMode<'_>,
     ) -> Result<ShareOutcome, ShareError> {
         let admin = self.users[caller].org_admin;
+        let revoke_inactive = mode.revoke_inactive;
         let entity = self.visible(caller, kind, id).ok_or(ShareError::NotFound)?;
+        let (principal_changes, changes): (Vec<&Change>, Vec<&Change>) =
+            all_changes.iter().partition(|c| c.principal.is_some());
+        for (i, c) in principal_changes.iter().enumerate() {
+            if principal_changes[..i]
+                .iter()
+                .any(|o| o.principal == c.principal)
+            {
+                let p = c.principal.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+                return Err(ShareError::Duplicate(p));
+            }
+        }
 
         // R3: resolve every recipient; collect all unknown names before refusing.
         let mut targets = Vec::with_capacity(changes.len());
         let mut missing = Vec::new();
-        for c in changes {
+        for c in &changes {
             let by_id = c.who.id.as_deref().map(|i| (i, self.user_by_id(i)));
             let by_name = c.who.username.as_deref().map(|n| (n, self.user_by_name(n)));
             let user = match (by_id, by_name) {
@@ -337,6 +400,18 @@ impl State {
             return Err(ShareError::UsersNotFound(missing));
         }
         let targets: Vec<usize> = targets.into_iter().flatten().collect();
+        // A replacing write removes every user it does not name: the rules below judge
+        // those removals as if they were sent as revokes.
+        let implicit: Vec<usize> = if mode.replace {
+            entity
+                .access
+                .iter()
+                .map(|g| g.user)
+                .filter(|u| !targets.contains(u))
+                .collect()
+        } else {
+            Vec::new()
+        };
 
         // R2: one change per user.
         for (i, t) in targets.iter().enumerate() {
@@ -348,7 +423,7 @@ impl State {
         // R4: no grants to inactive accounts (revoking their access stays possible).
         let inactive: Vec<String> = targets
             .iter()
-            .zip(changes)
+            .zip(&changes)
             .filter(|(t, c)| c.role.is_some() && !self.users[**t].active)
             .map(|(t, _)| self.users[*t].username.clone())
             .collect();
@@ -361,11 +436,12 @@ impl State {
         if !revoke_inactive {
             let held: Vec<String> = targets
                 .iter()
-                .zip(changes)
-                .filter(|(t, c)| {
-                    c.role.is_none() && !self.users[**t].active && entity.grant_of(**t).is_some()
-                })
-                .map(|(t, _)| self.users[*t].username.clone())
+                .zip(&changes)
+                .filter(|(_, c)| c.role.is_none())
+                .map(|(t, _)| *t)
+                .chain(implicit.iter().copied())
+                .filter(|t| !self.users[*t].active && entity.grant_of(*t).is_some())
+                .map(|t| self.users[t].username.clone())
                 .collect();
             if !held.is_empty() {
                 return Err(ShareError::InactiveRevoke(held));
@@ -378,8 +454,13 @@ impl State {
                 .grant_of(caller)
                 .cloned()
                 .ok_or(ShareError::NotFound)?;
-            for (t, c) in targets.iter().zip(changes) {
-                let self_revoke = *t == caller && c.role.is_none();
+            let removals = implicit.iter().map(|t| (t, None));
+            for (t, role) in targets
+                .iter()
+                .zip(changes.iter().map(|c| c.role))
+                .chain(removals)
+            {
+                let self_revoke = *t == caller && role.is_none();
                 if self_revoke {
                     continue;
                 }
@@ -393,7 +474,7 @@ impl State {
                         "You may not share this entity (canShare is false); you may only remove your own access".into(),
                     ));
                 }
-                if let Some(r) = c.role
+                if let Some(r) = role
                     && r > mine.role
                 {
                     return Err(ShareError::Forbidden(format!(
@@ -414,8 +495,17 @@ impl State {
 
         // R1: compute the result and refuse it if nobody would own the entity.
         let mut access = entity.access.clone();
-        let mut outcome = ShareOutcome::default();
-        for (t, c) in targets.iter().zip(changes) {
+        access.retain(|g| !implicit.contains(&g.user));
+        let principals = next_principals(&entity.principals, &principal_changes, mode);
+        let mut outcome = ShareOutcome {
+            user_grants: changes.iter().filter(|c| c.role.is_some()).count() as u64,
+            ..ShareOutcome::default()
+        };
+        if mode.replace {
+            // The list as sent, in the order sent.
+            access.sort_by_key(|g| targets.iter().position(|t| *t == g.user));
+        }
+        for (t, c) in targets.iter().zip(&changes) {
             let pos = access.iter().position(|g| g.user == *t);
             match (c.role, pos) {
                 // R8: revoking someone without access changes nothing.
@@ -453,13 +543,14 @@ impl State {
             .get_mut(id)
             .ok_or(ShareError::NotFound)?;
         entity.access = access;
+        entity.principals = principals;
         entity.writes_applied += 1;
         outcome.ownerless = !entity.has_owner();
         let linked = entity.linked.clone();
         if let Some(linked) = linked {
             let granted: Vec<usize> = targets
                 .iter()
-                .zip(changes)
+                .zip(&changes)
                 .filter(|(_, c)| c.role.is_some())
                 .map(|(t, _)| *t)
                 .collect();
@@ -541,6 +632,7 @@ impl State {
             principals: Vec::new(),
             store_type: "jdbc".to_string(),
             linked: None,
+            related_type: None,
             writes_applied: 0,
         };
         let table = &mut self.tables[kind_index(EntityKind::Project)];
@@ -612,12 +704,13 @@ impl State {
                 let Some(e) = table.by_id.get(id) else {
                     continue;
                 };
+                let acl = self.acl_source(e);
                 entities.push(SnapshotEntity {
                     kind,
                     id: e.id.clone(),
                     name: e.name.clone(),
                     creator: self.users[e.creator].username.clone(),
-                    principals: e
+                    principals: acl
                         .principals
                         .iter()
                         .map(|p| SnapshotPrincipal {
@@ -629,7 +722,8 @@ impl State {
                         .collect(),
                     store_type: e.store_type.clone(),
                     linked: e.linked.clone(),
-                    access: e
+                    related_entity_type: e.related_type.clone(),
+                    access: acl
                         .access
                         .iter()
                         .map(|g| SnapshotGrant {
@@ -645,6 +739,48 @@ impl State {
         }
         StateSnapshot { users, entities }
     }
+}
+
+/// The non-user entries after a share: set semantics change the ones named (`NO_ROLE`
+/// removes); replace semantics keep only the ones named, and the hidden types untouched.
+fn next_principals(
+    current: &[PrincipalRec],
+    changes: &[&Change],
+    mode: ShareMode<'_>,
+) -> Vec<PrincipalRec> {
+    let mut out: Vec<PrincipalRec> = if mode.replace {
+        current
+            .iter()
+            .filter(|p| mode.hidden_types.contains(&p.recipient_type.as_str()))
+            .cloned()
+            .collect()
+    } else {
+        current.to_vec()
+    };
+    for c in changes {
+        let Some(p) = &c.principal else { continue };
+        let same = |r: &PrincipalRec| r.recipient_type == p.recipient_type && r.id == p.id;
+        let name = p
+            .name
+            .clone()
+            .or_else(|| current.iter().find(|r| same(r)).map(|r| r.name.clone()))
+            .unwrap_or_else(|| p.id.clone());
+        let pos = out.iter().position(same);
+        match (c.role.is_some(), pos) {
+            (false, Some(i)) => {
+                out.remove(i);
+            }
+            (false, None) => {}
+            (true, Some(i)) => out[i].role = c.role_name.clone(),
+            (true, None) => out.push(PrincipalRec {
+                recipient_type: p.recipient_type.clone(),
+                id: p.id.clone(),
+                name,
+                role: c.role_name.clone(),
+            }),
+        }
+    }
+    out
 }
 
 /// A stable creation time for the n-th seeded entity: one hour apart from 2023-01-01.
@@ -703,7 +839,7 @@ pub struct SnapshotUser {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotEntity {
-    /// Which of the 13 kinds.
+    /// Which of the 27 kinds.
     pub kind: EntityKind,
     /// The entity's id.
     pub id: String,
@@ -711,7 +847,8 @@ pub struct SnapshotEntity {
     pub name: String,
     /// The creator's username.
     pub creator: String,
-    /// Its access list, in the order reads return it.
+    /// Its access list, in the order reads return it (a model package's or a notebook's is
+    /// its parent's).
     pub access: Vec<SnapshotGrant>,
     /// Its group and organization entries, as reads return them after the users'.
     #[serde(default)]
@@ -719,16 +856,20 @@ pub struct SnapshotEntity {
     /// Data sources and stores: `jdbc`, `dr-database-v1` or `dr-connector-v1`.
     #[serde(default)]
     pub store_type: String,
-    /// What a share of it also shares (a data store, a dataset), if anything.
+    /// What a share of it also shares (a data store, a dataset), or, for a model package
+    /// or a notebook, the registered model or use case whose access list it has.
     #[serde(default)]
     pub linked: Option<String>,
+    /// A notification policy template's `{relatedEntityType}` (`deployment`, `customjob`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_entity_type: Option<String>,
 }
 
 /// A group's or an organization's entry in a snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SnapshotPrincipal {
-    /// `group` or `organization`.
+    /// `group`, `organization`, `externalApplication` or `role`.
     pub recipient_type: String,
     /// Its id.
     pub id: String,

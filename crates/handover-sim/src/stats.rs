@@ -28,8 +28,18 @@ pub struct Stats {
     pub rate_limited: u64,
     /// Faults injected, by kind.
     pub faults: FaultStats,
-    /// Applied project shares that granted a role without `sendNotification: false`.
+    /// Applied project and no-code application shares that granted a role without
+    /// `sendNotification: false`.
     pub notifications: u64,
+    /// Notifications secure-configuration shares sent (contract §12.1 X5): one per `user`
+    /// entry with a role other than `NO_ROLE` in an applied PATCH of
+    /// `secureConfigs/{id}/sharedRoles/`.
+    #[serde(default)]
+    pub secure_config_notifications: u64,
+    /// PATCH requests aimed at the access list of a type that has no write route (model
+    /// packages, notebooks; §12.2), answered 405.
+    #[serde(default)]
+    pub read_only_writes: u64,
     /// Applied writes per entity, keyed `kind/id` (commit-then-502 writes included).
     pub writes: BTreeMap<String, u64>,
     /// Write requests per entity, keyed `kind/id`, whatever their fate.
@@ -135,6 +145,8 @@ struct Counters {
     rate_limited: u64,
     faults: FaultStats,
     notifications: u64,
+    secure_config_notifications: u64,
+    read_only_writes: u64,
     writes: HashMap<String, u64>,
     write_attempts: HashMap<String, u64>,
     ownerless: Vec<OwnerlessEvent>,
@@ -275,20 +287,22 @@ impl Recorder {
         lock(&self.counters).faults.commit_then_502 += 1;
     }
 
-    /// Counts a write request aimed at an entity.
+    /// Counts a write request aimed at an entity (and, apart, one at a read-only type).
     pub fn write_attempt(&self, kind: EntityKind, id: &str) {
-        *lock(&self.counters)
-            .write_attempts
-            .entry(entity_key(kind, id))
-            .or_default() += 1;
+        let mut c = lock(&self.counters);
+        *c.write_attempts.entry(entity_key(kind, id)).or_default() += 1;
+        if !kind.writable() {
+            c.read_only_writes += 1;
+        }
     }
 
-    /// Counts an applied write, the notification it sent, and an ownerless result.
+    /// Counts an applied write, the notifications it sent, and an ownerless result.
     pub fn write_applied(
         &self,
         kind: EntityKind,
         id: &str,
         notified: bool,
+        secure_config_notifications: u64,
         ownerless: Option<String>,
     ) {
         let mut c = lock(&self.counters);
@@ -296,6 +310,7 @@ impl Recorder {
         if notified {
             c.notifications += 1;
         }
+        c.secure_config_notifications += secure_config_notifications;
         if let Some(request) = ownerless {
             c.ownerless.push(OwnerlessEvent {
                 request,
@@ -353,6 +368,8 @@ impl Recorder {
             rate_limited: c.rate_limited,
             faults: c.faults.clone(),
             notifications: c.notifications,
+            secure_config_notifications: c.secure_config_notifications,
+            read_only_writes: c.read_only_writes,
             writes: c.writes.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             write_attempts: c
                 .write_attempts
