@@ -26,8 +26,20 @@ impl From<EntityKind> for sim::EntityKind {
             EntityKind::ExecutionEnvironment => sim::EntityKind::ExecutionEnvironment,
             EntityKind::File => sim::EntityKind::File,
             EntityKind::UserBlueprint => sim::EntityKind::UserBlueprint,
-            // Until the simulator serves the types of contract §12 (branch w/kinds-sim).
-            other => panic!("the simulator does not serve {other} yet"),
+            EntityKind::Application => sim::EntityKind::Application,
+            EntityKind::CustomApplication => sim::EntityKind::CustomApplication,
+            EntityKind::CustomApplicationSource => sim::EntityKind::CustomApplicationSource,
+            EntityKind::CustomJob => sim::EntityKind::CustomJob,
+            EntityKind::SecureConfig => sim::EntityKind::SecureConfig,
+            EntityKind::NotificationChannelTemplate => sim::EntityKind::NotificationChannelTemplate,
+            EntityKind::NotificationPolicyTemplate => sim::EntityKind::NotificationPolicyTemplate,
+            EntityKind::ComplianceDocTemplate => sim::EntityKind::ComplianceDocTemplate,
+            EntityKind::ValueTracker => sim::EntityKind::ValueTracker,
+            EntityKind::Workload => sim::EntityKind::Workload,
+            EntityKind::Artifact => sim::EntityKind::Artifact,
+            EntityKind::ArtifactRepository => sim::EntityKind::ArtifactRepository,
+            EntityKind::ModelPackage => sim::EntityKind::ModelPackage,
+            EntityKind::Notebook => sim::EntityKind::Notebook,
         }
     }
 }
@@ -48,6 +60,20 @@ impl From<sim::EntityKind> for EntityKind {
             sim::EntityKind::ExecutionEnvironment => EntityKind::ExecutionEnvironment,
             sim::EntityKind::File => EntityKind::File,
             sim::EntityKind::UserBlueprint => EntityKind::UserBlueprint,
+            sim::EntityKind::Application => EntityKind::Application,
+            sim::EntityKind::CustomApplication => EntityKind::CustomApplication,
+            sim::EntityKind::CustomApplicationSource => EntityKind::CustomApplicationSource,
+            sim::EntityKind::CustomJob => EntityKind::CustomJob,
+            sim::EntityKind::SecureConfig => EntityKind::SecureConfig,
+            sim::EntityKind::NotificationChannelTemplate => EntityKind::NotificationChannelTemplate,
+            sim::EntityKind::NotificationPolicyTemplate => EntityKind::NotificationPolicyTemplate,
+            sim::EntityKind::ComplianceDocTemplate => EntityKind::ComplianceDocTemplate,
+            sim::EntityKind::ValueTracker => EntityKind::ValueTracker,
+            sim::EntityKind::Workload => EntityKind::Workload,
+            sim::EntityKind::Artifact => EntityKind::Artifact,
+            sim::EntityKind::ArtifactRepository => EntityKind::ArtifactRepository,
+            sim::EntityKind::ModelPackage => EntityKind::ModelPackage,
+            sim::EntityKind::Notebook => EntityKind::Notebook,
         }
     }
 }

@@ -1123,12 +1123,17 @@ impl Doctor<'_> {
             .map(String::as_str)
             .collect();
         let all = seen_list(&seen.recipients);
-        // Beyond users, groups and organizations: `externalApplication` (contract §12.1
-        // X2–X9) and `role` (X10–X12) entries, and anything else a server sends.
+        // Besides users, groups and organizations the contract names `externalApplication`
+        // (§12.1 X2–X9) and `role` (X10–X12) entries; anything else is news.
         let unusual: Vec<&str> = others
             .iter()
             .copied()
-            .filter(|r| !matches!(*r, "group" | "organization"))
+            .filter(|r| {
+                !matches!(
+                    *r,
+                    "group" | "organization" | "externalApplication" | "role"
+                )
+            })
             .collect();
         let kept = match kind.semantics() {
             WriteSemanticsKind::Replace => {
@@ -1137,11 +1142,6 @@ impl Doctor<'_> {
             WriteSemanticsKind::Set => "never changed (a write names only the users it changes)",
         };
         match kind.dialect() {
-            _ if !unusual.is_empty() => self.differs(
-                id,
-                format!("{} entries besides users: {kept}", unusual.join(", ")),
-                SHARING,
-            ),
             DialectKind::AccessControl if !others.is_empty() => self.differs(
                 id,
                 format!(
@@ -1151,11 +1151,20 @@ impl Doctor<'_> {
                 ),
                 SHARING,
             ),
-            _ => self.holds(
+            _ if !unusual.is_empty() => self.differs(
+                id,
+                format!(
+                    "{} entries, a recipient type the contract does not name: {kept}",
+                    unusual.join(", ")
+                ),
+                SHARING,
+            ),
+            _ if others.is_empty() => self.holds(
                 id,
                 if all.is_empty() { "none".into() } else { all },
                 SHARING,
             ),
+            _ => self.holds(id, format!("{all}; all but users {kept}"), SHARING),
         }
         // canShare
         let id = format!("acl.{k}.can_share");

@@ -293,6 +293,7 @@ impl SimOpts {
                 InactiveRevokeOpt::Refuse => InactiveRevokeKind::Refuse,
             },
             inactive_revoke_status: self.inactive_revoke_status,
+            ..SimConfig::default()
         };
         config
             .validate()

@@ -272,7 +272,11 @@ const fn x_classic(name: &'static str, collection: &'static str, label: &'static
 
 /// One of X10–X12: the Workload API (§12.1), whose documented meanings are owner / user /
 /// consumer, limit at most 100.
-const fn x_workload(name: &'static str, collection: &'static str, label: &'static str) -> KindFacts {
+const fn x_workload(
+    name: &'static str,
+    collection: &'static str,
+    label: &'static str,
+) -> KindFacts {
     KindFacts {
         family: ApiFamily::Workload,
         editor: "USER",
@@ -575,12 +579,12 @@ mod tests {
             assert_eq!(kind as usize, i);
             assert_eq!(EntityKind::from_name(kind.as_str()), Some(kind));
         }
-        let extra: Vec<_> = EntityKind::ALL.into_iter().filter(|k| k.is_extra()).collect();
+        let extra: Vec<_> = EntityKind::ALL
+            .into_iter()
+            .filter(|k| k.is_extra())
+            .collect();
         assert_eq!(extra.len(), 14);
-        assert_eq!(
-            EntityKind::ALL.iter().filter(|k| !k.writable()).count(),
-            2
-        );
+        assert_eq!(EntityKind::ALL.iter().filter(|k| !k.writable()).count(), 2);
         for kind in EntityKind::ALL {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

@@ -381,7 +381,14 @@ fn extra_entity(st: &State, e: &EntityRec, caller: usize) -> Value {
                 .as_deref()
                 .and_then(|u| st.entity(EntityKind::UseCase, u));
             let perms: Vec<&str> = match level {
-                Role::Owner => vec!["CAN_READ", "CAN_UPDATE", "CAN_DELETE", "CAN_SHARE", "CAN_COPY", "CAN_EXECUTE"],
+                Role::Owner => vec![
+                    "CAN_READ",
+                    "CAN_UPDATE",
+                    "CAN_DELETE",
+                    "CAN_SHARE",
+                    "CAN_COPY",
+                    "CAN_EXECUTE",
+                ],
                 Role::Editor => vec!["CAN_READ", "CAN_UPDATE", "CAN_COPY", "CAN_EXECUTE"],
                 Role::Consumer => vec!["CAN_READ"],
             };

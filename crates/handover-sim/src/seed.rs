@@ -591,7 +591,11 @@ impl<'a> Generator<'a> {
         let member: Vec<&SeedEntity> = parents.iter().filter(|e| holds(e, false)).collect();
         let others: Vec<&SeedEntity> = parents
             .iter()
-            .filter(|e| !e.access.iter().any(|g| g.username.eq_ignore_ascii_case(&departing)))
+            .filter(|e| {
+                !e.access
+                    .iter()
+                    .any(|g| g.username.eq_ignore_ascii_case(&departing))
+            })
             .collect();
         let extra = (owned as f64 * self.spec.extra_ratio.max(0.0)).ceil() as usize;
         let mut picks: Vec<&SeedEntity> = Vec::new();
@@ -981,20 +985,26 @@ mod tests {
         let seed = Seed::generate(&GenSpec::realistic(0, 5));
         seed.validate().unwrap();
         let holds = |e: &SeedEntity, role: Option<Role>| {
-            e.access.iter().any(|g| {
-                g.username == DEPARTING_USERNAME && role.is_none_or(|r| g.role == r)
-            })
+            e.access
+                .iter()
+                .any(|g| g.username == DEPARTING_USERNAME && role.is_none_or(|r| g.role == r))
         };
         for kind in EntityKind::ALL.into_iter().filter(|k| k.is_extra()) {
             let of_kind: Vec<&SeedEntity> =
                 seed.entities.iter().filter(|e| e.kind == kind).collect();
-            let owned = of_kind.iter().filter(|e| holds(e, Some(Role::Owner))).count();
+            let owned = of_kind
+                .iter()
+                .filter(|e| holds(e, Some(Role::Owner)))
+                .count();
             assert_eq!(owned, 5, "{kind}");
             let member = of_kind
                 .iter()
                 .filter(|e| holds(e, None) && !holds(e, Some(Role::Owner)))
                 .count();
-            assert!(member > 0, "{kind}: the departing user is a member of others'");
+            assert!(
+                member > 0,
+                "{kind}: the departing user is a member of others'"
+            );
             if let Some(extra) = kind.facts().extra_recipient {
                 assert!(
                     of_kind

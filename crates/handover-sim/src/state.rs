@@ -372,7 +372,11 @@ impl State {
                 .iter()
                 .any(|o| o.principal == c.principal)
             {
-                let p = c.principal.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+                let p = c
+                    .principal
+                    .as_ref()
+                    .map(|p| p.id.clone())
+                    .unwrap_or_default();
                 return Err(ShareError::Duplicate(p));
             }
         }

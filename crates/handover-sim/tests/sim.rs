@@ -337,9 +337,7 @@ async fn each_kind_lists_in_its_own_envelope() {
         let ids: BTreeSet<&str> = items.iter().map(|i| i[id_key].as_str().unwrap()).collect();
         assert!(ids.contains(eid(kind, 1).as_str()), "{kind}");
         // Get-one agrees with the list item.
-        let one = t
-            .get(ADMIN, &one_path(kind, &eid(kind, 1)))
-            .await;
+        let one = t.get(ADMIN, &one_path(kind, &eid(kind, 1))).await;
         assert_eq!(one.status, 200, "{kind}");
         assert_eq!(one.body[id_key], eid(kind, 1), "{kind}");
     }
