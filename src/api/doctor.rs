@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{
-    DialectKind, EntityKind, EnvelopeKind, ListRouteKind, PagingKind, Role, WriteSemanticsKind,
-    is_revoke_name,
+    AdminVisibilityKind, DialectKind, EntityKind, EnvelopeKind, ListRouteKind, PagingKind, Role,
+    WriteSemanticsKind, is_revoke_name,
 };
 
 use super::client::{Client, ProbeReply};
@@ -640,6 +640,9 @@ impl Doctor<'_> {
         for line in ["read", "paging", "roles", "recipients", "can_share"] {
             self.unknown(format!("acl.{k}.{line}"), why, SHARING);
         }
+        if kind.admin_visibility() == AdminVisibilityKind::Unknown {
+            self.unknown(format!("list.{k}.visibility"), why, LISTING);
+        }
     }
 
     async fn paging(
@@ -879,6 +882,14 @@ impl Doctor<'_> {
             for line in ["read", "paging", "roles", "recipients", "can_share"] {
                 self.unknown(format!("acl.{k}.{line}"), "nothing listed to read", SHARING);
             }
+            if kind.admin_visibility() == AdminVisibilityKind::Unknown {
+                self.unknown(
+                    format!("list.{k}.visibility"),
+                    "nothing listed: there are none, or this list shows the caller only what \
+                     they created or were given",
+                    LISTING,
+                );
+            }
             return;
         }
         let mut seen = AclSeen::default();
@@ -937,6 +948,43 @@ impl Doctor<'_> {
         self.visible_lists += seen.read;
         self.without_caller += seen.without_caller;
         self.judge_access_lists(kind, &seen);
+        self.kind_visibility(kind, &seen);
+    }
+
+    /// For a kind whose list may show an administrator only what they created or were
+    /// given (contract §12.1 "Visibility"), whether the sampled entities say otherwise:
+    /// one that does not name the caller shows the list reaches further.
+    fn kind_visibility(&mut self, kind: EntityKind, seen: &AclSeen) {
+        if kind.admin_visibility() != AdminVisibilityKind::Unknown {
+            return;
+        }
+        let id = format!("list.{}.visibility", kind.as_str());
+        let (read, without) = (seen.read, seen.without_caller);
+        if read == 0 {
+            self.unknown(id, "no access list read", LISTING);
+        } else if without > 0 {
+            self.holds(
+                id,
+                format!("{without} of {read} sampled do not name the caller: others' are listed"),
+                LISTING,
+            );
+        } else if self.account.org_admin {
+            self.differs(
+                id,
+                format!(
+                    "all {read} sampled name the caller: this list may show an administrator \
+                     only what they created or were given; others' {} may be missed",
+                    kind.plural_label()
+                ),
+                LISTING,
+            );
+        } else {
+            self.holds(
+                id,
+                format!("all {read} sampled name the caller (not an administrator: expected)"),
+                LISTING,
+            );
+        }
     }
 
     fn read_entry(&self, kind: EntityKind, item: &Value, seen: &mut AclSeen, caller: &mut bool) {
@@ -1062,10 +1110,13 @@ impl Doctor<'_> {
             .iter()
             .map(|r| kind.wire_role(*r).to_string())
             .collect();
+        // The Workload API's routes (the ones without a trailing slash) share one role
+        // enum that lists every alias (contract §12.1 X10): any of them is as documented.
+        let one_enum = !kind.trailing_slash();
         let aliases: Vec<&String> = seen
             .user_roles
             .iter()
-            .filter(|r| !expected.contains(*r))
+            .filter(|r| !expected.contains(*r) && !one_enum)
             .collect();
         let seen_list = |set: &BTreeSet<String>| {
             set.iter()
@@ -1073,7 +1124,17 @@ impl Doctor<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if !seen.unknown_roles.is_empty() {
+        if !kind.is_writable() {
+            // Read, never written (contract §12.2): the names only need reading.
+            let mut names = seen.user_roles.clone();
+            names.extend(seen.unknown_roles.keys().cloned());
+            let detail = if names.is_empty() {
+                "no user roles seen".to_string()
+            } else {
+                seen_list(&names)
+            };
+            self.holds(id, format!("{detail} (read only: never written)"), SHARING);
+        } else if !seen.unknown_roles.is_empty() {
             let names: Vec<String> = seen
                 .unknown_roles
                 .iter()
@@ -1111,6 +1172,15 @@ impl Doctor<'_> {
             );
         } else if seen.user_roles.is_empty() {
             self.holds(id, "no user roles seen", SHARING);
+        } else if one_enum {
+            self.holds(
+                id,
+                format!(
+                    "{} (one enum with every alias; handover writes OWNER/EDITOR/CONSUMER)",
+                    seen_list(&seen.user_roles)
+                ),
+                SHARING,
+            );
         } else {
             self.holds(id, seen_list(&seen.user_roles), SHARING);
         }
