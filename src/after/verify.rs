@@ -204,8 +204,18 @@ pub async fn verify(
     let mut held = None;
     if let Some(spec) = residual {
         // Unfiltered: an owner filter would miss what the users hold without owning it.
+        // A list the server does not serve (an older DataRobot, contract §12) holds nothing
+        // to count: that type is said to be unsearched, and the check goes on.
         let lists: Vec<crate::api::Listing> = stream::iter(spec.kinds.clone())
-            .map(|kind| async move { client.list(kind, &ListFilter::default()).await })
+            .map(|kind| async move {
+                match client.list(kind, &ListFilter::default()).await {
+                    Err(e) if e.is_unserved() => {
+                        tracing::warn!(kind = %kind, error = %e, "list not served; residual not searched there");
+                        Ok(crate::api::Listing::default())
+                    }
+                    other => other,
+                }
+            })
             .buffer_unordered(concurrency)
             .try_collect()
             .await?;

@@ -213,6 +213,13 @@ impl ApiError {
         )
     }
 
+    /// Whether the route is not served (404, 405, 410, 501) or answered in a shape the
+    /// client does not read: of a list, that type's problem (an older DataRobot may not
+    /// have it, contract §12); of one entity's access list, that entity's.
+    pub fn is_unserved(&self) -> bool {
+        self.is_shape() || matches!(self.status(), Some(404 | 405 | 410 | 501))
+    }
+
     /// The class of this failure.
     pub fn class(&self) -> ErrorClass {
         match &self.0.kind {

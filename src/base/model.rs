@@ -207,6 +207,9 @@ pub struct KindFacts {
     pub linked_grants: bool,
     /// Whether an administrator's list is known to show other users' entities.
     pub admin_visibility: AdminVisibilityKind,
+    /// For a read-only kind, the kind whose share moves it (a notebook moves with its use
+    /// case, a model package with its registered model; contract §12.2).
+    pub moves_with: Option<EntityKind>,
 }
 
 /// A classic sharedRoles row with every new-type default (§12.1): OWNER/EDITOR/CONSUMER,
@@ -234,6 +237,7 @@ const fn new_sr(name: &'static str, label: &'static str, collection: &'static st
         notifies_recipients: false,
         linked_grants: false,
         admin_visibility: AdminVisibilityKind::Unknown,
+        moves_with: None,
     }
 }
 
@@ -286,6 +290,7 @@ const fn classic(
         notifies_recipients: false,
         linked_grants: false,
         admin_visibility: AdminVisibilityKind::Known,
+        moves_with: None,
     }
 }
 
@@ -432,11 +437,13 @@ const ARTIFACT_REPOSITORY: KindFacts = workload_api(
 );
 const MODEL_PACKAGE: KindFacts = KindFacts {
     writable: false,
+    moves_with: Some(EntityKind::RegisteredModel),
     paging: PagingKind::Next,
     ..new_sr("model_package", "model packages", "modelPackages")
 };
 const NOTEBOOK: KindFacts = KindFacts {
     writable: false,
+    moves_with: Some(EntityKind::UseCase),
     paging: PagingKind::Next,
     ..new_sr("notebook", "notebooks", "notebooks")
 };
@@ -755,6 +762,34 @@ impl fmt::Display for EntityKind {
     }
 }
 
+/// Why a name cannot be a kind `--types` or a CSV plan names.
+#[derive(Debug, thiserror::Error)]
+pub enum KindNameError {
+    /// No kind has that name.
+    #[error(transparent)]
+    Unknown(#[from] UnknownKindError),
+    /// A kind whose access list is read, never written.
+    #[error(
+        "{kind} access lists are read, never written: move the {} that holds it instead \
+         (expected one of: {list})",
+        kind.facts().moves_with.map_or("entity", |k| k.facts().name).replace('_', " "),
+        list = kind_names()
+    )]
+    ReadOnly { kind: EntityKind },
+}
+
+impl EntityKind {
+    /// Parses a kind handover may plan and write ([`FromStr`]'s names); a read-only kind
+    /// is an error that says what to move instead.
+    pub fn parse_writable(s: &str) -> Result<EntityKind, KindNameError> {
+        let kind: EntityKind = s.parse()?;
+        if !kind.is_writable() {
+            return Err(KindNameError::ReadOnly { kind });
+        }
+        Ok(kind)
+    }
+}
+
 /// A kind name that is none of [`EntityKind::ALL`].
 #[derive(Debug, thiserror::Error)]
 #[error("unknown entity type {0:?} (expected one of: {list})", list = kind_names())]
@@ -1014,6 +1049,23 @@ mod tests {
         assert_eq!(Workload.collection(), "workloads");
         assert_eq!(ArtifactRepository.collection(), "artifactRepositories");
         assert_eq!(SecureConfig.collection(), "secureConfigs");
+    }
+
+    #[test]
+    fn read_only_kinds_are_refused_where_a_writable_one_is_asked_for() {
+        assert_eq!(
+            EntityKind::parse_writable("workloads").unwrap(),
+            EntityKind::Workload
+        );
+        let e = EntityKind::parse_writable("notebook").unwrap_err();
+        assert!(e.to_string().starts_with(
+            "notebook access lists are read, never written: move the use case that holds it"
+        ));
+        let e = EntityKind::parse_writable("model_package").unwrap_err();
+        assert!(e.to_string().contains("move the registered model"), "{e}");
+        let e = EntityKind::parse_writable("widget").unwrap_err();
+        assert!(e.to_string().contains("expected one of: project,"), "{e}");
+        assert!(e.to_string().ends_with("artifact_repository)"), "{e}");
     }
 
     #[test]

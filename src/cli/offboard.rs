@@ -43,8 +43,13 @@ pub struct OffboardOpts {
     /// What the old owner keeps: none (revoked), consumer, editor or owner.
     #[arg(long, value_name = "ROLE", default_value = "none")]
     pub old_owner_role: OldOwnerRoleKind,
-    /// Entity types to include, comma-separated [default: all 13].
-    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    /// Entity types to include, comma-separated [default: all 25 that can be shared].
+    #[arg(
+        long,
+        value_name = "TYPES",
+        value_delimiter = ',',
+        value_parser = EntityKind::parse_writable
+    )]
     pub types: Vec<EntityKind>,
     /// Where to write the plan [default: offboard-FROM.plan.jsonl in the current
     /// directory; offboard-MAP.plan.jsonl with --map, after the map file's name].

@@ -53,11 +53,13 @@ pub struct PlanOpts {
         conflicts_with = "csv"
     )]
     pub old_owner_role: OldOwnerRoleKind,
-    /// Entity types to include, comma-separated (e.g. project,dataset) [default: all 13].
+    /// Entity types to include, comma-separated (e.g. project,dataset) [default: all 25
+    /// that can be shared].
     #[arg(
         long,
         value_name = "TYPES",
         value_delimiter = ',',
+        value_parser = EntityKind::parse_writable,
         conflicts_with = "csv"
     )]
     pub types: Vec<EntityKind>,

@@ -14,7 +14,9 @@ use clap::ValueEnum;
 
 use crate::exit;
 use crate::model::EntityKind;
-use crate::sim::{GenSpec, InactiveRevokeKind, RateLimit, RoleVocabKind, Seed, Sim, SimConfig};
+use crate::sim::{
+    GenSpec, InactiveRevokeKind, LimitOverMaxKind, RateLimit, RoleVocabKind, Seed, Sim, SimConfig,
+};
 
 /// Options of `handover sim`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +41,8 @@ pub struct SimOpts {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub per_kind: usize,
 
-    /// Generation: only these kinds (comma-separated; default all 13).
+    /// Generation: only these kinds (comma-separated; default all 27: the 25 writable
+    /// types and the 2 read-only ones).
     #[arg(long, value_name = "KINDS", value_delimiter = ',')]
     pub kinds: Vec<EntityKind>,
 
@@ -187,6 +190,88 @@ pub struct SimOpts {
     /// Seed of the RNG behind every fault and jitter decision (reproducible runs).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fault_seed: u64,
+
+    /// Types whose share PATCH replaces the whole access list with the one sent (whatever
+    /// is not named loses its access; a list without an owner is still refused); the others
+    /// change only the recipients named. `none` for set semantics everywhere.
+    #[arg(
+        long,
+        value_name = "TYPES",
+        value_delimiter = ',',
+        default_value = "workload,artifact,artifact_repository"
+    )]
+    pub replace_semantics: Vec<String>,
+
+    /// Types whose list shows an org admin only what they created or were given, as a
+    /// non-admin's does (whether admins see others' entities of the newer types is not
+    /// documented). Default: none.
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub admin_list_own_only: Vec<String>,
+
+    /// Types whose list route does not exist, as on an older DataRobot: the list answers
+    /// 404 (get-one and the access list still answer). Default: none.
+    #[arg(long, value_name = "TYPES", value_delimiter = ',')]
+    pub absent_lists: Vec<String>,
+
+    /// Leave out the non-user recipients of the newer types (externalApplication entries
+    /// on custom applications … value trackers, role entries on workloads, artifacts and
+    /// artifact repositories): reads do not show them and writes may not name them.
+    #[arg(long)]
+    pub no_extra_recipients: bool,
+
+    /// Accept fields a Workload API share body's schema does not have (canShare, name,
+    /// sendNotification, …) instead of refusing them with 422.
+    #[arg(long)]
+    pub lenient_workload_bodies: bool,
+
+    /// customJobs/ refuses a list request without offset and limit (the reference marks both
+    /// required; DataRobot's Python client sends neither).
+    #[arg(long)]
+    pub custom_jobs_require_paging: bool,
+
+    /// What a Workload API list (workloads, artifacts, artifact repositories) does with a
+    /// limit above 100: refuse it with 422 or cut it to 100.
+    #[arg(long, value_enum, default_value_t = LimitOverMaxOpt::Refuse)]
+    pub workload_limit_over_max: LimitOverMaxOpt,
+
+    /// The newer types' access-list reads name editors USER and consumers OBSERVER, as their
+    /// generated request texts do, instead of each type's own names.
+    #[arg(long)]
+    pub observer_role_names: bool,
+}
+
+/// `--workload-limit-over-max` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LimitOverMaxOpt {
+    /// 422 naming `limit`.
+    Refuse,
+    /// The limit is cut to 100.
+    Clamp,
+}
+
+/// The simulator's kinds a `--…` list of type names names; `none` names nothing.
+fn sim_kinds(flag: &str, names: &[String]) -> anyhow::Result<Vec<crate::sim::EntityKind>> {
+    let mut kinds = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if name == "none" {
+            continue;
+        }
+        let kind = crate::sim::EntityKind::from_name(name).ok_or_else(|| {
+            let valid: Vec<&str> = crate::sim::EntityKind::ALL
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            exit::with_code(
+                exit::INVALID_INPUT,
+                anyhow::anyhow!(
+                    "--{flag}: unknown type {name:?} (valid: none, {})",
+                    valid.join(", ")
+                ),
+            )
+        })?;
+        kinds.push(kind);
+    }
+    Ok(kinds)
 }
 
 /// `--role-vocab` values.
@@ -293,7 +378,17 @@ impl SimOpts {
                 InactiveRevokeOpt::Refuse => InactiveRevokeKind::Refuse,
             },
             inactive_revoke_status: self.inactive_revoke_status,
-            ..SimConfig::default()
+            replace_semantics: sim_kinds("replace-semantics", &self.replace_semantics)?,
+            admin_list_own_only: sim_kinds("admin-list-own-only", &self.admin_list_own_only)?,
+            extra_recipients: !self.no_extra_recipients,
+            workload_strict_bodies: !self.lenient_workload_bodies,
+            custom_jobs_require_paging: self.custom_jobs_require_paging,
+            workload_limit_over_max: match self.workload_limit_over_max {
+                LimitOverMaxOpt::Refuse => LimitOverMaxKind::Refuse,
+                LimitOverMaxOpt::Clamp => LimitOverMaxKind::Clamp,
+            },
+            observer_role_names: self.observer_role_names,
+            absent_lists: sim_kinds("absent-lists", &self.absent_lists)?,
         };
         config
             .validate()

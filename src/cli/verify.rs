@@ -260,7 +260,7 @@ async fn residual_spec(
     let kinds = match offboard {
         Some((_, types)) if !types.is_empty() => types,
         _ if !subject.kinds.is_empty() => subject.kinds.iter().copied().collect(),
-        _ => EntityKind::ALL.to_vec(),
+        _ => EntityKind::WRITABLE.to_vec(),
     };
     Ok(Some(ResidualSpec { users, kinds }))
 }

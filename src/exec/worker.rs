@@ -542,7 +542,8 @@ fn failure(
             };
         }
         // An answer in a shape handover does not expect is this entity's problem.
-        ErrorClass::Fatal if e.is_shape() => OutcomeKind::Refused,
+        // So is a route it does not serve for this entity (405; contract §12).
+        ErrorClass::Fatal if e.is_unserved() => OutcomeKind::Refused,
         ErrorClass::Fatal => {
             return WorkerEnd::Unfinished {
                 kind,

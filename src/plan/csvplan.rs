@@ -5,7 +5,7 @@
 //!
 //! - a header row is required; column order is free; names are case-insensitive (a space
 //!   or `-` may stand for `_`); `can_share` is optional; any other column is an error;
-//! - `entity_type` is any name [`EntityKind::from_str`] takes (`project`, `data-sources`,
+//! - `entity_type` is any name [`EntityKind::parse_writable`] takes (`project`, `data-sources`,
 //!   `externalDataStores`, …);
 //! - `role` is `OWNER`, `EDITOR`, `CONSUMER` or `NONE` (revoke), any case, or an alias
 //!   DataRobot uses: `USER`, `READ_WRITE` (= EDITOR), `READ_ONLY`, `OBSERVER`
@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use crate::exit;
 use crate::model::{EntityKind, Grant, Role, is_revoke_name};
@@ -480,10 +479,11 @@ fn parse_row(
             fail(ColumnKind::EntityType, "empty".to_string());
             return None;
         }
-        EntityKind::from_str(s)
+        EntityKind::parse_writable(s)
             .map_err(|e| fail(ColumnKind::EntityType, e.to_string()))
             .ok()
     });
+    let id_problem = |s: &str| id_problem(s).or_else(|| kind.and_then(|k| k.check_id(s).err()));
     let id = field(ColumnKind::EntityId).and_then(|s| match id_problem(s) {
         Some(problem) => {
             fail(ColumnKind::EntityId, problem);

@@ -37,8 +37,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
-use crate::api::{ApiError, Client, EntityRef, ErrorClass, ListFilter, Listing, User};
-use crate::model::{EntityKind, Grant, Role};
+use crate::api::{
+    ApiError, Client, EntityRef, ErrorClass, ListFilter, Listing, User, wire_request,
+};
+use crate::model::{AccessList, AdminVisibilityKind, EntityKind, Grant, Role, UnreadableEntry};
 use crate::plan::csvplan::{CsvChange, Problem};
 use crate::plan::mapfile::{IdList, MapRow};
 use crate::plan::orphan::{Deactivated, Ownership, ownership};
@@ -560,6 +562,31 @@ fn checked(entry: PlanEntry, caller: &Caller) -> PlanEntry {
     )
 }
 
+/// `entry`, or, when its request cannot be sent as the kind's write needs it, the same
+/// entry refused with the reason: on a replace-semantics kind the write re-sends the whole
+/// list (`api::wire_request`), which an entry handover could not read (`unreadable`), or
+/// more entries than one write takes, make impossible.
+fn sendable(entry: PlanEntry, unreadable: Vec<UnreadableEntry>) -> PlanEntry {
+    let Some(request) = &entry.request else {
+        return entry;
+    };
+    let list = AccessList {
+        grants: entry.current.clone(),
+        unreadable,
+    };
+    match wire_request(entry.kind, request, &list) {
+        Ok(_) => entry,
+        Err(e) => PlanEntry::refused(
+            entry.kind,
+            entry.id,
+            entry.name,
+            entry.current,
+            entry.target,
+            &RefusalKind::Other(format!("not sendable: {e}")),
+        ),
+    }
+}
+
 /// One progress bar per kind on a terminal, nothing otherwise.
 pub(crate) struct Bars {
     multi: MultiProgress,
@@ -666,6 +693,9 @@ pub struct Coverage {
     /// Whether orphans were searched for (`plan --orphans`) rather than what departing
     /// users own.
     pub orphans: bool,
+    /// Kinds whose list the server does not serve (404, 405) or answered in a shape
+    /// handover does not read, with the server's words: not searched.
+    pub unlisted: BTreeMap<EntityKind, String>,
 }
 
 /// One kind's line of [`Coverage`].
@@ -713,6 +743,11 @@ impl Coverage {
                     ", {} list items without an id",
                     c.unreadable_items
                 ));
+            }
+            if let Some(words) = self.unlisted.get(kind) {
+                out.push_str(&format!(", not searched: the list answered {words}"));
+            } else if kind.admin_visibility() == AdminVisibilityKind::Unknown {
+                out.push_str(", the list may show only what the caller created or was given");
             }
             out.push('\n');
         }
@@ -785,9 +820,16 @@ pub async fn plan_batch(
     // Every kind is listed at once, and each entity's access list is read as soon as its
     // page arrives: the reads of the first page overlap the fetching of the next.
     let (found, arriving) = mpsc::unbounded_channel::<EntityRef>();
-    let kinds = spec.kinds.clone();
+    // Read-only kinds are never planned (contract §12.2), whatever the caller asked.
+    let kinds: Vec<EntityKind> = spec
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| k.is_writable())
+        .collect();
     let listing = async move {
-        let lists: Result<Vec<(EntityKind, Listing)>, ApiError> = stream::iter(kinds.clone())
+        type Listed = (EntityKind, Result<Listing, String>);
+        let lists: Result<Vec<Listed>, ApiError> = stream::iter(kinds.clone())
             .map(|kind| {
                 let filter = filter.clone();
                 let found = found.clone();
@@ -795,10 +837,14 @@ pub async fn plan_batch(
                     let each = move |e: &EntityRef| {
                         let _ = found.send(e.clone());
                     };
-                    client
-                        .list_each(kind, &filter, each)
-                        .await
-                        .map(|listing| (kind, listing))
+                    match client.list_each(kind, &filter, each).await {
+                        Ok(listing) => Ok((kind, Ok(listing))),
+                        // A list the server does not serve (an older DataRobot) or answers
+                        // in a shape handover does not read: that type's note, the run
+                        // goes on (contract §12).
+                        Err(e) if e.is_unserved() => Ok((kind, Err(e.to_string()))),
+                        Err(e) => Err(e),
+                    }
                 }
             })
             .buffer_unordered(kinds.len().max(1))
@@ -810,7 +856,7 @@ pub async fn plan_batch(
     };
 
     let mut bars = Bars::new(settings.progress);
-    for kind in &spec.kinds {
+    for kind in spec.kinds.iter().filter(|k| k.is_writable()) {
         bars.add(*kind, 0);
     }
     let bars = bars;
@@ -838,9 +884,9 @@ pub async fn plan_batch(
         while let Some((entity, acl)) = reads.next().await {
             bars.inc(entity.kind);
             let unknown = match &acl {
-                Err(e) if e.is_shape() => Some(RefusalKind::Other(format!(
-                    "cannot read the access list: {e}"
-                ))),
+                Err(e) if e.is_shape() || e.status() == Some(405) => Some(RefusalKind::Other(
+                    format!("cannot read the access list: {e}"),
+                )),
                 Ok(list) => list
                     .hides(&touched)
                     .map(|u| RefusalKind::Other(format!("cannot read the access list entry {u}"))),
@@ -890,8 +936,8 @@ pub async fn plan_batch(
                     }
                 }
             }
-            let current = match acl {
-                Ok(current) => current.grants,
+            let (current, unreadable) = match acl {
+                Ok(list) => (list.grants, list.unreadable),
                 // Gone since it was listed, or readable in the list but not in detail: the
                 // entity cannot be handed over by this caller, say so and go on.
                 Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
@@ -919,7 +965,7 @@ pub async fn plan_batch(
                 continue;
             };
             let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
-            writer.write(&checked(entry, caller))?;
+            writer.write(&checked(sendable(entry, unreadable), caller))?;
             planned.insert((entity.kind, entity.id.to_lowercase()));
             coverage.kinds.entry(entity.kind).or_default().owned += 1;
         }
@@ -929,9 +975,17 @@ pub async fn plan_batch(
     bars.finish();
     for (kind, listing) in lists? {
         let c = coverage.kinds.entry(kind).or_default();
-        c.listed = listing.entities.len();
-        c.owner_filtered = listing.owner_filtered;
-        c.unreadable_items = listing.unreadable.len();
+        match listing {
+            Ok(listing) => {
+                c.listed = listing.entities.len();
+                c.owner_filtered = listing.owner_filtered;
+                c.unreadable_items = listing.unreadable.len();
+            }
+            Err(words) => {
+                tracing::warn!(kind = %kind, error = %words, "list not served; type not searched");
+                coverage.unlisted.insert(kind, words);
+            }
+        }
     }
     spec.selection.warn_missing(
         &planned?,
@@ -977,11 +1031,19 @@ pub async fn plan_csv(
     // In the CSV's order, so that the plan reads like the file it came from.
     let mut reads = stream::iter(changes)
         .map(|change| async move {
+            // The entity's own route is read for its name only: where the server does not
+            // serve it (the types of contract §12 document none), the access list says
+            // whether the entity exists.
             let read = match client.get(change.kind, &change.id).await {
-                Ok(entity) => client
+                Ok(entity) => Ok(entity.name),
+                Err(e) if e.is_unserved() => Ok(String::new()),
+                Err(e) => Err(e),
+            };
+            let read = match read {
+                Ok(name) => client
                     .access_list(change.kind, &change.id)
                     .await
-                    .map(|acl| (entity.name, acl)),
+                    .map(|acl| (name, acl)),
                 Err(e) => Err(e),
             };
             (change, read)
@@ -991,7 +1053,7 @@ pub async fn plan_csv(
     while let Some((change, read)) = reads.next().await {
         bars.inc(change.kind);
         let read = match read {
-            Err(e) if e.is_shape() => {
+            Err(e) if e.is_shape() || e.status() == Some(405) => {
                 writer.write(&PlanEntry::refused(
                     change.kind,
                     &change.id,
@@ -1004,7 +1066,7 @@ pub async fn plan_csv(
             }
             other => other,
         };
-        let (name, current) = match read {
+        let (name, current, unreadable) = match read {
             Ok((name, list)) => {
                 let named: Vec<Grant> = change
                     .rows
@@ -1024,7 +1086,7 @@ pub async fn plan_csv(
                     ))?;
                     continue;
                 }
-                (name, list.grants)
+                (name, list.grants, list.unreadable)
             }
             Err(e) if matches!(e.class(), ErrorClass::Gone | ErrorClass::NotAllowed) => {
                 writer.write(&PlanEntry::refused(
@@ -1049,7 +1111,10 @@ pub async fn plan_csv(
                 &refusal,
             ),
             Ok(target) => checked(
-                PlanEntry::build(change.kind, &change.id, &name, current, target),
+                sendable(
+                    PlanEntry::build(change.kind, &change.id, &name, current, target),
+                    unreadable,
+                ),
                 caller,
             ),
         };

@@ -122,10 +122,11 @@ pub fn check_orphans(old_owner_role: OldOwnerRoleKind) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--types` as the planner takes it: all 13 when empty, else sorted without repeats.
+/// `--types` as the planner takes it: all 25 writable kinds when empty, else sorted
+/// without repeats.
 pub(crate) fn kinds_of(types: &[EntityKind]) -> Vec<EntityKind> {
     if types.is_empty() {
-        EntityKind::ALL.to_vec()
+        EntityKind::WRITABLE.to_vec()
     } else {
         let mut kinds = types.to_vec();
         kinds.sort();

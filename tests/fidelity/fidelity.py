@@ -854,6 +854,55 @@ def handshake_checks(ctx: Ctx) -> None:
         pass
 
 
+# --------------------------------------------------------------------------------------------
+# The types of contract §12 the Python client models: its own classes list and read them.
+
+EXTRA_SEED = {
+    # kind: (the old owner's entity, the new owner's entity)
+    "application": ("650e00000000000000000001", "650e00000000000000000003"),
+    "custom_application": ("650f00000000000000000001", "650f00000000000000000003"),
+    "custom_application_source": ("651000000000000000000001", "651000000000000000000003"),
+    "compliance_doc_template": ("651100000000000000000001", "651100000000000000000003"),
+    "custom_job": ("651200000000000000000001", "651200000000000000000003"),
+    "notebook": ("651300000000000000000001", "651300000000000000000003"),
+}
+
+
+def extra_type_checks(ctx: Ctx) -> None:
+    """List and get through the client's classes, as the old owner: the list holds the old
+    owner's entity and not the new owner's, and get-one reads it back by id."""
+    from datarobot.models.notebooks import Notebook
+    from datarobot.models.registry import Job
+
+    classes = {
+        "application": dr.Application,
+        "custom_application": dr.CustomApplication,
+        "custom_application_source": dr.CustomApplicationSource,
+        "compliance_doc_template": dr.ComplianceDocTemplate,
+        "custom_job": Job,
+        "notebook": Notebook,
+    }
+    for kind, cls in classes.items():
+        mine, theirs = EXTRA_SEED[kind]
+        try:
+            ctx.as_user("old")
+            items = step(f"[{kind}] {cls.__name__}.list()", lambda: cls.list())
+            ids = {i.id for i in items}
+            R.check(f"[{kind}] the list holds what the caller may see, and only that",
+                    mine in ids and theirs not in ids, f"ids={sorted(ids)}")
+            one = step(f"[{kind}] {cls.__name__}.get(id)", lambda: cls.get(mine))
+            R.check(f"[{kind}] get-one reads the entity back", one.id == mine and bool(one.name),
+                    f"{one!r}")
+            if kind == "notebook":
+                R.check("[notebook] a notebook names its use case", one.use_case_id == "650700000000000000000002",
+                        f"use_case_id={one.use_case_id!r}")
+                scoped = step("[notebook] Notebook.list(use_cases=...) filters by use case",
+                              lambda: Notebook.list(use_cases="650700000000000000000001"))
+                R.check("[notebook] no notebook in use case A", scoped == [], f"{scoped!r}")
+        except Abort:
+            pass
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--endpoint", required=True, help="e.g. http://127.0.0.1:PORT/api/v2")
@@ -905,6 +954,9 @@ def main() -> int:
     if R.failed and not ctx.clients:
         print(f"{R.passed} passed, {R.failed} failed")
         return 1
+
+    # Before the 13's transfers: a notebook shows its use case's access list.
+    extra_type_checks(ctx)
 
     for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
         try:

@@ -1908,3 +1908,597 @@ async fn project_create_answers_202_then_303_to_a_project_the_caller_owns() {
     );
     assert_eq!(t.get(OWNER, &project_url).await.status, 404);
 }
+
+// ---------------------------------------------------------------------------------------
+// The types of contract §12 and their knobs
+
+/// The fixture plus what the §12 types hold: on every writable one's "E", a group entry
+/// and its extra recipient type (`externalApplication` on X2–X9, `role` on X10–X12); the
+/// read-only ones' "E" linked to the registered model's and the use case's "E".
+fn extra_seed() -> Seed {
+    let mut seed = fixture();
+    for e in &mut seed.entities {
+        if !e.kind.is_extra() || e.id != eid(e.kind, 1) {
+            continue;
+        }
+        if let Some(parent) = e.kind.facts().parent {
+            e.linked = Some(eid(parent, 1));
+            continue;
+        }
+        e.principals.push(handover_sim::SeedPrincipal {
+            recipient_type: "group".into(),
+            id: "6a0000000000000000000001".into(),
+            name: "Data Science".into(),
+            role: e.kind.wire_role(Role::Consumer).into(),
+        });
+        if let Some(t) = e.kind.facts().extra_recipient {
+            e.principals.push(handover_sim::SeedPrincipal {
+                recipient_type: t.into(),
+                id: "6b0000000000000000000001".into(),
+                name: format!("some {t}"),
+                role: e.kind.wire_role(Role::Editor).into(),
+            });
+        }
+    }
+    seed
+}
+
+fn extra_kinds() -> impl Iterator<Item = EntityKind> {
+    EntityKind::ALL.into_iter().filter(|k| k.is_extra())
+}
+
+/// The recipient types of an access-list read.
+fn recipient_types(a: &Answer) -> BTreeSet<String> {
+    a.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["shareRecipientType"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn new_types_list_and_read_on_their_own_paths() {
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    for kind in extra_kinds() {
+        let a = t.get(ADMIN, &list_path(kind)).await;
+        assert_eq!(a.status, 200, "{kind}: {}", a.body);
+        assert_eq!(a.body["totalCount"], 2, "{kind}");
+        assert!(a.body.get("next").is_some(), "{kind}");
+        let a = t.get(ADMIN, &one_path(kind, &eid(kind, 1))).await;
+        assert_eq!(a.body["id"], eid(kind, 1), "{kind}");
+        let a = t
+            .get(
+                ADMIN,
+                &access_path(kind, &eid(kind, 1), DialectKind::SharedRoles),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{kind}");
+        let mut want: BTreeSet<String> = ["user".to_string()].into();
+        if kind.writable() {
+            want.insert("group".into());
+            want.extend(kind.facts().extra_recipient.map(str::to_string));
+        }
+        assert_eq!(recipient_types(&a), want, "{kind}");
+        // No accessControl route on the new types.
+        let a = t
+            .get(
+                ADMIN,
+                &access_path(kind, &eid(kind, 1), DialectKind::AccessControl),
+            )
+            .await;
+        assert_eq!(a.status, 404, "{kind}");
+    }
+    // The Workload API has no trailing slash: a path with one is unknown.
+    for kind in [
+        EntityKind::Workload,
+        EntityKind::Artifact,
+        EntityKind::ArtifactRepository,
+    ] {
+        assert_eq!(list_path(kind), kind.collection());
+        let a = t.get(ADMIN, &format!("{}/", kind.collection())).await;
+        assert_error(&a, 404, "was not found");
+        let a = t
+            .get(
+                ADMIN,
+                &format!("{}/{}/sharedRoles/", kind.collection(), eid(kind, 1)),
+            )
+            .await;
+        assert_eq!(a.status, 404, "{kind}");
+    }
+    // Notification policy templates live under their related entity type.
+    let npt = EntityKind::NotificationPolicyTemplate;
+    let a = t
+        .get(ADMIN, "entityNotificationPolicyTemplates/customjob/")
+        .await;
+    assert_eq!(
+        a.body["totalCount"], 0,
+        "the fixture's are deployment templates"
+    );
+    let a = t
+        .get(
+            ADMIN,
+            &format!(
+                "entityNotificationPolicyTemplates/customjob/{}/sharedRoles/",
+                eid(npt, 1)
+            ),
+        )
+        .await;
+    assert_eq!(a.status, 404);
+    let a = t
+        .get(ADMIN, "entityNotificationPolicyTemplates/project/")
+        .await;
+    assert_error(&a, 422, "relatedEntityType");
+}
+
+#[tokio::test]
+async fn replace_semantics_make_the_patch_the_whole_list_and_keep_an_owner() {
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    for kind in [
+        EntityKind::Workload,
+        EntityKind::Artifact,
+        EntityKind::ArtifactRepository,
+    ] {
+        let id = eid(kind, 1);
+        let path = access_path(kind, &id, DialectKind::SharedRoles);
+        // Only the change: everyone not named loses access, groups and roles included.
+        let before = t.get(ADMIN, &path).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(before, 7, "{kind}: five users, a group, a role");
+        let body = json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "new@x.test", "role": "OWNER"},
+            {"shareRecipientType": "user", "username": "owner@x.test", "role": "NO_ROLE"},
+        ]});
+        // The fixture's inactive consumer cannot be removed implicitly when refused…
+        let a = t.patch(ADMIN, &path, body).await;
+        assert_eq!(a.status, 204, "{kind}: {}", a.body);
+        let read = t.get(ADMIN, &path).await;
+        assert_eq!(read.body["data"].as_array().unwrap().len(), 1, "{kind}");
+        assert_eq!(read.body["data"][0]["name"], "new@x.test");
+        assert!(
+            t.sim
+                .state()
+                .entity(kind, &id)
+                .unwrap()
+                .principals
+                .is_empty()
+        );
+        // R1 on the resulting list: a list without an owner is refused whole.
+        let body = json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "editor@x.test", "role": "USER"},
+        ]});
+        assert_error(&t.patch(ADMIN, &path, body).await, 409, "OWNER");
+        assert_eq!(t.role(kind, &id, "new@x.test"), Some(Role::Owner));
+    }
+    // The whole list sent back, changed: nothing else moves.
+    let kind = EntityKind::Workload;
+    let id = eid(kind, 2);
+    let path = access_path(kind, &id, DialectKind::SharedRoles);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "id": uid(6), "role": "CONSUMER"},
+        {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
+        {"shareRecipientType": "role", "id": "6b0000000000000000000009", "role": "DATA_SCIENTIST"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    let types = recipient_types(&t.get(ADMIN, &path).await);
+    assert_eq!(types, ["role".to_string(), "user".to_string()].into());
+    assert_eq!(t.role(kind, &id, "new@x.test"), Some(Role::Consumer));
+
+    // Set semantics on the same route when the knob says so: the others stay.
+    let t = start_with(
+        extra_seed(),
+        SimConfig {
+            replace_semantics: Vec::new(),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let id = eid(kind, 1);
+    let path = access_path(kind, &id, DialectKind::SharedRoles);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "new@x.test", "role": "OWNER"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    assert_eq!(t.get(ADMIN, &path).await.body["totalCount"], 8);
+    assert_eq!(t.role(kind, &id, "owner@x.test"), Some(Role::Owner));
+}
+
+#[tokio::test]
+async fn replace_semantics_refuse_an_implicit_revoke_of_an_inactive_user_when_configured() {
+    let t = start_with(
+        extra_seed(),
+        SimConfig {
+            inactive_revoke: InactiveRevokeKind::Refuse,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let kind = EntityKind::Artifact;
+    let id = eid(kind, 1);
+    let path = access_path(kind, &id, DialectKind::SharedRoles);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
+    ]});
+    assert_error(&t.patch(ADMIN, &path, body).await, 422, "gone@x.test");
+    assert_eq!(t.role(kind, &id, "editor@x.test"), Some(Role::Editor));
+}
+
+#[tokio::test]
+async fn an_admins_list_shows_only_their_own_where_configured() {
+    let config = SimConfig {
+        admin_list_own_only: vec![EntityKind::Application, EntityKind::Workload],
+        ..SimConfig::default()
+    };
+    let t = start_with(extra_seed(), config).await;
+    for kind in [EntityKind::Application, EntityKind::Workload] {
+        let a = t.get(ADMIN, &list_path(kind)).await;
+        assert_eq!(a.body["totalCount"], 0, "{kind}: the admin holds none");
+        // Get-one and the access list still answer the admin.
+        let a = t.get(ADMIN, &one_path(kind, &eid(kind, 1))).await;
+        assert_eq!(a.status, 200, "{kind}");
+        let a = t.get(OWNER, &list_path(kind)).await;
+        assert_eq!(a.body["totalCount"], 1, "{kind}: what the owner holds");
+    }
+    let a = t.get(ADMIN, &list_path(EntityKind::CustomJob)).await;
+    assert_eq!(a.body["totalCount"], 2, "other types: the admin sees all");
+}
+
+#[tokio::test]
+async fn extra_recipients_can_be_switched_off() {
+    let config = SimConfig {
+        extra_recipients: false,
+        ..SimConfig::default()
+    };
+    let t = start_with(extra_seed(), config).await;
+    for kind in extra_kinds().filter(|k| k.facts().extra_recipient.is_some()) {
+        let path = access_path(kind, &eid(kind, 1), DialectKind::SharedRoles);
+        let types = recipient_types(&t.get(ADMIN, &path).await);
+        assert_eq!(
+            types,
+            ["group".to_string(), "user".to_string()].into(),
+            "{kind}"
+        );
+        let t_name = kind.facts().extra_recipient.unwrap();
+        let body = json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": t_name, "id": "6b0000000000000000000001", "role": "NO_ROLE"},
+        ]});
+        assert_error(
+            &t.patch(ADMIN, &path, body).await,
+            422,
+            "shareRecipientType",
+        );
+    }
+    // A replacing write leaves what the server does not show alone.
+    let kind = EntityKind::Workload;
+    let path = access_path(kind, &eid(kind, 1), DialectKind::SharedRoles);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
+        {"shareRecipientType": "user", "username": "gone@x.test", "role": "CONSUMER"},
+    ]});
+    let a = t.patch(ADMIN, &path, body).await;
+    assert_error(&a, 422, "not active");
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    let principals = &t
+        .sim
+        .state()
+        .entity(kind, &eid(kind, 1))
+        .unwrap()
+        .principals
+        .clone();
+    assert_eq!(principals.len(), 1);
+    assert_eq!(principals[0].recipient_type, "role");
+}
+
+#[tokio::test]
+async fn workload_bodies_refuse_fields_their_schema_lacks_unless_lenient() {
+    let bad = [
+        json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER", "canShare": true}]}),
+        json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "name": "owner@x.test", "role": "OWNER"}]}),
+        json!({"operation": "updateRoles", "sendNotification": false, "roles": [
+            {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"}]}),
+        json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "owner@x.test", "role": "VIEWER"}]}),
+    ];
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    let kind = EntityKind::ArtifactRepository;
+    let path = access_path(kind, &eid(kind, 2), DialectKind::SharedRoles);
+    for body in &bad {
+        let a = t.patch(NEW, &path, body.clone()).await;
+        assert_eq!(a.status, 422, "{body}: {}", a.body);
+    }
+    assert_eq!(t.sim.stats().writes_to(kind, &eid(kind, 2)), 0);
+    // Classic routes of the new types take `canShare`, `sendNotification` and `note`.
+    let app = access_path(
+        EntityKind::Application,
+        &eid(EntityKind::Application, 2),
+        DialectKind::SharedRoles,
+    );
+    let body = json!({"operation": "updateRoles", "sendNotification": false, "note": "handover",
+        "roles": [{"shareRecipientType": "user", "username": "owner@x.test", "role": "CONSUMER", "canShare": false}]});
+    assert_eq!(t.patch(NEW, &app, body).await.status, 204);
+    let lenient = SimConfig {
+        workload_strict_bodies: false,
+        ..SimConfig::default()
+    };
+    let t = start_with(extra_seed(), lenient).await;
+    for body in &bad[..3] {
+        let a = t.patch(ADMIN, &path, body.clone()).await;
+        assert_eq!(a.status, 204, "{body}: {}", a.body);
+    }
+    // The role enum holds either way.
+    assert_eq!(t.patch(ADMIN, &path, bad[3].clone()).await.status, 422);
+}
+
+#[tokio::test]
+async fn custom_jobs_may_require_paging_and_workload_lists_cap_their_limit() {
+    let mut spec = GenSpec::uniform(3, 0);
+    spec.per_kind.insert(EntityKind::CustomJob, 4);
+    spec.per_kind.insert(EntityKind::Workload, 150);
+    spec.per_kind.insert(EntityKind::Artifact, 150);
+    let seed = Seed::generate(&spec);
+    let t = start_with(seed.clone(), SimConfig::default()).await;
+    let a = t.get(DEFAULT_TOKEN, "customJobs/").await;
+    assert_eq!(
+        a.status, 200,
+        "the Python client's Job.list() sends neither"
+    );
+    let a = t.get(DEFAULT_TOKEN, "workloads").await;
+    assert_eq!(a.body["count"], 10, "workloads default to 10");
+    assert!(a.body["next"].as_str().unwrap().contains("limit=10"));
+    assert_eq!(
+        t.get(DEFAULT_TOKEN, "workloads?limit=100").await.body["count"],
+        100
+    );
+    assert_error(
+        &t.get(DEFAULT_TOKEN, "workloads?limit=101").await,
+        422,
+        "limit",
+    );
+    assert_error(
+        &t.get(DEFAULT_TOKEN, "artifacts?limit=1000").await,
+        422,
+        "limit",
+    );
+    let t = start_with(
+        seed,
+        SimConfig {
+            custom_jobs_require_paging: true,
+            workload_limit_over_max: handover_sim::LimitOverMaxKind::Clamp,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    assert_error(&t.get(DEFAULT_TOKEN, "customJobs/").await, 422, "offset");
+    assert_error(
+        &t.get(DEFAULT_TOKEN, "customJobs/?offset=0").await,
+        422,
+        "limit",
+    );
+    let a = t
+        .get(DEFAULT_TOKEN, "customJobs/?offset=0&limit=1000")
+        .await;
+    assert_eq!(a.body["totalCount"], 6);
+    assert_eq!(
+        t.get(DEFAULT_TOKEN, "workloads?limit=1000").await.body["count"],
+        100
+    );
+}
+
+/// The generated admin's token.
+const DEFAULT_TOKEN: &str = handover_sim::DEFAULT_ADMIN_TOKEN;
+
+#[tokio::test]
+async fn role_names_of_the_new_types_and_the_observer_variant() {
+    let editor_of = |a: &Answer| {
+        a.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "editor@x.test")
+            .map(|i| i["role"].as_str().unwrap().to_string())
+    };
+    let consumer_of = |a: &Answer| {
+        a.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "consumer@x.test")
+            .map(|i| i["role"].as_str().unwrap().to_string())
+    };
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    for (kind, editor) in [
+        (EntityKind::Application, "EDITOR"),
+        (EntityKind::SecureConfig, "EDITOR"),
+        (EntityKind::Workload, "USER"),
+    ] {
+        let a = t
+            .get(
+                ADMIN,
+                &access_path(kind, &eid(kind, 1), DialectKind::SharedRoles),
+            )
+            .await;
+        assert_eq!(editor_of(&a).as_deref(), Some(editor), "{kind}");
+        assert_eq!(consumer_of(&a).as_deref(), Some("CONSUMER"), "{kind}");
+    }
+    let t = start_with(
+        extra_seed(),
+        SimConfig {
+            observer_role_names: true,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    for kind in extra_kinds() {
+        let a = t
+            .get(
+                ADMIN,
+                &access_path(kind, &eid(kind, 1), DialectKind::SharedRoles),
+            )
+            .await;
+        assert_eq!(editor_of(&a).as_deref(), Some("USER"), "{kind}");
+        assert_eq!(consumer_of(&a).as_deref(), Some("OBSERVER"), "{kind}");
+    }
+    // The 13 keep their names.
+    let a = t.get(ADMIN, &own_path(EntityKind::UseCase)).await;
+    assert_eq!(editor_of(&a).as_deref(), Some("EDITOR"));
+}
+
+#[tokio::test]
+async fn secure_configuration_shares_notify_each_user_they_grant() {
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    let kind = EntityKind::SecureConfig;
+    let path = access_path(kind, &eid(kind, 1), DialectKind::SharedRoles);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "new@x.test", "role": "OWNER"},
+        {"shareRecipientType": "user", "username": "editor@x.test", "role": "CONSUMER"},
+        {"shareRecipientType": "user", "username": "owner@x.test", "role": "NO_ROLE"},
+        {"shareRecipientType": "group", "id": "6a0000000000000000000001", "role": "EDITOR"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    assert_eq!(t.sim.stats().secure_config_notifications, 2);
+    // A refused share notifies nobody; a revoke alone neither.
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "new@x.test", "role": "NO_ROLE"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 409);
+    let body = json!({"operation": "updateRoles", "roles": [
+        {"shareRecipientType": "user", "username": "consumer@x.test", "role": "NO_ROLE"},
+    ]});
+    assert_eq!(t.patch(ADMIN, &path, body).await.status, 204);
+    let stats = t.sim.stats();
+    assert_eq!(stats.secure_config_notifications, 2);
+    assert_eq!(stats.notifications, 0);
+    // Exposed at the stats endpoint.
+    let raw: Value = reqwest::get(format!("{}/__sim/stats", t.sim.root()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(raw["secure_config_notifications"], 2);
+    // No-code applications notify unless told not to.
+    let app = EntityKind::Application;
+    let path = access_path(app, &eid(app, 1), DialectKind::SharedRoles);
+    let grant = |send: Option<bool>| {
+        let mut body = json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "new@x.test", "role": "CONSUMER"}]});
+        if let Some(s) = send {
+            body["sendNotification"] = json!(s);
+        }
+        body
+    };
+    assert_eq!(t.patch(ADMIN, &path, grant(Some(false))).await.status, 204);
+    assert_eq!(t.sim.stats().notifications, 0);
+    assert_eq!(t.patch(ADMIN, &path, grant(None)).await.status, 204);
+    assert_eq!(t.sim.stats().notifications, 1);
+}
+
+#[tokio::test]
+async fn a_list_route_can_be_absent_as_on_an_older_datarobot() {
+    let config = SimConfig {
+        absent_lists: vec![EntityKind::ValueTracker, EntityKind::Artifact],
+        ..SimConfig::default()
+    };
+    let t = start_with(extra_seed(), config).await;
+    for kind in [EntityKind::ValueTracker, EntityKind::Artifact] {
+        assert_error(&t.get(ADMIN, &list_path(kind)).await, 404, "was not found");
+        let a = t
+            .get(
+                ADMIN,
+                &access_path(kind, &eid(kind, 1), DialectKind::SharedRoles),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{kind}");
+    }
+    assert_eq!(
+        t.get(ADMIN, &list_path(EntityKind::Workload)).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn read_only_types_show_their_parents_list_and_answer_405_to_a_patch() {
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    for (kind, parent) in [
+        (EntityKind::ModelPackage, EntityKind::RegisteredModel),
+        (EntityKind::Notebook, EntityKind::UseCase),
+    ] {
+        let path = access_path(kind, &eid(kind, 1), DialectKind::SharedRoles);
+        let names = |a: &Answer| -> BTreeSet<String> {
+            a.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| format!("{}={}", i["name"], i["role"]))
+                .collect()
+        };
+        // Moving the parent moves the child.
+        let body = share_body(
+            parent,
+            &[("new@x.test", Some(Role::Owner)), ("owner@x.test", None)],
+        );
+        assert_eq!(t.patch(ADMIN, &own_path(parent), body).await.status, 204);
+        let a = t.get(ADMIN, &path).await;
+        assert!(
+            names(&a)
+                .iter()
+                .any(|n| n.starts_with("\"new@x.test\"=\"OWNER\"")),
+            "{kind}: {}",
+            a.body
+        );
+        assert!(
+            !names(&a).iter().any(|n| n.starts_with("\"owner@x.test\"")),
+            "{kind}"
+        );
+        assert_eq!(t.role(kind, &eid(kind, 1), "new@x.test"), Some(Role::Owner));
+        // The old owner no longer sees it; the new one does.
+        assert_eq!(
+            t.get(OWNER, &one_path(kind, &eid(kind, 1))).await.status,
+            404
+        );
+        assert_eq!(t.get(NEW, &one_path(kind, &eid(kind, 1))).await.status, 200);
+        let body = share_body(kind, &[("owner@x.test", Some(Role::Owner))]);
+        let a = t.patch(ADMIN, &path, body).await;
+        assert_error(&a, 405, "not allowed");
+    }
+    let stats = t.sim.stats();
+    assert_eq!(stats.read_only_writes, 2);
+    assert_eq!(stats.count("PATCH notebooks/{id}/sharedRoles/", "405"), 1);
+    assert_eq!(
+        stats.count("PATCH modelPackages/{id}/sharedRoles/", "405"),
+        1
+    );
+    // Notebooks: `useCaseId` (or the Python client's `use_case_id`) and `owners` filters.
+    let uc = eid(EntityKind::UseCase, 1);
+    for q in [
+        format!("notebooks/?useCaseId={uc}"),
+        format!("notebooks/?use_case_id={uc}"),
+    ] {
+        let a = t.get(ADMIN, &q).await;
+        assert_eq!(a.body["totalCount"], 1, "{q}");
+        assert_eq!(a.body["data"][0]["useCaseId"], uc);
+        assert_eq!(a.body["data"][0]["useCaseName"], "use_case E");
+    }
+    let a = t.get(ADMIN, &format!("notebooks/?owners={}", uid(6))).await;
+    let ids: BTreeSet<&str> = a.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            eid(EntityKind::Notebook, 1).as_str(),
+            eid(EntityKind::Notebook, 2).as_str()
+        ]
+        .into()
+    );
+}
