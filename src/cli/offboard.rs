@@ -122,8 +122,9 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
     .await?;
     let written = &planned.written;
     print!(
-        "{}{}",
+        "{}{}{}",
         planned.coverage.render(),
+        crate::plan::notebook::render(&written.notebooks),
         render_table(&written.summary)
     );
     println!(
