@@ -135,11 +135,11 @@ async fn on_the_default_simulator_every_line_holds_and_nothing_is_written() {
     let run = doctor(&w, &[]).await;
     assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
     // 7 connection and user lines, 27 kinds × 7 lines, a visibility line for each of the
-    // 14 kinds of contract §12, 4 variant lines, visibility, two write lines, two pace
+    // 14 kinds of contract §12, 5 variant lines, visibility, two write lines, two pace
     // lines.
     assert_eq!(
         run.lines.len(),
-        7 + 27 * 7 + 14 + 4 + 1 + 2 + 2,
+        7 + 27 * 7 + 14 + 5 + 1 + 2 + 2,
         "{}",
         run.stdout
     );
@@ -669,7 +669,14 @@ async fn custom_jobs_that_require_offset_and_limit_change_nothing() {
         ..SimConfig::default()
     });
     let run = doctor(&w, &[]).await;
-    // doctor, like every list handover sends, gives both.
+    // doctor, like every list handover sends, gives both; its variant line says the
+    // server requires them (without the knob, it says they are optional).
     assert_eq!(run.code, exit::OK, "{}", run.stdout);
     assert_eq!(run.lines["list.custom_job.envelope"], "holds");
+    let line = detail(&run, "list.custom_job.bare_list");
+    assert!(line.contains("required here"), "{line}");
+    w.sim.set_config(SimConfig::default());
+    let run = doctor(&w, &[]).await;
+    let line = detail(&run, "list.custom_job.bare_list");
+    assert!(line.contains("answers without offset and limit"), "{line}");
 }

@@ -836,6 +836,37 @@ impl Doctor<'_> {
                     );
                 }
             }
+            EntityKind::CustomJob => {
+                // The reference marks offset and limit required; the Python client's
+                // `Job.list()` sends neither (contract §12.1 X4). handover always sends
+                // both, so either answer holds; the detail says which this server gives.
+                let path = Self::list_request(kind).0;
+                match self.get(&path, &[]).await {
+                    Ok(r) if Page::read(kind, &r).is_some() => self.holds(
+                        id,
+                        "answers without offset and limit too (handover sends both)",
+                        LISTING,
+                    ),
+                    Ok(_) => self.holds(
+                        id,
+                        "without offset and limit, another envelope (handover sends both)",
+                        LISTING,
+                    ),
+                    Err(Miss::Budget) => self.unknown(id, "budget", LISTING),
+                    Err(m) if m.status().is_some_and(|s| (400..500).contains(&s)) => self.holds(
+                        id,
+                        format!(
+                            "without offset and limit {}: they are required here (handover \
+                             sends both; the Python client's Job.list() does not)",
+                            m.why()
+                        ),
+                        LISTING,
+                    ),
+                    Err(m) => {
+                        self.unknown(id, format!("without offset and limit {}", m.why()), LISTING)
+                    }
+                }
+            }
             EntityKind::Deployment => {
                 let (path, query) = Self::list_request(kind);
                 let again = match self.get(&path, &query).await {
@@ -1338,6 +1369,7 @@ fn variant_id(kind: EntityKind) -> Option<&'static str> {
         EntityKind::DataSource | EntityKind::DataStore => Some("type_all"),
         EntityKind::UseCase => Some("show_org"),
         EntityKind::Deployment => Some("order_by"),
+        EntityKind::CustomJob => Some("bare_list"),
         _ => None,
     }
 }
