@@ -236,7 +236,7 @@ async fn notebooks_are_reported_with_their_use_case_and_never_written() {
         notebooks.len()
     );
     // Model packages are never planned apart from their registered model.
-    assert!(owned(EntityKind::ModelPackage).len() > 0);
+    assert!(!owned(EntityKind::ModelPackage).is_empty());
     assert!(!rows.iter().any(|r| r["type"] == "model_package"));
 
     let run = handover(&w, &["apply", "p.jsonl", "--rate", "10000"]).await;

@@ -151,10 +151,11 @@ pub async fn execute<F: Future<Output = ()>>(
     // Said before the first request, since nothing on the wire stops these (contract
     // §12 X5); `offboard` asked already, with the count in its question.
     let notifications = plan.summary().notifications();
-    if notifications > 0 && !journal.is_resume() && connected.is_none() {
-        if let Some(line) = crate::plan::notification_line(notifications) {
-            tracing::warn!(notifications, "{line}");
-        }
+    if !journal.is_resume()
+        && connected.is_none()
+        && let Some(line) = crate::plan::notification_line(notifications)
+    {
+        tracing::warn!(notifications, "{line}");
     }
     let (client, account) = match connected {
         Some(connected) => connected,
