@@ -13,9 +13,10 @@ use handover::api::{
     Action, ApiErrorKind, Client, ClientPolicy, ErrorClass, ListFilter, RetryPolicy, ShareRequest,
     User, grant_to, revoke_from,
 };
+use handover::model::AccessList;
 use handover::model::{EntityKind, Role, RoleVocabKind};
 use handover::secret::Token;
-use handover::sim::{GenSpec, RateLimit, Seed, Sim, SimConfig, SimHandle};
+use handover::sim::{GenSpec, RateLimit, Seed, Sim, SimConfig, SimHandle, SnapshotEntity};
 
 const ADMIN_TOKEN: &str = "sim-admin-token";
 const DEPARTING: &str = "departing@acme.test";
@@ -69,8 +70,22 @@ fn ids_of_kind(sim: &SimHandle, kind: EntityKind) -> BTreeSet<String> {
         .entities
         .iter()
         .filter(|e| e.kind == kind)
-        .map(|e| e.id.clone())
+        .map(tool_id)
         .collect()
+}
+
+/// The tool's id of a simulated entity: a notification policy template's is
+/// `<related entity type>:<id>`.
+fn tool_id(e: &SnapshotEntity) -> String {
+    match &e.related_entity_type {
+        Some(t) => format!("{t}:{}", e.id),
+        None => e.id.clone(),
+    }
+}
+
+/// The simulator's id of the entity the tool calls `id`.
+fn sim_id(kind: impl Into<EntityKind>, id: &str) -> &str {
+    kind.into().related_id(id).map_or(id, |(_, raw)| raw)
 }
 
 fn owned_by(sim: &SimHandle, kind: EntityKind, username: &str) -> BTreeSet<String> {
@@ -83,7 +98,7 @@ fn owned_by(sim: &SimHandle, kind: EntityKind, username: &str) -> BTreeSet<Strin
                 .iter()
                 .any(|g| g.username.eq_ignore_ascii_case(username) && g.role == Role::Owner)
         })
-        .map(|e| e.id.clone())
+        .map(tool_id)
         .collect()
 }
 
@@ -261,7 +276,7 @@ async fn check_access_lists(vocab: RoleVocabKind) {
     for kind in EntityKind::ALL {
         let mut longest = 0;
         for e in state.entities.iter().filter(|e| e.kind == kind) {
-            let got = client.access_list(kind, &e.id).await.unwrap();
+            let got = client.access_list(kind, &tool_id(e)).await.unwrap();
             let got: BTreeSet<(String, String, Role)> = got
                 .grants
                 .into_iter()
@@ -321,9 +336,11 @@ async fn access_of_finds_one_user_and_users_are_found_case_insensitively() {
             assert_eq!(g.role, Role::Owner, "{kind} {id}");
             assert_eq!(g.id.as_deref(), Some(departing.id.as_str()));
         }
-        let not_there = ids_of_kind(&sim, kind)
-            .into_iter()
-            .find(|id| sim.state().role_of(kind, id, DEPARTING).is_none());
+        let not_there = ids_of_kind(&sim, kind).into_iter().find(|id| {
+            sim.state()
+                .role_of(kind, sim_id(kind, id), DEPARTING)
+                .is_none()
+        });
         if let Some(id) = not_there {
             assert_eq!(client.access_of(kind, &id, &departing).await.unwrap(), None);
         }
@@ -338,12 +355,18 @@ async fn get_reads_one_entity_and_a_missing_one_is_gone() {
         let id = ids_of_kind(&sim, kind).into_iter().next().unwrap();
         let e = client.get(kind, &id).await.unwrap();
         assert_eq!((e.kind, e.id.as_str()), (kind, id.as_str()));
-        let name = sim.state().entity(kind, &id).unwrap().name.clone();
+        let name = sim
+            .state()
+            .entity(kind, sim_id(kind, &id))
+            .unwrap()
+            .name
+            .clone();
         assert_eq!(e.name, name, "{kind}");
-        let err = client
-            .get(kind, "5f00000000000000000000aa")
-            .await
-            .unwrap_err();
+        let missing = match kind {
+            EntityKind::NotificationPolicyTemplate => "deployment:5f00000000000000000000aa",
+            _ => "5f00000000000000000000aa",
+        };
+        let err = client.get(kind, missing).await.unwrap_err();
         assert!(err.is_not_found(), "{kind}: {err}");
         assert_eq!(err.action(), Action::Record);
     }
@@ -355,7 +378,7 @@ async fn transfers_ownership_in_one_patch_in_both_dialects() {
     let client = admin(&sim, fast_policy());
     let departing = user(&client, DEPARTING).await;
     let successor = user(&client, SUCCESSOR).await;
-    for kind in EntityKind::ALL {
+    for kind in EntityKind::WRITABLE {
         let id = owned_by(&sim, kind, DEPARTING).into_iter().next().unwrap();
         let req = ShareRequest {
             changes: vec![
@@ -364,18 +387,24 @@ async fn transfers_ownership_in_one_patch_in_both_dialects() {
             ],
             notify: false,
         };
+        // A replacing write carries the list it replaces.
+        let live: AccessList = client.access_list(kind, &id).await.unwrap();
         let before = sim.stats().requests;
-        let out = client.share(kind, &id, &req).await.unwrap();
+        let out = client.share_on(kind, &id, &req, &live).await.unwrap();
         assert_eq!(sim.stats().requests - before, 1, "{kind}: one request");
         assert!((200..300).contains(&out.status), "{kind}");
         assert_eq!(out.attempts, 1);
         let state = sim.state();
         assert_eq!(
-            state.role_of(kind, &id, SUCCESSOR),
+            state.role_of(kind, sim_id(kind, &id), SUCCESSOR),
             Some(Role::Owner.into()),
             "{kind}"
         );
-        assert_eq!(state.role_of(kind, &id, DEPARTING), None, "{kind}");
+        assert_eq!(
+            state.role_of(kind, sim_id(kind, &id), DEPARTING),
+            None,
+            "{kind}"
+        );
         // The client reads back what it wrote.
         let g = client
             .access_of(kind, &id, &successor)

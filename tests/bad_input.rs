@@ -211,7 +211,7 @@ struct World {
     base: Base,
 }
 
-/// A plan of everything the departing user owns (13 entries), a second plan of their
+/// A plan of everything the departing user owns (25 entries, one of each writable kind), a second plan of their
 /// projects only, and a finished journal of each, all written by the binary.
 struct Base {
     _dir: TempDir,

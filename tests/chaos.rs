@@ -24,8 +24,8 @@ use handover::sim::SimConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// 154 owned entities of each of the 13 kinds: 2,002 in the plan.
-const PER_KIND: usize = 154;
+/// 80 owned entities of each of the 25 writable kinds: 2,000 in the plan.
+const PER_KIND: usize = 80;
 const KILLS: usize = 20;
 /// Seeds the kill moments (journal line counts and a little extra delay).
 const KILL_SEED: u64 = 0x5eed_c4a0;
@@ -73,7 +73,7 @@ async fn sigkill_at_20_seeded_moments_under_faults_then_resume_converges() {
         .iter()
         .filter(|e| e.action == ActionKind::Change)
         .count();
-    assert_eq!(changes, 13 * PER_KIND, "every owned entity changes");
+    assert_eq!(changes, 25 * PER_KIND, "every owned entity changes");
     w.sim.set_config(faults());
 
     // A changed entity leaves two journal lines (intent, outcome): the kills fall
@@ -131,7 +131,7 @@ async fn sigkill_at_20_seeded_moments_under_faults_then_resume_converges() {
                 EntityState::Done { outcome } if outcome.outcome.is_settled() => {
                     settled
                         .entry((kind, id.to_string()))
-                        .or_insert_with(|| stats.attempts_on(kind, id));
+                        .or_insert_with(|| stats.attempts_on(kind, exec_support::sim_id(kind, id)));
                 }
                 EntityState::Done { outcome } => assert!(
                     retries_ran_out(outcome),
@@ -189,7 +189,7 @@ async fn sigkill_at_20_seeded_moments_under_faults_then_resume_converges() {
     assert_eq!(stats.notifications, 0);
     for ((kind, id), attempts) in &settled {
         assert_eq!(
-            stats.attempts_on(*kind, id),
+            stats.attempts_on(*kind, exec_support::sim_id(*kind, id)),
             *attempts,
             "{kind} {id} was sent a write after its success was journaled"
         );

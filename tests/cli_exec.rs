@@ -139,7 +139,7 @@ async fn two_processes_racing_to_start_one_run_write_each_entity_once() {
         let stats = w.sim.stats();
         for e in &entries {
             assert_eq!(
-                stats.writes_to(e.kind, &e.id),
+                stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
                 1,
                 "round {round}: {} {} written by both",
                 e.kind,
@@ -227,7 +227,13 @@ async fn ctrl_c_lets_requests_finish_and_resume_completes_the_run() {
     // read-back not done) was written at most once; the resume checks it before writing.
     for (kind, id, e) in replay.entities() {
         if matches!(e.state, EntityState::InFlight) {
-            assert!(w.sim.stats().writes_to(kind, id) <= 1, "{kind} {id}");
+            assert!(
+                w.sim
+                    .stats()
+                    .writes_to(kind, exec_support::sim_id(kind, id))
+                    <= 1,
+                "{kind} {id}"
+            );
         }
     }
     let settled = settled_writes(&w, &replay);
@@ -238,7 +244,13 @@ async fn ctrl_c_lets_requests_finish_and_resume_completes_the_run() {
     assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
     assert_at_targets(&w.sim.state(), &entries);
     for (kind, id, writes) in settled {
-        assert_eq!(w.sim.stats().writes_to(kind, &id), writes, "{kind} {id}");
+        assert_eq!(
+            w.sim
+                .stats()
+                .writes_to(kind, exec_support::sim_id(kind, &id)),
+            writes,
+            "{kind} {id}"
+        );
     }
 }
 
@@ -304,7 +316,7 @@ fn settled_writes(w: &World, replay: &Replay) -> Vec<(handover::model::EntityKin
         .filter(|(_, _, e)| {
             matches!(&e.state, EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded)
         })
-        .map(|(k, id, _)| (k, id.to_string(), stats.writes_to(k, id)))
+        .map(|(k, id, _)| (k, id.to_string(), stats.writes_to(k, exec_support::sim_id(k, id))))
         .collect()
 }
 

@@ -96,7 +96,7 @@ async fn kill_9_at_any_moment_then_resume_reaches_the_targets() {
                 assert!(outcome.outcome.is_settled(), "{outcome:?}");
                 settled
                     .entry((kind, id.to_string()))
-                    .or_insert_with(|| stats.writes_to(kind, id));
+                    .or_insert_with(|| stats.writes_to(kind, exec_support::sim_id(kind, id)));
             }
         }
         eprintln!(
@@ -116,7 +116,7 @@ async fn kill_9_at_any_moment_then_resume_reaches_the_targets() {
     let stats = w.sim.stats();
     for ((kind, id), writes) in &settled {
         assert_eq!(
-            stats.writes_to(*kind, id),
+            stats.writes_to(*kind, exec_support::sim_id(*kind, id)),
             *writes,
             "{kind} {id} written after it was done"
         );
@@ -124,7 +124,12 @@ async fn kill_9_at_any_moment_then_resume_reaches_the_targets() {
     for e in &entries {
         // A write in flight at a kill may land or not; the resume re-reads before writing
         // again, so at most a write that landed after the re-read is repeated.
-        assert!(stats.writes_to(e.kind, &e.id) <= 2, "{} {}", e.kind, e.id);
+        assert!(
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)) <= 2,
+            "{} {}",
+            e.kind,
+            e.id
+        );
     }
     assert!(stats.ownerless.is_empty());
     assert_eq!(stats.notifications, 0);

@@ -39,6 +39,16 @@ async fn run(w: &World, args: &[&str]) -> Run {
     run_at(w, args, None).await
 }
 
+/// The entities of the 25 writable kinds: what the residual lists.
+fn writable_entities(w: &World) -> usize {
+    w.sim
+        .state()
+        .entities
+        .iter()
+        .filter(|e| handover::model::EntityKind::from(e.kind).is_writable())
+        .count()
+}
+
 async fn run_at(w: &World, args: &[&str], endpoint: Option<&str>) -> Run {
     run_to_end(handover(w, args, endpoint)).await.into()
 }
@@ -81,11 +91,11 @@ async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_bac
     assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
     let v = out.json();
     assert_eq!(v["ok"], false);
-    assert_eq!(v["checked"], 26);
-    assert_eq!(v["not_at_target"], 26);
+    assert_eq!(v["checked"], 50);
+    assert_eq!(v["not_at_target"], 50);
     assert_eq!(v["residual"]["users"][0], DEPARTING_USERNAME);
-    assert_eq!(v["residual"]["owned"], 26);
-    assert_eq!(v["residual"]["kinds"].as_array().unwrap().len(), 13);
+    assert_eq!(v["residual"]["owned"], 50);
+    assert_eq!(v["residual"]["kinds"].as_array().unwrap().len(), 25);
 
     let out = run(&w, &["-q", "apply", "plan.jsonl", "--rate", "1000"]).await;
     assert_eq!(out.code, Some(exit::OK), "apply: {}", out.stderr);
@@ -95,10 +105,10 @@ async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_bac
     assert_eq!(
         out.stdout,
         format!(
-            "verified plan plan.jsonl: 26 entities checked, 0 not at target\n\
+            "verified plan plan.jsonl: 50 entities checked, 0 not at target\n\
              residual: {DEPARTING_USERNAME} still owns 0 and has access to 0 more, of {} \
-             entities of 13 types listed\n",
-            w.sim.state().entities.len()
+             entities of 25 types listed\n",
+            writable_entities(&w)
         )
     );
     let v = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"])
@@ -162,7 +172,7 @@ async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_bac
             .contains("what it says succeeded"),
         "{v}"
     );
-    assert_eq!(v["checked"], 26);
+    assert_eq!(v["checked"], 50);
     assert_eq!(v["mismatches"].as_array().unwrap().len(), 1);
     assert_eq!(v["mismatches"][0]["id"], changed.id.as_str());
     // Without a plan there is no departing user to count, unless named.
@@ -182,6 +192,8 @@ async fn the_residual_counts_access_that_is_not_ownership() {
         .state()
         .entities
         .iter()
+        // Read-only kinds are never written, nor counted (their list is their parent's).
+        .filter(|e| handover::model::EntityKind::from(e.kind).is_writable())
         .filter(|e| {
             e.access.iter().any(|g| {
                 g.username.eq_ignore_ascii_case(DEPARTING_USERNAME) && g.role != Role::Owner

@@ -47,7 +47,7 @@ async fn mixed_plan_under_faults_reaches_every_target() {
     let w = world(generated(11, 3));
     let entries = w.offboard_entries().await;
     let kinds: HashSet<EntityKind> = entries.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds.len(), 13, "every kind is in the plan");
+    assert_eq!(kinds.len(), 25, "every kind is in the plan");
     assert!(entries.iter().all(|e| e.action == ActionKind::Change));
     let plan = w.write_plan("plan.jsonl", &entries);
     let before = w.sim.state();
@@ -92,15 +92,21 @@ async fn mixed_plan_under_faults_reaches_every_target() {
     assert_at_targets(&after, &entries);
     // Entities outside the plan are untouched.
     for e in &before.entities {
-        if !planned.contains(&(e.kind.into(), e.id.clone())) {
-            assert_eq!(after.entity(e.kind, &e.id), Some(e), "{} {}", e.kind, e.id);
+        if !planned.contains(&(e.kind.into(), exec_support::tool_id(e))) {
+            assert_eq!(
+                after.entity(e.kind, exec_support::sim_id(e.kind, &e.id)),
+                Some(e),
+                "{} {}",
+                e.kind,
+                e.id
+            );
         }
     }
     // One applied write per entity, except where a commit-then-502 made the client retry a
     // write that had landed.
     let mut extra = 0;
     for e in &entries {
-        let writes = stats.writes_to(e.kind, &e.id);
+        let writes = stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id));
         assert!(writes >= 1, "{} {} never written", e.kind, e.id);
         extra += writes - 1;
     }
@@ -158,14 +164,20 @@ async fn interrupted_run_resumes_without_rewriting_settled_entities() {
     // read-back not done) was written at most once; the resume checks it before writing.
     for (kind, id, e) in replay.entities() {
         if matches!(e.state, EntityState::InFlight) {
-            assert!(w.sim.stats().writes_to(kind, id) <= 1, "{kind} {id}");
+            assert!(
+                w.sim
+                    .stats()
+                    .writes_to(kind, exec_support::sim_id(kind, id))
+                    <= 1,
+                "{kind} {id}"
+            );
         }
     }
     assert!(replay.end().is_some_and(|e| e.interrupted));
     let settled: Vec<(EntityKind, String, u64)> = replay
         .entities()
         .filter(|(_, _, e)| matches!(&e.state, EntityState::Done { outcome } if outcome.outcome == OutcomeKind::Succeeded))
-        .map(|(k, id, _)| (k, id.to_string(), w.sim.stats().writes_to(k, id)))
+        .map(|(k, id, _)| (k, id.to_string(), w.sim.stats().writes_to(k, exec_support::sim_id(k, id))))
         .collect();
     assert_eq!(settled.len() as u64, done_first);
 
@@ -177,13 +189,16 @@ async fn interrupted_run_resumes_without_rewriting_settled_entities() {
     let stats = w.sim.stats();
     for (kind, id, writes) in settled {
         assert_eq!(
-            stats.writes_to(kind, &id),
+            stats.writes_to(kind, exec_support::sim_id(kind, &id)),
             writes,
             "{kind} {id} written again"
         );
     }
     for e in &entries {
-        assert_eq!(stats.writes_to(e.kind, &e.id), 1);
+        assert_eq!(
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
+            1
+        );
     }
     let replay = Replay::read(&journal).unwrap();
     assert_eq!(replay.resumes(), 1);
@@ -232,17 +247,20 @@ async fn intent_without_outcome_is_rechecked_not_blindly_rewritten() {
     assert_eq!(summary.earlier.total(), 1);
     let stats = w.sim.stats();
     assert_eq!(
-        stats.writes_to(landed.kind, &landed.id),
+        stats.writes_to(landed.kind, exec_support::sim_id(landed.kind, &landed.id)),
         1,
         "landed write not repeated"
     );
     assert_eq!(
-        stats.writes_to(lost.kind, &lost.id),
+        stats.writes_to(lost.kind, exec_support::sim_id(lost.kind, &lost.id)),
         1,
         "lost write sent again"
     );
     assert_eq!(
-        stats.writes_to(settled.kind, &settled.id),
+        stats.writes_to(
+            settled.kind,
+            exec_support::sim_id(settled.kind, &settled.id)
+        ),
         0,
         "settled never written"
     );
@@ -336,7 +354,13 @@ async fn drift_behind_the_tools_back_is_recomputed_or_reported() {
             .contains("departing@acme.test: planned from OWNER, now EDITOR"),
         "{o:?}"
     );
-    assert_eq!(stats.writes_to(demoted.kind, &demoted.id), 0);
+    assert_eq!(
+        stats.writes_to(
+            demoted.kind,
+            exec_support::sim_id(demoted.kind, &demoted.id)
+        ),
+        0
+    );
     assert_eq!(
         seed_grants(&state, demoted.kind, &demoted.id),
         grants,
@@ -344,7 +368,10 @@ async fn drift_behind_the_tools_back_is_recomputed_or_reported() {
     );
 
     assert_eq!(outcome(&done).outcome, OutcomeKind::AlreadyDone);
-    assert_eq!(stats.writes_to(done.kind, &done.id), 0);
+    assert_eq!(
+        stats.writes_to(done.kind, exec_support::sim_id(done.kind, &done.id)),
+        0
+    );
 
     let o = outcome(&deleted);
     assert_eq!(o.outcome, OutcomeKind::Skipped);
@@ -470,7 +497,12 @@ async fn a_token_refused_mid_run_stops_resumably() {
     assert_eq!(second.exit_code(), exit::OK, "{}", second.render());
     assert_at_targets(&w.sim.state(), &entries);
     for e in &entries {
-        assert!(w.sim.stats().writes_to(e.kind, &e.id) <= 1);
+        assert!(
+            w.sim
+                .stats()
+                .writes_to(e.kind, exec_support::sim_id(e.kind, &e.id))
+                <= 1
+        );
     }
 }
 
@@ -500,6 +532,7 @@ fn refusals_seed() -> Seed {
         principals: Vec::new(),
         store_type: None,
         linked: None,
+        related_entity_type: None,
     };
     Seed {
         users: vec![
@@ -540,7 +573,7 @@ async fn apply_refusals() -> (Refusals, exec::RunSummary) {
         .state()
         .entities
         .iter()
-        .map(|e| (e.kind.into(), e.id.clone()))
+        .map(|e| (e.kind.into(), exec_support::tool_id(e)))
         .collect();
     let mut entries = Vec::new();
     for (n, (kind, id)) in ids.iter().enumerate() {
@@ -873,7 +906,12 @@ async fn a_read_back_that_fails_after_an_accepted_write_is_unconfirmed() {
     assert_eq!((o.outcome, o.status), (OutcomeKind::Unconfirmed, Some(204)));
     let error = o.error.unwrap_or_default();
     assert!(error.starts_with("write accepted; read-back:"), "{error}");
-    assert_eq!(w.sim.stats().writes_to(target.kind, &target.id), 1);
+    assert_eq!(
+        w.sim
+            .stats()
+            .writes_to(target.kind, exec_support::sim_id(target.kind, &target.id)),
+        1
+    );
 
     // It is one of the run's failures: `status --failed-plan` plans it again and
     // `verify --journal` checks it (an accepted write is worth checking).

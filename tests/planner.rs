@@ -82,6 +82,20 @@ fn ident(state: &StateSnapshot, username: &str) -> UserIdent {
     }
 }
 
+/// The tool's id of a simulated entity: a notification policy template's is
+/// `<related entity type>:<id>`.
+fn tool_id(e: &handover::sim::SnapshotEntity) -> String {
+    match &e.related_entity_type {
+        Some(t) => format!("{t}:{}", e.id),
+        None => e.id.clone(),
+    }
+}
+
+/// The simulator's id of the entity the tool calls `id`.
+fn sim_id(kind: impl Into<EntityKind>, id: &str) -> &str {
+    kind.into().related_id(id).map_or(id, |(_, raw)| raw)
+}
+
 fn colleague(n: usize) -> String {
     format!("user{n}@acme.test")
 }
@@ -91,7 +105,7 @@ fn owned(state: &StateSnapshot, kind: EntityKind, username: &str) -> BTreeSet<St
     state
         .held_by(kind, username, Role::Owner)
         .into_iter()
-        .map(|e| e.id.clone())
+        .map(tool_id)
         .collect()
 }
 
@@ -206,7 +220,12 @@ fn others(grants: &[Grant]) -> Vec<Grant> {
 /// The wire body the executor will send for an entry's request.
 fn wire_body(entry: &PlanEntry) -> serde_json::Value {
     let req = entry.request.as_ref().expect("a change has a request");
-    api::share_body(entry.kind, req).unwrap()
+    let read = handover::model::AccessList {
+        role_names: Default::default(),
+        grants: entry.current.clone(),
+        unreadable: Vec::new(),
+    };
+    api::share_body_on(entry.kind, req, &read).unwrap()
 }
 
 /// Checks one entry of a plain handover (old owner revoked): the request grants the
@@ -220,13 +239,13 @@ fn check_handover(entry: &PlanEntry, state: &StateSnapshot) {
     assert_eq!(entry.fingerprint, fingerprint(&entry.current), "{what}");
     assert_eq!(
         entry.notify_suppressible,
-        kind == EntityKind::Project,
+        kind.suppresses_notification(),
         "{what}"
     );
 
     // What was read is what the server holds.
     let held: BTreeSet<(String, String, Role)> = state
-        .access(kind, &entry.id)
+        .access(kind, sim_id(kind, &entry.id))
         .unwrap()
         .iter()
         .map(|g| (g.id.clone(), g.username.to_lowercase(), g.role.into()))
@@ -351,11 +370,11 @@ async fn every_kind_is_planned_with_its_dialects_request() {
         &client,
         dir.path(),
         OldOwnerRoleKind::None,
-        &EntityKind::ALL,
+        &EntityKind::WRITABLE,
     )
     .await;
     let state = sim.state();
-    for kind in EntityKind::ALL {
+    for kind in EntityKind::WRITABLE {
         let want = owned(&state, kind, DEPARTING_USERNAME);
         assert_eq!(want.len(), 3, "{kind}");
         assert!(count_of(&state, kind) > want.len(), "{kind}: others exist");
@@ -366,7 +385,7 @@ async fn every_kind_is_planned_with_its_dialects_request() {
         let counts = plan.written.summary.get(kind);
         assert_eq!((counts.change, counts.noop, counts.refused), (3, 0, 0));
     }
-    assert_eq!(plan.entries.len(), 39);
+    assert_eq!(plan.entries.len(), 75);
     // Reading changes nothing.
     assert_eq!(sim.stats().total_writes(), 0);
     assert_eq!(sim.state(), state);
@@ -389,10 +408,10 @@ async fn both_role_vocabularies_give_the_same_plan() {
             &admin(&sim),
             dir.path(),
             OldOwnerRoleKind::Editor,
-            &EntityKind::ALL,
+            &EntityKind::WRITABLE,
         )
         .await;
-        assert_eq!(plan.entries.len(), 26, "{vocab:?}");
+        assert_eq!(plan.entries.len(), 50, "{vocab:?}");
         plans.push(plan.entries);
     }
     // Editors and consumers read as READ_WRITE/READ_ONLY or as each kind's own names
@@ -412,17 +431,20 @@ async fn both_role_vocabularies_give_the_same_plan() {
 fn bury_departing_owner(sim: &SimHandle) -> BTreeMap<EntityKind, String> {
     let state = sim.state();
     let mut buried = BTreeMap::new();
-    for kind in EntityKind::ALL {
+    for kind in EntityKind::WRITABLE {
         let e = state
             .entities
             .iter()
             .find(|e| {
+                // Its list is replaced whole below: any entity the departing user does not
+                // own will do.
                 e.kind == kind
-                    && !e.access.iter().any(|g| {
-                        g.username == DEPARTING_USERNAME || g.username == SUCCESSOR_USERNAME
-                    })
+                    && !e
+                        .access
+                        .iter()
+                        .any(|g| g.username == DEPARTING_USERNAME && g.role == Role::Owner)
             })
-            .unwrap_or_else(|| panic!("{kind}: an entity without departing or successor"));
+            .unwrap_or_else(|| panic!("{kind}: an entity the departing user does not own"));
         let mut access = vec![SeedGrant::new(colleague(1), Role::Owner)];
         for n in 2..=8 {
             let role = if n % 2 == 0 {
@@ -438,7 +460,7 @@ fn bury_departing_owner(sim: &SimHandle) -> BTreeMap<EntityKind, String> {
         }
         access.push(SeedGrant::new(DEPARTING_USERNAME, Role::Owner));
         sim.set_access(kind, &e.id, access).unwrap();
-        buried.insert(kind, e.id.clone());
+        buried.insert(kind, tool_id(e));
     }
     buried
 }
@@ -476,10 +498,10 @@ async fn small_pages_find_an_owner_seen_only_on_the_third_page() {
             &client,
             dir.path(),
             OldOwnerRoleKind::None,
-            &EntityKind::ALL,
+            &EntityKind::WRITABLE,
         )
         .await;
-        for kind in EntityKind::ALL {
+        for kind in EntityKind::WRITABLE {
             let want = owned(&state, kind, DEPARTING_USERNAME);
             assert_eq!(want.len(), 3, "{kind}");
             assert_eq!(plan.ids(kind), want, "{kind} ({policy:?})");
@@ -501,7 +523,7 @@ async fn small_pages_find_an_owner_seen_only_on_the_third_page() {
         }
         // The buried lists really took three pages each.
         let stats = sim.stats();
-        for kind in EntityKind::ALL {
+        for kind in EntityKind::WRITABLE {
             let route = format!(
                 "GET {}/{{id}}/{}/",
                 kind.collection(),
@@ -535,7 +557,7 @@ async fn catalog_kinds_are_filtered_by_owner_on_the_server() {
         &admin(&sim),
         dir.path(),
         OldOwnerRoleKind::None,
-        &EntityKind::ALL,
+        &EntityKind::WRITABLE,
     )
     .await;
     let state = sim.state();
@@ -554,12 +576,17 @@ async fn catalog_kinds_are_filtered_by_owner_on_the_server() {
         let list = format!("GET {}/", kind.collection());
         assert_eq!(stats.route_total(&list), 0, "{list}: {:?}", stats.by_route);
     }
-    for kind in EntityKind::ALL {
-        let route = format!(
-            "GET {}/{{id}}/{}/",
-            kind.collection(),
-            kind.access_segment()
-        );
+    for kind in EntityKind::WRITABLE {
+        // The simulator's route template: a policy template's has its related type, the
+        // Workload API's no trailing slash.
+        let base = match kind.list_route() {
+            handover::model::ListRouteKind::PerRelatedType(_) => {
+                format!("{}/{{rel}}", kind.collection())
+            }
+            _ => kind.collection().to_string(),
+        };
+        let slash = if kind.trailing_slash() { "/" } else { "" };
+        let route = format!("GET {base}/{{id}}/{}{slash}", kind.access_segment());
         let reads = stats.route_total(&route);
         let owned = owned(&state, kind, DEPARTING_USERNAME).len() as u64;
         let all = count_of(&state, kind) as u64;
@@ -661,7 +688,7 @@ async fn entities_already_at_target_are_noops() {
             .unwrap();
         sim.set_access(
             kind,
-            &id,
+            sim_id(kind, &id),
             vec![
                 SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
                 SeedGrant::new(colleague(3), Role::Consumer),
@@ -759,11 +786,11 @@ async fn an_inactive_departing_user_can_be_offboarded_but_not_demoted() {
         &client,
         dir.path(),
         OldOwnerRoleKind::None,
-        &EntityKind::ALL,
+        &EntityKind::WRITABLE,
     )
     .await;
     let state = sim.state();
-    assert_eq!(plan.entries.len(), 13);
+    assert_eq!(plan.entries.len(), 25);
     for entry in &plan.entries {
         check_handover(entry, &state);
     }
@@ -789,7 +816,7 @@ async fn a_caller_who_is_only_an_editor_may_not_hand_over() {
         // First: the caller edits. Second: the caller co-owns. The departing user owns both.
         sim.set_access(
             kind,
-            &ids[0],
+            sim_id(kind, &ids[0]),
             vec![
                 SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
                 SeedGrant::new(&me, Role::Editor),
@@ -798,7 +825,7 @@ async fn a_caller_who_is_only_an_editor_may_not_hand_over() {
         .unwrap();
         sim.set_access(
             kind,
-            &ids[1],
+            sim_id(kind, &ids[1]),
             vec![
                 SeedGrant::new(DEPARTING_USERNAME, Role::Owner),
                 SeedGrant::new(&me, Role::Owner),
@@ -896,7 +923,7 @@ async fn a_caller_who_is_only_an_editor_may_not_hand_over() {
         let visible: BTreeSet<String> = owned(&now, kind, DEPARTING_USERNAME)
             .into_iter()
             .filter(|id| {
-                now.access(kind, id)
+                now.access(kind, sim_id(kind, id))
                     .unwrap()
                     .iter()
                     .any(|g| g.username == me)

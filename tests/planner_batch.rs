@@ -95,7 +95,7 @@ fn batch_seed(seed: u64) -> (Seed, BTreeSet<(EntityKind, String)>) {
         ..GenSpec::uniform(seed, 2)
     });
     let mut co_owned = BTreeSet::new();
-    for kind in EntityKind::ALL {
+    for kind in EntityKind::WRITABLE {
         let shared = seed
             .entities
             .iter_mut()
@@ -107,7 +107,7 @@ fn batch_seed(seed: u64) -> (Seed, BTreeSet<(EntityKind, String)>) {
             })
             .expect("the departing user owns something of every kind");
         set_role(&mut shared.access, LEAVER, Role::Owner);
-        co_owned.insert((kind, shared.id.clone()));
+        co_owned.insert((kind, seed_tool_id(shared)));
         let theirs = seed
             .entities
             .iter_mut()
@@ -123,6 +123,28 @@ fn start(seed: Seed) -> SimHandle {
     Sim::start("127.0.0.1:0".parse().unwrap(), seed, SimConfig::default()).unwrap()
 }
 
+/// The tool's id of a simulated entity: a notification policy template's is
+/// `<related entity type>:<id>`.
+fn tool_id(e: &handover::sim::SnapshotEntity) -> String {
+    match &e.related_entity_type {
+        Some(t) => format!("{t}:{}", e.id),
+        None => e.id.clone(),
+    }
+}
+
+/// [`tool_id`] of a seed's entity.
+fn seed_tool_id(e: &handover::sim::SeedEntity) -> String {
+    match &e.related_entity_type {
+        Some(t) => format!("{t}:{}", e.id),
+        None => e.id.clone(),
+    }
+}
+
+/// The simulator's id of the entity the tool calls `id`.
+fn sim_id(kind: impl Into<EntityKind>, id: &str) -> &str {
+    kind.into().related_id(id).map_or(id, |(_, raw)| raw)
+}
+
 /// Ids of `kind` on which `username` is OWNER.
 fn owned(
     state: &StateSnapshot,
@@ -132,12 +154,12 @@ fn owned(
     state
         .held_by(kind, username, Role::Owner)
         .into_iter()
-        .map(|e| (kind, e.id.clone()))
+        .map(|e| (kind, tool_id(e)))
         .collect()
 }
 
 fn owned_all(state: &StateSnapshot, username: &str) -> BTreeSet<(EntityKind, String)> {
-    EntityKind::ALL
+    EntityKind::WRITABLE
         .iter()
         .flat_map(|k| owned(state, *k, username))
         .collect()
@@ -177,16 +199,33 @@ fn keys(entries: &[PlanEntry]) -> BTreeSet<(EntityKind, String)> {
 fn list_route(kind: EntityKind) -> String {
     match kind {
         EntityKind::File => "GET catalogItems/".to_string(),
-        _ => format!("GET {}/", kind.collection()),
+        _ => format!("GET {}{}", base_route(kind), slash(kind)),
     }
 }
 
 fn acl_route(kind: EntityKind) -> String {
     format!(
-        "GET {}/{{id}}/{}/",
-        kind.collection(),
-        kind.access_segment()
+        "GET {}/{{id}}/{}{}",
+        base_route(kind),
+        kind.access_segment(),
+        slash(kind)
     )
+}
+
+/// A kind's collection in the simulator's route templates: a notification policy
+/// template's has its related entity type in it.
+fn base_route(kind: EntityKind) -> String {
+    match kind.list_route() {
+        handover::model::ListRouteKind::PerRelatedType(_) => {
+            format!("{}/{{rel}}", kind.collection())
+        }
+        _ => kind.collection().to_string(),
+    }
+}
+
+/// The Workload API's paths have no trailing slash.
+fn slash(kind: EntityKind) -> &'static str {
+    if kind.trailing_slash() { "/" } else { "" }
 }
 
 fn pairs(state: &StateSnapshot) -> Vec<HandoverPair> {
@@ -212,7 +251,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
     let spec = BatchSpec {
         pairs: pairs(&state),
         old_owner_role: OldOwnerRoleKind::None,
-        kinds: EntityKind::ALL.to_vec(),
+        kinds: EntityKind::WRITABLE.to_vec(),
         selection: Selection::default(),
         orphans: None,
     };
@@ -223,9 +262,11 @@ async fn two_departing_users_are_planned_in_one_pass() {
     // which have no `next`, also read the empty page that ends them), every access list
     // read once, whatever the number of departing users; nothing written, nobody looked up.
     let stats = sim.stats();
-    for kind in EntityKind::ALL {
+    for kind in EntityKind::WRITABLE {
         let pages = match kind {
             EntityKind::Project | EntityKind::DataStore => 2,
+            // One list per related entity type.
+            EntityKind::NotificationPolicyTemplate => 2,
             _ => 1,
         };
         assert_eq!(stats.route_total(&list_route(kind)), pages, "{kind} listed");
@@ -252,7 +293,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
             e.id,
             e.reason
         );
-        let before = state.access(e.kind, &e.id).unwrap();
+        let before = state.access(e.kind, sim_id(e.kind, &e.id)).unwrap();
         let had = |who: &str| {
             before
                 .iter()
@@ -342,7 +383,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
     let unowned = state
         .entities
         .iter()
-        .find(|e| !all.contains(&(e.kind.into(), e.id.clone())))
+        .find(|e| !all.contains(&(e.kind.into(), tool_id(e))))
         .unwrap();
 
     // Only: a bare id, a typed id, a typed id of the wrong type, an id also excluded, an
@@ -355,7 +396,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
     let spec = BatchSpec {
         pairs: pairs(&state),
         old_owner_role: OldOwnerRoleKind::None,
-        kinds: EntityKind::ALL.to_vec(),
+        kinds: EntityKind::WRITABLE.to_vec(),
         selection: Selection {
             only: Some(id_list(&only, IdListKind::Only)),
             exclude: Some(id_list(
@@ -376,7 +417,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
     );
     // Only the admitted entities' access lists were read: the unowned one too (its owner is
     // found only by reading it), nothing else.
-    let reads: u64 = EntityKind::ALL
+    let reads: u64 = EntityKind::WRITABLE
         .iter()
         .map(|k| sim.stats().route_total(&acl_route(*k)))
         .sum();
@@ -721,7 +762,7 @@ fn offboard_with_a_map_and_an_exclusion_hands_over_co_owned_entities_to_both_suc
 
     let after = w.sim.state();
     for e in &before.entities {
-        let key = (e.kind.into(), e.id.clone());
+        let key = (e.kind.into(), tool_id(e));
         let owned_by = |who: &str| {
             e.access
                 .iter()
@@ -796,7 +837,7 @@ fn a_non_admin_reassigns_all_of_their_own_projects_end_to_end() {
     let after = w.sim.state();
     for e in &before.entities {
         let now = after.access(e.kind, &e.id).unwrap();
-        if !mine.contains(&(e.kind.into(), e.id.clone())) {
+        if !mine.contains(&(e.kind.into(), tool_id(e))) {
             assert_eq!(now, e.access.as_slice(), "{} {} changed", e.kind, e.id);
             continue;
         }

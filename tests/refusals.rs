@@ -85,6 +85,7 @@ fn seed() -> Seed {
             principals: Vec::new(),
             store_type: None,
             linked: None,
+            related_entity_type: None,
         })
         .collect();
     Seed {
@@ -267,7 +268,9 @@ async fn server_refusals_are_recorded_the_batch_goes_on_and_the_failed_plan_retr
         // gone by the read before the write, and never written.
         let attempts = if fate == Fate::Deleted { 0 } else { 1 };
         assert_eq!(
-            w.sim.stats().attempts_on(e.kind, &e.id),
+            w.sim
+                .stats()
+                .attempts_on(e.kind, exec_support::sim_id(e.kind, &e.id)),
             attempts,
             "{fate:?}"
         );
@@ -390,7 +393,7 @@ async fn server_refusals_are_recorded_the_batch_goes_on_and_the_failed_plan_retr
             was
         };
         assert_eq!(
-            stats.writes_to(e.kind, &e.id),
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
             expected,
             "{} {}",
             e.kind,

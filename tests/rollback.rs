@@ -43,7 +43,7 @@ fn acls(state: &StateSnapshot) -> BTreeMap<(EntityKind, String), Acl> {
                 .map(|g| (g.username.to_lowercase(), g.role.into(), g.can_share))
                 .collect();
             list.sort();
-            ((e.kind.into(), e.id.clone()), list)
+            ((e.kind.into(), exec_support::tool_id(e)), list)
         })
         .collect()
 }
@@ -138,7 +138,7 @@ async fn rollback_after_a_full_run_restores_every_entity_and_nobody_else() {
     assert_eq!(stats.notifications, 0);
     for e in &entries {
         assert_eq!(
-            stats.writes_to(e.kind, &e.id),
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
             2,
             "apply and rollback, once each"
         );
@@ -238,7 +238,13 @@ async fn rollback_after_an_interrupted_run_restores_only_what_was_written() {
     for e in &entries {
         let touched = replay.state(e.kind, &e.id).is_some();
         let want = if touched { 2 } else { 0 };
-        assert_eq!(stats.writes_to(e.kind, &e.id), want, "{} {}", e.kind, e.id);
+        assert_eq!(
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
+            want,
+            "{} {}",
+            e.kind,
+            e.id
+        );
     }
 }
 
@@ -317,8 +323,10 @@ async fn a_crafted_journal_is_rolled_back_by_what_the_server_shows() {
     assert_eq!(summary.this_run.outcome(OutcomeKind::AlreadyDone), 1);
     assert_same_state(&before, &w.sim.state(), &[]);
     let stats = w.sim.stats();
-    let new_writes =
-        |e: &PlanEntry| stats.writes_to(e.kind, &e.id) - writes_before.writes_to(e.kind, &e.id);
+    let new_writes = |e: &PlanEntry| {
+        stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id))
+            - writes_before.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id))
+    };
     for e in [landed, blind, retried] {
         assert_eq!(new_writes(e), 1, "{} {} restored", e.kind, e.id);
     }
@@ -356,7 +364,10 @@ async fn an_entity_changed_since_is_left_alone_unless_forced() {
     assert_eq!(summary.this_run.outcome(OutcomeKind::Drifted), 1);
     let state = w.sim.state();
     assert_eq!(
-        w.sim.stats().writes_to(changed.kind, &changed.id),
+        w.sim.stats().writes_to(
+            changed.kind,
+            exec_support::sim_id(changed.kind, &changed.id)
+        ),
         1,
         "apply only"
     );
@@ -444,7 +455,13 @@ async fn a_rollback_resumes_from_its_own_journal() {
     assert_same_state(&before, &w.sim.state(), &[]);
     let stats = w.sim.stats();
     for e in &entries {
-        assert_eq!(stats.writes_to(e.kind, &e.id), 2, "{} {}", e.kind, e.id);
+        assert_eq!(
+            stats.writes_to(e.kind, exec_support::sim_id(e.kind, &e.id)),
+            2,
+            "{} {}",
+            e.kind,
+            e.id
+        );
     }
     assert_eq!(Replay::read(&spec.rollback_journal).unwrap().resumes(), 1);
 }
@@ -562,7 +579,13 @@ async fn handover_rollback_end_to_end() {
     // The same command again resumes the finished rollback: nothing more to do.
     let out = output(handover(&w, &rollback)).await;
     assert_eq!(out.status.code(), Some(exit::PARTIAL));
-    assert_eq!(w.sim.stats().writes_to(changed.kind, &changed.id), 1);
+    assert_eq!(
+        w.sim.stats().writes_to(
+            changed.kind,
+            exec_support::sim_id(changed.kind, &changed.id)
+        ),
+        1
+    );
 
     // Forced: the successor and the departing user are put back; the colleague who was
     // made owner meanwhile stays.

@@ -987,6 +987,7 @@ mod tests {
         // carol is not changed: a replace-semantics body re-sends her, and she is not
         // among the changes read back.
         let live = crate::model::AccessList {
+            role_names: Default::default(),
             grants: vec![g("alice", Role::Owner), g("carol", Role::Consumer)],
             unreadable: Vec::new(),
         };

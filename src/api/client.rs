@@ -861,7 +861,12 @@ impl Client {
         let mut out = AccessList::default();
         self.paginate(self.access_url(kind, id, "GET", &query)?, |item| {
             match read_grant(kind, item) {
-                Ok(Some(g)) => out.grants.push(g),
+                Ok(Some(g)) => {
+                    if let Some(name) = item.get("role").and_then(Value::as_str) {
+                        out.role_names.insert(AccessList::key(&g), name.to_string());
+                    }
+                    out.grants.push(g);
+                }
                 Ok(None) => {}
                 Err(u) => out.unreadable.push(u),
             }

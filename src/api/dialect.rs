@@ -174,7 +174,33 @@ pub fn share_body_on(
     req: &ShareRequest,
     live: &AccessList,
 ) -> Result<Value, ShareBodyError> {
-    body_of(kind, &wire_request(kind, req, live)?)
+    let whole = wire_request(kind, req, live)?;
+    let mut body = body_of(kind, &whole)?;
+    if kind.semantics() == WriteSemanticsKind::Replace
+        && let Some(roles) = body.get_mut("roles").and_then(Value::as_array_mut)
+    {
+        // An entry the plan does not change is restated in the server's own words.
+        for (entry, change) in roles.iter_mut().zip(&whole.changes) {
+            let untouched = !req.changes.iter().any(|c| same_change(c, change));
+            let read = live
+                .grants
+                .iter()
+                .find(|g| same_recipient(change, g))
+                .and_then(|g| live.role_names.get(&AccessList::key(g)));
+            if let (true, Some(name)) = (untouched, read)
+                && change.role.is_some()
+                && Role::from_wire(name) == change.role
+            {
+                entry["role"] = Value::String(name.clone());
+            }
+        }
+    }
+    Ok(body)
+}
+
+/// Whether two changes name the same recipient.
+fn same_change(a: &Change, b: &Change) -> bool {
+    identity(a) == identity(b)
 }
 
 /// The one PATCH body for `req` on an entity of `kind`, in the kind's dialect, naming only
@@ -781,6 +807,7 @@ mod tests {
     /// organization, an RBAC role and an external application.
     fn workload_list() -> AccessList {
         AccessList {
+            role_names: Default::default(),
             grants: vec![
                 entry("user", "u-old", "departing@acme.test", Role::Owner),
                 entry("user", "u-5", "colleague@acme.test", Role::Editor),
@@ -839,6 +866,32 @@ mod tests {
             share_body_on(EntityKind::SecureConfig, &handover(), &workload_list()).unwrap(),
             share_body(EntityKind::SecureConfig, &handover()).unwrap()
         );
+    }
+
+    #[test]
+    fn an_untouched_entry_is_restated_in_the_servers_own_role_name() {
+        let mut list = workload_list();
+        list.role_names
+            .insert("role:r-1".into(), "DATA_SCIENTIST".into());
+        list.role_names
+            .insert("group:g-1".into(), "OBSERVER".into());
+        // A name that is not the entry's level is not used.
+        list.role_names.insert("user:u-5".into(), "CONSUMER".into());
+        let body = share_body_on(EntityKind::Workload, &handover(), &list).unwrap();
+        let role_of = |id: &str| {
+            body["roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["id"] == id)
+                .unwrap()["role"]
+                .clone()
+        };
+        assert_eq!(role_of("r-1"), "DATA_SCIENTIST");
+        assert_eq!(role_of("g-1"), "OBSERVER");
+        assert_eq!(role_of("u-5"), "EDITOR");
+        assert_eq!(role_of("u-old"), "NO_ROLE");
+        assert_eq!(role_of("u-new"), "OWNER");
     }
 
     #[test]

@@ -946,9 +946,24 @@ pub struct AccessList {
     pub grants: Vec<Grant>,
     /// Entries that could not be read.
     pub unreadable: Vec<UnreadableEntry>,
+    /// The role names as the server wrote them, by [`AccessList::key`] of their entry:
+    /// a replace-semantics write restates an untouched entry in the server's own words
+    /// (`USER` stays `USER`, not the tool's `EDITOR` for the same level).
+    pub role_names: std::collections::BTreeMap<String, String>,
 }
 
 impl AccessList {
+    /// The key of `grant`'s entry in [`role_names`](AccessList::role_names): its recipient
+    /// type and its id (else its name), lowercased.
+    pub fn key(grant: &Grant) -> String {
+        format!(
+            "{}:{}",
+            grant.recipient_type,
+            grant.id.as_deref().unwrap_or(&grant.name)
+        )
+        .to_lowercase()
+    }
+
     /// The first unreadable entry that may belong to one of `principals`: a reason not to
     /// act on this list for them.
     pub fn hides<'a>(

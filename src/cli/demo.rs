@@ -7,7 +7,7 @@ use crate::workflow::demo::{self, DemoSettings};
 /// Options of `handover demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoOpts {
-    /// Entities the departing user owns, per type (13 types).
+    /// Entities the departing user owns, per type (25 writable types).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub per_kind: usize,
     /// Seed of the organisation and of the injected faults.

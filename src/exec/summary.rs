@@ -162,7 +162,15 @@ impl Tally {
     /// ```
     pub fn render(&self, extra: Option<(&str, &BTreeMap<EntityKind, u64>)>) -> String {
         let mut out = String::new();
-        let _ = write!(out, "{:<22}", "type");
+        let mut kinds: Vec<EntityKind> = self.kinds().collect();
+        if let Some((_, more)) = extra {
+            kinds.extend(more.keys().copied());
+        }
+        kinds.sort();
+        kinds.dedup();
+        // As wide as the longest name shown (`notification_policy_template`), at least 22.
+        let w = kinds.iter().map(|k| k.as_str().len()).fold(22, usize::max);
+        let _ = write!(out, "{:<w$}", "type");
         for o in OutcomeKind::ALL {
             let _ = write!(out, "  {:>12}", o.as_str());
         }
@@ -170,15 +178,9 @@ impl Tally {
             let _ = write!(out, "  {name:>12}");
         }
         out.push('\n');
-        let mut kinds: Vec<EntityKind> = self.kinds().collect();
-        if let Some((_, more)) = extra {
-            kinds.extend(more.keys().copied());
-        }
-        kinds.sort();
-        kinds.dedup();
         let row =
             |out: &mut String, label: &str, counts: &dyn Fn(OutcomeKind) -> u64, x: Option<u64>| {
-                let _ = write!(out, "{label:<22}");
+                let _ = write!(out, "{label:<w$}");
                 for o in OutcomeKind::ALL {
                     let _ = write!(out, "  {:>12}", counts(o));
                 }

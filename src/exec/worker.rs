@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::api::{self, ApiError, Client, ErrorClass};
 use crate::journal::{Intent, Outcome, OutcomeKind};
-use crate::model::{AccessList, EntityKind, Grant};
+use crate::model::{AccessList, EntityKind, Grant, WriteSemanticsKind};
 use std::sync::Arc;
 
 use crate::plan::{PlanEntry, ShareRequest, UserIdent, validate};
@@ -110,7 +110,10 @@ pub(crate) async fn work(
 
     // The plan's own read, when it is young enough and this is not a re-check of a write
     // that may have landed: one request fewer per entity. The read-back stays.
+    // A replace-semantics write is built from the list as it is now (every entry, in the
+    // server's words), never from the plan's copy.
     let on_plan_read = !job.recheck
+        && kind.semantics() == WriteSemanticsKind::Set
         && settings
             .trust_plan_reads_until
             .is_some_and(|until| Instant::now() < until);
@@ -119,7 +122,7 @@ pub(crate) async fn work(
         // principal it touches, so the plan's read holds none.
         true => Ok(AccessList {
             grants: entry.current.clone(),
-            unreadable: Vec::new(),
+            ..AccessList::default()
         }),
         false => client.access_list(kind, id).await,
     };
@@ -142,6 +145,7 @@ pub(crate) async fn work(
     // A replace-semantics write re-sends every entry: one it cannot read refuses it
     // (`api::share_body_on`), so the unreadable ones are kept for it.
     let unreadable = live.unreadable.clone();
+    let role_names = live.role_names.clone();
     let live = match drift::readable(live, changes) {
         Ok(live) => live,
         Err((live, reason)) => {
@@ -197,6 +201,7 @@ pub(crate) async fn work(
     let sent_on = AccessList {
         grants: live.clone(),
         unreadable,
+        role_names,
     };
     let body = match api::share_body_on(kind, &request, &sent_on) {
         Ok(body) => body,

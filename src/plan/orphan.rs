@@ -132,6 +132,7 @@ mod tests {
 
     fn list(grants: Vec<Grant>) -> AccessList {
         AccessList {
+            role_names: Default::default(),
             grants,
             unreadable: Vec::new(),
         }

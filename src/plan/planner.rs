@@ -573,6 +573,7 @@ fn sendable(entry: PlanEntry, unreadable: Vec<UnreadableEntry>) -> PlanEntry {
     let list = AccessList {
         grants: entry.current.clone(),
         unreadable,
+        ..AccessList::default()
     };
     match wire_request(entry.kind, request, &list) {
         Ok(_) => entry,
@@ -725,9 +726,15 @@ impl Coverage {
         } else {
             "owned by the departing user"
         };
+        // As wide as the longest label shown, at least 24.
+        let w = self
+            .kinds
+            .keys()
+            .map(|k| k.plural_label().len())
+            .fold(24, usize::max);
         for (kind, c) in &self.kinds {
             out.push_str(&format!(
-                "  {:<24} {:>7} listed {:>7} {what}",
+                "  {:<w$} {:>7} listed {:>7} {what}",
                 kind.plural_label(),
                 c.listed,
                 c.owned

@@ -12,6 +12,7 @@ use crate::api::ClientPolicy;
 use crate::api::config::ConnInputs;
 use crate::exec::{JournalMode, ProgressKind};
 use crate::exit;
+use crate::model::EntityKind;
 use crate::plan::planner::PlannerSettings;
 use crate::plan::{OldOwnerRoleKind, PlanReader, render_table};
 use crate::secret::Token;
@@ -79,10 +80,11 @@ pub async fn run<F: Future<Output = ()>>(
     let sim = Sim::start("127.0.0.1:0".parse()?, seed, config.clone())?;
     println!(
         "1. simulator: {} with {users} users and {entities} entities; {DEPARTING_USERNAME} owns \
-         {} across 13 types; 2-6 ms latency, 2% 5xx, 0.5% dropped connections, 1% \
+         {} across {} types; 2-6 ms latency, 2% 5xx, 0.5% dropped connections, 1% \
          commit-then-502",
         sim.endpoint(),
-        opts.per_kind * 13
+        opts.per_kind * EntityKind::WRITABLE.len(),
+        EntityKind::WRITABLE.len()
     );
 
     let run = RunSettings {

@@ -79,7 +79,8 @@ pub struct SimConfig {
     /// revoke them is not documented, so a tool must handle both). `allow` (default)
     /// removes it; `refuse` refuses the whole request with `inactive_revoke_status` and a
     /// message naming those users. Giving an inactive user any role, a lower one included,
-    /// is refused either way (rule R4).
+    /// is refused either way (rule R4); a replacing write (`replace_semantics`) may restate
+    /// the role they hold, since it must carry every entry it keeps.
     pub inactive_revoke: InactiveRevokeKind,
     /// Status of a write refused by `inactive_revoke: refuse`: 400, 409 or 422 (default).
     pub inactive_revoke_status: u16,

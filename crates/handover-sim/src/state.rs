@@ -424,11 +424,18 @@ impl State {
             }
         }
 
-        // R4: no grants to inactive accounts (revoking their access stays possible).
+        // R4: no grants to inactive accounts (revoking their access stays possible), the
+        // role they hold included. Except in a replacing write (§12.1 X10–X12): it must
+        // carry every entry it keeps, theirs included, or it would remove them, so an entry
+        // that restates their role changes nothing and is not a grant.
         let inactive: Vec<String> = targets
             .iter()
             .zip(&changes)
-            .filter(|(t, c)| c.role.is_some() && !self.users[**t].active)
+            .filter(|(t, c)| {
+                c.role.is_some()
+                    && !self.users[**t].active
+                    && !(mode.replace && entity.grant_of(**t).map(|g| g.role) == c.role)
+            })
             .map(|(t, _)| self.users[*t].username.clone())
             .collect();
         if !inactive.is_empty() {

@@ -2126,6 +2126,36 @@ async fn replace_semantics_refuse_an_implicit_revoke_of_an_inactive_user_when_co
 }
 
 #[tokio::test]
+async fn a_replacing_write_may_restate_an_inactive_users_role_but_not_change_it() {
+    let t = start_with(extra_seed(), SimConfig::default()).await;
+    let kind = EntityKind::Workload;
+    let id = eid(kind, 1);
+    let path = access_path(kind, &id, DialectKind::SharedRoles);
+    let whole = |gone_role: &str| {
+        json!({"operation": "updateRoles", "roles": [
+            {"shareRecipientType": "user", "username": "new@x.test", "role": "OWNER"},
+            {"shareRecipientType": "user", "username": "editor@x.test", "role": "USER"},
+            {"shareRecipientType": "user", "username": "consumer@x.test", "role": "CONSUMER"},
+            {"shareRecipientType": "user", "username": "noshare@x.test", "role": "USER"},
+            {"shareRecipientType": "user", "username": "gone@x.test", "role": gone_role},
+            {"shareRecipientType": "group", "id": "6a0000000000000000000001", "role": "CONSUMER"},
+            {"shareRecipientType": "role", "id": "6b0000000000000000000001", "role": "USER"},
+        ]})
+    };
+    // Raising the inactive user's role is a grant (R4): refused whole.
+    assert_error(
+        &t.patch(ADMIN, &path, whole("USER")).await,
+        422,
+        "gone@x.test",
+    );
+    // The whole list with the owner moved and the inactive consumer kept as they were.
+    assert_eq!(t.patch(ADMIN, &path, whole("CONSUMER")).await.status, 204);
+    assert_eq!(t.role(kind, &id, "gone@x.test"), Some(Role::Consumer));
+    assert_eq!(t.role(kind, &id, "owner@x.test"), None);
+    assert_eq!(t.get(ADMIN, &path).await.body["totalCount"], 7);
+}
+
+#[tokio::test]
 async fn an_admins_list_shows_only_their_own_where_configured() {
     let config = SimConfig {
         admin_list_own_only: vec![EntityKind::Application, EntityKind::Workload],
@@ -2173,12 +2203,6 @@ async fn extra_recipients_can_be_switched_off() {
     // A replacing write leaves what the server does not show alone.
     let kind = EntityKind::Workload;
     let path = access_path(kind, &eid(kind, 1), DialectKind::SharedRoles);
-    let body = json!({"operation": "updateRoles", "roles": [
-        {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
-        {"shareRecipientType": "user", "username": "gone@x.test", "role": "CONSUMER"},
-    ]});
-    let a = t.patch(ADMIN, &path, body).await;
-    assert_error(&a, 422, "not active");
     let body = json!({"operation": "updateRoles", "roles": [
         {"shareRecipientType": "user", "username": "owner@x.test", "role": "OWNER"},
     ]});
