@@ -430,3 +430,75 @@ pub async fn run(opts: SimOpts) -> anyhow::Result<i32> {
     handle.shutdown().await;
     Ok(exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimOpts,
+    }
+
+    fn settings(args: &[&str]) -> anyhow::Result<SimSettings> {
+        let mut argv = vec!["sim", "--per-kind", "1", "--users", "6"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.sim.settings()
+    }
+
+    #[test]
+    fn the_newer_types_knobs_default_as_documented_and_take_type_names() {
+        let c = settings(&[]).unwrap().config;
+        assert_eq!(c.replace_semantics, crate::sim::default_replace_kinds());
+        assert!(c.extra_recipients && c.workload_strict_bodies);
+        assert!(!c.custom_jobs_require_paging && !c.observer_role_names);
+        assert_eq!(c.workload_limit_over_max, LimitOverMaxKind::Refuse);
+        assert!(c.admin_list_own_only.is_empty() && c.absent_lists.is_empty());
+
+        let c = settings(&[
+            "--replace-semantics",
+            "none",
+            "--admin-list-own-only",
+            "application,workload",
+            "--absent-lists",
+            "value_tracker",
+            "--no-extra-recipients",
+            "--lenient-workload-bodies",
+            "--custom-jobs-require-paging",
+            "--workload-limit-over-max",
+            "clamp",
+            "--observer-role-names",
+        ])
+        .unwrap()
+        .config;
+        assert!(c.replace_semantics.is_empty());
+        assert_eq!(
+            c.admin_list_own_only,
+            [
+                crate::sim::EntityKind::Application,
+                crate::sim::EntityKind::Workload
+            ]
+        );
+        assert_eq!(c.absent_lists, [crate::sim::EntityKind::ValueTracker]);
+        assert!(!c.extra_recipients && !c.workload_strict_bodies);
+        assert!(c.custom_jobs_require_paging && c.observer_role_names);
+        assert_eq!(c.workload_limit_over_max, LimitOverMaxKind::Clamp);
+    }
+
+    #[test]
+    fn an_unknown_type_or_a_read_only_one_to_replace_is_bad_input() {
+        let e = settings(&["--absent-lists", "widget"]).unwrap_err();
+        assert_eq!(exit::code_of(&e), exit::INVALID_INPUT);
+        let text = e.to_string();
+        assert!(
+            text.contains("--absent-lists")
+                && text.contains("\"widget\"")
+                && text.contains("artifact_repository"),
+            "{text}"
+        );
+        let e = settings(&["--replace-semantics", "notebook"]).unwrap_err();
+        assert_eq!(exit::code_of(&e), exit::INVALID_INPUT);
+    }
+}

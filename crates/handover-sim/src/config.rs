@@ -1,6 +1,8 @@
 //! The simulator's knobs: which variant of the open questions of the contract it plays
-//! (role vocabulary, status codes), page sizes, and the faults it injects (rate limiting,
-//! latency, 5xx answers, dropped connections, writes that land but answer 502).
+//! (role vocabulary, status codes, and for the §12 types write semantics, visibility,
+//! recipient types, body strictness, paging and absent routes), page sizes, and the faults
+//! it injects (rate limiting, latency, 5xx answers, dropped connections, writes that land
+//! but answer 502).
 //!
 //! A [`SimConfig`] can be changed while the server runs ([`crate::SimHandle::set_config`] or
 //! `POST /__sim/config`); every request reads the config that is current when it arrives.

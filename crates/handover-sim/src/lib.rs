@@ -7,7 +7,9 @@
 //!   envelopes), written from the contract, not taken from the tool;
 //! - `seed`: the starting data ([`Seed`], JSON) and its deterministic generator ([`GenSpec`]);
 //! - `config`: the knobs ([`SimConfig`]): role vocabulary, status variants (whether an
-//!   inactive user may be revoked among them), page sizes, faults;
+//!   inactive user may be revoked among them), page sizes, faults, and the variants of the
+//!   §12 types (set or replace semantics, administrators' visibility, extra recipients,
+//!   Workload API bodies and paging, absent lists);
 //! - `state`: users, entities, access lists and the sharing rules R1–R8;
 //! - `render`: how each kind's items look on the wire;
 //! - `app`: what `routes` and `server` share: the handlers' state, the request as a
