@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use exec_support::{World, handover_cmd, run_to_end, text, world};
 use handover::exit;
-use handover::model::{EntityKind, RoleVocabKind};
+use handover::model::{EntityKind, Role, RoleVocabKind};
 use handover::sim::{
-    DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, RateLimit, Seed, SimConfig, default_token,
+    DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, RateLimit, Seed, SeedGrant, SimConfig,
+    default_token,
 };
 
 /// The uniform world with a group or organization entry on every access list (sharedRoles
@@ -31,6 +32,19 @@ const UNKNOWN_BY_DESIGN: [&str; 3] = [
     "users.org_route",
     "share.calendar_status",
     "share.inactive_revoke",
+];
+
+/// The writable kinds of contract §12.1 on classic routes (with a trailing slash).
+const CLASSIC_NEW: [EntityKind; 9] = [
+    EntityKind::Application,
+    EntityKind::CustomApplication,
+    EntityKind::CustomApplicationSource,
+    EntityKind::CustomJob,
+    EntityKind::SecureConfig,
+    EntityKind::NotificationChannelTemplate,
+    EntityKind::NotificationPolicyTemplate,
+    EntityKind::ComplianceDocTemplate,
+    EntityKind::ValueTracker,
 ];
 
 struct Run {
@@ -120,11 +134,12 @@ async fn on_the_default_simulator_every_line_holds_and_nothing_is_written() {
     let w = world(seed());
     let run = doctor(&w, &[]).await;
     assert_eq!(run.code, exit::OK, "{}{}", run.stdout, run.stderr);
-    // 7 connection and user lines, 13 kinds × 7 lines, 4 variant lines, visibility,
-    // two write lines, two pace lines.
+    // 7 connection and user lines, 27 kinds × 7 lines, a visibility line for each of the
+    // 14 kinds of contract §12, 5 variant lines, visibility, two write lines, two pace
+    // lines.
     assert_eq!(
         run.lines.len(),
-        7 + 13 * 7 + 4 + 1 + 2 + 2,
+        7 + 27 * 7 + 14 + 5 + 1 + 2 + 2,
         "{}",
         run.stdout
     );
@@ -169,7 +184,8 @@ async fn the_generic_role_vocabulary_changes_the_roles_lines_only() {
     })
     .await;
     // Calendars speak READ_WRITE/READ_ONLY anyway; datasets, files, deployments and user
-    // blueprints keep their closed role sets.
+    // blueprints keep their closed role sets; the Workload API's one enum has every
+    // alias, and read-only kinds are never written.
     use EntityKind::*;
     let want = prefixed(
         "acl",
@@ -187,6 +203,10 @@ async fn the_generic_role_vocabulary_changes_the_roles_lines_only() {
             "roles",
         ),
     );
+    let want: BTreeSet<String> = want
+        .into_iter()
+        .chain(prefixed("acl", ids(&CLASSIC_NEW, "roles")))
+        .collect();
     assert_eq!(changed, want);
 }
 
@@ -510,4 +530,153 @@ async fn a_type_filter_that_defaults_to_all_changes_the_type_filter_lines_only()
         "{}",
         run.stdout
     );
+}
+
+/// The detail of line `id`.
+fn detail(run: &Run, id: &str) -> String {
+    run.stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .unwrap_or_else(|| panic!("no line {id}\n{}", run.stdout))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_this_datarobot_lacks_says_its_list_is_not_served() {
+    let w = world(seed());
+    let base = doctor(&w, &[]).await;
+    assert_eq!(base.code, exit::OK, "{}", base.stdout);
+    w.sim.set_config(SimConfig {
+        absent_lists: vec![EntityKind::CustomJob.into(), EntityKind::Workload.into()],
+        ..SimConfig::default()
+    });
+    let run = doctor(&w, &[]).await;
+    assert_eq!(run.code, exit::DIFFERS, "{}", run.stdout);
+    for kind in [EntityKind::CustomJob, EntityKind::Workload] {
+        let id = format!("list.{}.envelope", kind.as_str());
+        assert_eq!(run.lines[&id], "differs", "{}", run.stdout);
+        let line = detail(&run, &id);
+        assert!(
+            line.contains("answered 404") && line.contains("not serve"),
+            "{line}"
+        );
+        // The rest of that kind cannot be checked, and says why.
+        for rest in ["list.{}.paging", "acl.{}.read", "list.{}.visibility"] {
+            let id = rest.replace("{}", kind.as_str());
+            assert_eq!(run.lines[&id], "unknown", "{id}\n{}", run.stdout);
+        }
+    }
+    // Every other kind's lines are as they were.
+    for id in changed(&base, &run) {
+        assert!(
+            id.contains(".custom_job.") || id.contains(".workload."),
+            "{id} changed\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_application_and_role_recipients_are_named_and_kept() {
+    let w = world(seed());
+    let on = doctor(&w, &[]).await;
+    assert_eq!(on.code, exit::OK, "{}", on.stdout);
+    // The simulator shows them by default (contract §12.1): named, and how they are kept.
+    let app = detail(&on, "acl.custom_application.recipients");
+    assert!(
+        app.contains("externalApplication") && app.contains("never changed"),
+        "{app}"
+    );
+    let workload = detail(&on, "acl.workload.recipients");
+    assert!(
+        workload.contains("role") && workload.contains("sends them back as read"),
+        "{workload}"
+    );
+    w.sim.set_config(SimConfig {
+        extra_recipients: false,
+        ..SimConfig::default()
+    });
+    let off = doctor(&w, &[]).await;
+    assert_eq!(off.code, exit::OK, "{}", off.stdout);
+    assert!(!detail(&off, "acl.custom_application.recipients").contains("externalApplication"));
+    assert!(!detail(&off, "acl.workload.recipients").contains("role"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_and_observer_role_names_change_the_new_types_roles_lines_only() {
+    let (changed, run) = flip(SimConfig {
+        observer_role_names: true,
+        ..SimConfig::default()
+    })
+    .await;
+    assert_eq!(
+        changed,
+        prefixed("acl", ids(&CLASSIC_NEW, "roles")),
+        "{}",
+        run.stdout
+    );
+    let line = detail(&run, "acl.secure_config.roles");
+    assert!(
+        line.contains("OBSERVER") && line.contains("aliases"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_shows_an_admin_only_their_own_changes_its_visibility_line_only() {
+    // The administrator holds a role on one of each, so that their own list is not empty.
+    let mut seed = seed();
+    let admin = seed
+        .users
+        .iter()
+        .find(|u| u.org_admin)
+        .expect("the world has an administrator")
+        .username
+        .clone();
+    for kind in [EntityKind::SecureConfig, EntityKind::Artifact] {
+        let entity = seed
+            .entities
+            .iter_mut()
+            .find(|e| e.kind == kind)
+            .expect("the world has one of each kind");
+        entity
+            .access
+            .push(SeedGrant::new(admin.clone(), Role::Consumer));
+    }
+    let (changed, run) = flip_in(
+        seed,
+        SimConfig {
+            admin_list_own_only: vec![EntityKind::SecureConfig.into(), EntityKind::Artifact.into()],
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        changed,
+        ["list.secure_config.visibility", "list.artifact.visibility"]
+            .map(String::from)
+            .into(),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_jobs_that_require_offset_and_limit_change_nothing() {
+    let w = world(seed());
+    w.sim.set_config(SimConfig {
+        custom_jobs_require_paging: true,
+        ..SimConfig::default()
+    });
+    let run = doctor(&w, &[]).await;
+    // doctor, like every list handover sends, gives both; its variant line says the
+    // server requires them (without the knob, it says they are optional).
+    assert_eq!(run.code, exit::OK, "{}", run.stdout);
+    assert_eq!(run.lines["list.custom_job.envelope"], "holds");
+    let line = detail(&run, "list.custom_job.bare_list");
+    assert!(line.contains("required here"), "{line}");
+    w.sim.set_config(SimConfig::default());
+    let run = doctor(&w, &[]).await;
+    let line = detail(&run, "list.custom_job.bare_list");
+    assert!(line.contains("answers without offset and limit"), "{line}");
 }

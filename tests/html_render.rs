@@ -218,12 +218,18 @@ fn inventory() -> InventoryView {
         .iter()
         .enumerate()
         .map(|(i, kind)| {
-            let entities = [4200, 950, 310, 120, 18, 640, 75, 230, 160, 12, 9, 1300, 44][i];
+            let entities = [4200, 950, 310, 120, 18, 640, 75, 230, 160, 12, 9, 1300, 44][i % 13];
+            let read_only = !kind.is_writable();
             TypeCounts {
                 kind: kind.as_str().to_string(),
                 entities,
-                orphans: entities / [7, 20, 9, 40, 6, 15, 30, 11, 8, 4, 9, 25, 5][i],
-                unreadable: [0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0][i],
+                orphans: if read_only {
+                    0
+                } else {
+                    entities / [7, 20, 9, 40, 6, 15, 30, 11, 8, 4, 9, 25, 5][i % 13]
+                },
+                unreadable: [0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0][i % 13],
+                read_only,
             }
         })
         .collect();

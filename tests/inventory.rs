@@ -7,8 +7,8 @@ mod exec_support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use exec_support::{Run, World, all_roles, handover_cmd, run_to_end, world};
-use handover::model::{EntityKind, Role};
-use handover::sim::{GenSpec, SUCCESSOR_USERNAME, Seed, StateSnapshot};
+use handover::model::{EntityKind, ListRouteKind, Role};
+use handover::sim::{GenSpec, SUCCESSOR_USERNAME, Seed, SnapshotEntity, StateSnapshot};
 
 /// A uniform world with three departed users, three orphans and two half-orphans of
 /// every kind.
@@ -21,6 +21,21 @@ fn leavers() -> Seed {
 }
 
 type Key = (EntityKind, String);
+
+/// The tool's key of a simulator entity: a notification policy template's id names its
+/// related type (`deployment:<id>`).
+fn tool_key(e: &SnapshotEntity) -> Key {
+    let kind: EntityKind = e.kind.into();
+    let id = match kind.list_route() {
+        ListRouteKind::PerRelatedType(_) => format!(
+            "{}:{}",
+            e.related_entity_type.as_deref().unwrap_or("deployment"),
+            e.id
+        ),
+        _ => e.id.clone(),
+    };
+    (kind, id)
+}
 
 /// Entities whose every owner is deactivated, by the simulator's state.
 fn orphans_in(state: &StateSnapshot) -> BTreeSet<Key> {
@@ -40,7 +55,10 @@ fn orphans_in(state: &StateSnapshot) -> BTreeSet<Key> {
                 .filter(|g| Role::from(g.role) == Role::Owner)
                 .map(|g| g.username.as_str())
                 .collect();
-            !owners.is_empty() && owners.iter().all(|o| inactive.contains(o))
+            // Read-only kinds move with another entity: never orphans to hand over.
+            EntityKind::from(e.kind).is_writable()
+                && !owners.is_empty()
+                && owners.iter().all(|o| inactive.contains(o))
         })
         .map(|e| (e.kind.into(), e.id.clone()))
         .collect()
@@ -135,7 +153,9 @@ async fn inventory_names_every_entity_with_its_owners_and_flags_exactly_the_orph
     let rows = rows(&w);
     assert_eq!(rows.len(), state.entities.len());
     for e in &state.entities {
-        let row = &rows[&(e.kind.into(), e.id.clone())];
+        let row = rows
+            .get(&tool_key(e))
+            .unwrap_or_else(|| panic!("no row for {} {}", e.kind, e.id));
         assert_eq!(row["name"], e.name);
         let owners: Vec<&str> = e
             .access
@@ -161,18 +181,31 @@ async fn inventory_names_every_entity_with_its_owners_and_flags_exactly_the_orph
         );
         // Data sources, data stores and user blueprints are listed without a creation
         // time (contract §4); everything else has one.
+        // The §12 kinds' items vary (contract §12.1 names no creation field for most): not
+        // checked.
+        let kind = EntityKind::from(e.kind);
         let timeless = matches!(
-            e.kind.into(),
+            kind,
             EntityKind::DataSource | EntityKind::DataStore | EntityKind::UserBlueprint
         );
-        assert_eq!(row["created"].is_empty(), timeless, "{} {}", e.kind, e.id);
+        if EntityKind::ALL[..13].contains(&kind) {
+            assert_eq!(row["created"].is_empty(), timeless, "{} {}", e.kind, e.id);
+        }
     }
+    // In the tool's keys from here on.
+    let want_orphans: BTreeSet<Key> = state
+        .entities
+        .iter()
+        .filter(|e| want_orphans.contains(&(e.kind.into(), e.id.clone())))
+        .map(tool_key)
+        .collect();
     let flagged: BTreeSet<Key> = rows
         .iter()
-        .filter(|(_, r)| {
-            split(&r["owners_active"])
-                .iter()
-                .all(|s| s == "deactivated")
+        .filter(|(k, r)| {
+            k.0.is_writable()
+                && split(&r["owners_active"])
+                    .iter()
+                    .all(|s| s == "deactivated")
         })
         .map(|(k, _)| k.clone())
         .collect();
@@ -180,6 +213,20 @@ async fn inventory_names_every_entity_with_its_owners_and_flags_exactly_the_orph
 
     let v = json(&w);
     assert_eq!(json_orphans(&v), want_orphans);
+    // Every kind is listed: the 25 writable ones, and the 2 read-only ones as such.
+    for kind in EntityKind::ALL {
+        let t = &v["types"][kind.as_str()];
+        assert!(
+            t["entities"].as_u64().unwrap() > 0,
+            "{kind}: {}",
+            v["types"]
+        );
+        assert_eq!(
+            t["read_only"].as_bool().unwrap_or(false),
+            !kind.is_writable()
+        );
+    }
+    assert!(run.stdout.contains("(read only)"), "{}", run.stdout);
     assert_eq!(v["types"]["project"]["entities"], 2 + 1 + 3 + 2);
     let orphans: u64 = v["types"]
         .as_object()
@@ -300,7 +347,27 @@ async fn orphans_moved(w: &World, extra: &[&str]) -> (StateSnapshot, StateSnapsh
     let run = Run::from(run_to_end(handover_cmd(w, &args)).await);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let run = Run::from(run_to_end(handover_cmd(w, &["-q", "apply", "orphans.jsonl"])).await);
-    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let refused: Vec<String> = std::fs::read_to_string(w.path("orphans.journal.report.csv"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("refused"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        run.code,
+        Some(0),
+        "{}{}{refused:#?}",
+        run.stdout,
+        run.stderr
+    );
+    // Model packages and notebooks are read, never written.
+    for route in w.sim.stats().by_route.keys() {
+        assert!(
+            !(route.starts_with("PATCH")
+                && (route.contains("modelPackages") || route.contains("notebooks"))),
+            "{route}"
+        );
+    }
     (before, w.sim.state())
 }
 
@@ -320,6 +387,11 @@ fn assert_only_orphans_moved(
         .collect();
     let (was, now) = (all_roles(before), all_roles(after));
     for (key, roles) in &was {
+        // A read-only kind shows its parent's list (contract §12.2): never written, it
+        // follows the use case or registered model it lives in.
+        if !key.0.is_writable() {
+            continue;
+        }
         let got = &now[key];
         if !moved.contains(key) {
             assert_eq!(got, roles, "{key:?} changed but is not a moved orphan");

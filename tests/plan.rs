@@ -218,11 +218,11 @@ fn companion_csv_has_one_row_per_changed_principal_and_defuses_formulas() {
     assert_eq!(
         fs::read_to_string(&written.csv_path).unwrap(),
         "\
-type,id,name,action,principal,principal_type,role_before,role_after,can_share_before,can_share_after,reason
-project,p1,\"Churn, v2\",change,bob@x.com,user,NONE,OWNER,,,
-project,p1,\"Churn, v2\",change,alice@x.com,user,OWNER,NONE,true,,
-dataset,d1,Sales,noop,,,,,,,
-dataset,d2,Gone,refused,,,,,,,entity not found or not visible to the caller
+type,id,name,action,principal,principal_type,role_before,role_after,can_share_before,can_share_after,reason,notifies
+project,p1,\"Churn, v2\",change,bob@x.com,user,NONE,OWNER,,,,
+project,p1,\"Churn, v2\",change,alice@x.com,user,OWNER,NONE,true,,,
+dataset,d1,Sales,noop,,,,,,,,
+dataset,d2,Gone,refused,,,,,,,entity not found or not visible to the caller,
 "
     );
     // The consumer named like a formula is untouched, so it has no row; check the cell
@@ -250,7 +250,7 @@ dataset,d2,Gone,refused,,,,,,,entity not found or not visible to the caller
             .lines()
             .nth(1)
             .unwrap(),
-        "registered_model,u1,'@risk,change,'=cmd,user,CONSUMER,EDITOR,false,false,"
+        "registered_model,u1,'@risk,change,'=cmd,user,CONSUMER,EDITOR,false,false,,"
     );
 }
 

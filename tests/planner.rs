@@ -1159,7 +1159,7 @@ async fn the_plan_file_reads_back_with_its_companion_csv_and_summary_table() {
         lines.next(),
         Some(
             "type,id,name,action,principal,principal_type,role_before,role_after,\
-             can_share_before,can_share_after,reason"
+             can_share_before,can_share_after,reason,notifies"
         )
     );
     let rows: Vec<&str> = lines.collect();

@@ -142,6 +142,8 @@ pub struct TypeCounts {
     pub orphans: u64,
     /// Of those, the ones whose access list could not be read.
     pub unreadable: u64,
+    /// Whether the type's access lists can only be read (model packages, notebooks).
+    pub read_only: bool,
 }
 
 /// One owner in an [`InventoryView`].
@@ -227,8 +229,9 @@ pub fn inventory_page(view: &InventoryView) -> String {
             let rest = t.entities - orphans - unreadable;
             let _ = write!(
                 b,
-                "<tr><td>{}</td><td class=\"barcol\">",
-                esc(&kind_label(&t.kind))
+                "<tr><td>{}{}</td><td class=\"barcol\">",
+                esc(&kind_label(&t.kind)),
+                if t.read_only { " (read only)" } else { "" }
             );
             stacked_bar(
                 &mut b,
@@ -1273,12 +1276,14 @@ mod tests {
                     entities: 1200,
                     orphans: 30,
                     unreadable: 2,
+                    read_only: false,
                 },
                 TypeCounts {
-                    kind: "data_store".into(),
+                    kind: "notebook".into(),
                     entities: 40,
                     orphans: 0,
                     unreadable: 0,
+                    read_only: true,
                 },
             ],
             owners: vec![OwnerCount {
@@ -1305,6 +1310,8 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("&quot;bob&quot;&amp;&lt;i&gt;"));
         assert!(html.contains("&lt;only&gt;"));
+        // A read-only type says so on its row.
+        assert!(html.contains("<td>notebook (read only)</td>"), "{html}");
         let run = RunView {
             failures: vec![FailureRow {
                 kind: "project".into(),

@@ -19,6 +19,10 @@
 //! | `members` | everyone else, `NAME:ROLE`; an entry that could not be read is `?NAME:ROLE`; a list that could not be read at all is `?` with the reason |
 //! | `created` | when it was created, as the server wrote it; empty where lists give no creation time (data sources, data stores, user blueprints) |
 //!
+//! Model packages and notebooks (contract §12.2) have rows too, with their owners: their
+//! access lists can be read, never written, so they are never orphans (the JSON marks
+//! their kinds `read_only`).
+//!
 //! Beside it, the same name with `.json`: per kind and per user counts, the orphans, and
 //! notes on what could not be seen. Both are owner-only (0600): they name every principal.
 
@@ -136,6 +140,14 @@ pub struct KindCounts {
     /// Whether the list itself was refused (the caller may not list this kind).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub not_listed: bool,
+    /// Whether the list route answered 404: a DataRobot without this kind (an older
+    /// version, contract §12.1). A note, not a failed inventory.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_served: bool,
+    /// Whether the kind's access list can only be read (model packages, notebooks,
+    /// contract §12.2): listed with its owners, never an orphan to hand over.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// One principal's counts.
@@ -220,6 +232,7 @@ impl Inventory {
                     entities: c.entities,
                     orphans: c.orphans,
                     unreadable: c.unreadable,
+                    read_only: c.read_only,
                 })
                 .collect(),
             owners: self
@@ -376,6 +389,12 @@ pub async fn take(
                 kind.plural_label()
             ));
         }
+        if counts.not_served {
+            inventory.notes.push(format!(
+                "{} are not served here (the list answered 404: an older DataRobot?)",
+                kind.plural_label()
+            ));
+        }
         if counts.items_without_id > 0 {
             inventory.notes.push(format!(
                 "{}: {} list items without an id could not be looked at",
@@ -391,6 +410,20 @@ pub async fn take(
                 counts.unreadable
             ));
         }
+    }
+    let read_only: Vec<&str> = inventory
+        .types
+        .iter()
+        .filter(|(_, c)| c.read_only && !c.not_served)
+        .map(|(k, _)| k.plural_label())
+        .collect();
+    if !read_only.is_empty() {
+        inventory.notes.push(format!(
+            "{} are listed read only: their access lists cannot be written; a notebook moves \
+             with its use case and a model package with its registered model, so none is an \
+             orphan to hand over",
+            read_only.join(" and ")
+        ));
     }
     write_files(context, spec, outputs, rows, &inventory)?;
     Ok(inventory)
@@ -427,7 +460,13 @@ async fn read_all(
     let mut bars = Bars::new(spec.progress);
     for kind in &spec.kinds {
         bars.add(*kind, 0);
-        inventory.types.insert(*kind, KindCounts::default());
+        inventory.types.insert(
+            *kind,
+            KindCounts {
+                read_only: !kind.is_writable(),
+                ..KindCounts::default()
+            },
+        );
     }
     let bars = bars;
     // Each list sends in its own order, so the order of arrival, numbered, is each kind's
@@ -479,6 +518,15 @@ async fn read_all(
                 c.items_without_id = listing.unreadable.len() as u64;
             }
             Err(e) if e.class() == ErrorClass::NotAllowed => c.not_listed = true,
+            // A kind this DataRobot does not have, or a list in a shape the client does
+            // not read: that kind's problem, said in the notes; the rest goes on.
+            Err(e) if e.class() == ErrorClass::Gone => c.not_served = true,
+            Err(e) if e.is_shape() => {
+                c.not_listed = true;
+                inventory
+                    .notes
+                    .push(format!("{} could not be listed: {e}", kind.plural_label()));
+            }
             Err(e) => return Err(Error::Api(e)),
         }
     }
@@ -554,6 +602,13 @@ fn account(
         Err(reason) => {
             counts.unreadable += 1;
             members.push(format!("? {reason}"));
+        }
+        // A read-only kind moves with another entity (a notebook with its use case, a
+        // model package with its registered model): never an orphan to hand over.
+        Ok(list) if !entity.kind.is_writable() => {
+            if !list.unreadable.is_empty() {
+                counts.unreadable += 1;
+            }
         }
         Ok(list) => match ownership(list, &directory.deactivated) {
             // Never without users/: nobody is known to be deactivated then.
@@ -668,7 +723,12 @@ pub fn render(inventory: &Inventory, shown: usize) -> String {
             c.entities,
             c.orphans,
             c.unreadable,
-            if c.not_listed { "  (not listed)" } else { "" }
+            match (c.not_listed, c.not_served, c.read_only) {
+                (true, _, _) => "  (not listed)",
+                (_, true, _) => "  (not served)",
+                (_, _, true) => "  (read only)",
+                _ => "",
+            }
         ));
         total.entities += c.entities;
         total.orphans += c.orphans;

@@ -842,6 +842,7 @@ impl Client {
                 id: id.to_string(),
                 name: String::new(),
                 created: None,
+                use_case_id: None,
             });
         // The id asked for is the id its sharing endpoints take, whatever the body says.
         e.id = id.to_string();

@@ -18,7 +18,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::model::{DialectKind, EntityKind, EnvelopeKind, Role, is_revoke_name};
+use crate::model::{
+    AdminVisibilityKind, DialectKind, EntityKind, EnvelopeKind, ListRouteKind, PagingKind, Role,
+    WriteSemanticsKind, is_revoke_name,
+};
 
 use super::client::{Client, ProbeReply};
 use super::dialect::{grant_from_ac, grant_from_sr};
@@ -504,36 +507,56 @@ impl Doctor<'_> {
     // -----------------------------------------------------------------------------
     // One kind: its list, paging, variants, access lists
 
-    /// The list request handover sends for `kind` (contract C1–C4), first page.
+    /// The list request handover sends for `kind` (contract C1–C4, §12.1), first page,
+    /// from the kind's row of facts: its route (a collection, the catalog, or the first
+    /// related type's list), its trailing slash, the query that makes it whole, and
+    /// `offset`/`limit` unless it is read in one answer (the limit at most the kind's).
     fn list_request(kind: EntityKind) -> (String, Vec<(&'static str, String)>) {
-        let page = || vec![("offset", "0".to_string()), ("limit", PAGE.to_string())];
-        match kind {
-            EntityKind::File => {
-                let mut q = vec![("type", "files".to_string())];
-                q.extend(page());
-                ("catalogItems/".into(), q)
+        let facts = kind.facts();
+        let slash = if facts.trailing_slash { "/" } else { "" };
+        let mut query: Vec<(&'static str, String)> = Vec::new();
+        let path = match facts.list_route {
+            ListRouteKind::Collection => format!("{}{slash}", facts.collection),
+            ListRouteKind::Catalog(t) => {
+                query.push(("type", t.to_string()));
+                "catalogItems/".to_string()
             }
-            EntityKind::DataSource => (
-                "externalDataSources/".into(),
-                vec![("type", "all".to_string())],
+            ListRouteKind::PerRelatedType(types) => format!(
+                "{}/{}{slash}",
+                facts.collection,
+                types.first().copied().unwrap_or_default()
             ),
-            EntityKind::DataStore => {
-                let mut q = vec![("type", "all".to_string())];
-                q.extend(page());
-                ("externalDataStores/".into(), q)
-            }
-            EntityKind::Deployment => {
-                let mut q = vec![("orderBy", "createdAtTimestamp".to_string())];
-                q.extend(page());
-                ("deployments/".into(), q)
-            }
-            EntityKind::UseCase => {
-                let mut q = vec![("showOrgUseCases", "true".to_string())];
-                q.extend(page());
-                ("useCases/".into(), q)
-            }
-            _ => (format!("{}/", kind.collection()), page()),
+        };
+        query.extend(facts.list_query.iter().map(|(k, v)| (*k, v.to_string())));
+        let limit = match facts.paging {
+            PagingKind::Once => None,
+            PagingKind::Always {
+                max_limit: Some(max),
+            } => Some(PAGE.min(max as usize)),
+            _ => Some(PAGE),
+        };
+        if let Some(limit) = limit {
+            query.push(("offset", "0".to_string()));
+            query.push(("limit", limit.to_string()));
         }
+        (path, query)
+    }
+
+    /// The access-list route of one listed entity: `<collection>/<id>/<segment>/`, with
+    /// the related type first for kinds listed per related type, and no trailing slash on
+    /// the Workload API.
+    fn access_path(kind: EntityKind, id: &str) -> String {
+        let facts = kind.facts();
+        let slash = if facts.trailing_slash { "/" } else { "" };
+        let entity = match kind.related_id(id) {
+            Some((related, id)) => format!("{related}/{}", seg(id)),
+            None => seg(id),
+        };
+        format!(
+            "{}/{entity}/{}{slash}",
+            facts.collection,
+            kind.access_segment()
+        )
     }
 
     fn expected_envelope(kind: EntityKind) -> EnvelopeKind {
@@ -552,6 +575,21 @@ impl Doctor<'_> {
             Err(Miss::Budget) => {
                 self.unknown(format!("list.{k}.envelope"), "budget", LISTING);
                 self.skip_rest(kind, "budget");
+                return;
+            }
+            Err(m) if m.status() == Some(404) => {
+                // An older DataRobot without this type (contract §12.1): the commands
+                // that list it say so in their coverage and go on.
+                self.differs(
+                    format!("list.{k}.envelope"),
+                    format!(
+                        "the list answered 404: this DataRobot does not serve {} (an older \
+                         version?); plan, offboard and inventory say so and go on",
+                        kind.plural_label()
+                    ),
+                    LISTING,
+                );
+                self.skip_rest(kind, "the list is not served");
                 return;
             }
             Err(m) => {
@@ -601,6 +639,9 @@ impl Doctor<'_> {
         }
         for line in ["read", "paging", "roles", "recipients", "can_share"] {
             self.unknown(format!("acl.{k}.{line}"), why, SHARING);
+        }
+        if kind.admin_visibility() == AdminVisibilityKind::Unknown {
+            self.unknown(format!("list.{k}.visibility"), why, LISTING);
         }
     }
 
@@ -795,6 +836,37 @@ impl Doctor<'_> {
                     );
                 }
             }
+            EntityKind::CustomJob => {
+                // The reference marks offset and limit required; the Python client's
+                // `Job.list()` sends neither (contract §12.1 X4). handover always sends
+                // both, so either answer holds; the detail says which this server gives.
+                let path = Self::list_request(kind).0;
+                match self.get(&path, &[]).await {
+                    Ok(r) if Page::read(kind, &r).is_some() => self.holds(
+                        id,
+                        "answers without offset and limit too (handover sends both)",
+                        LISTING,
+                    ),
+                    Ok(_) => self.holds(
+                        id,
+                        "without offset and limit, another envelope (handover sends both)",
+                        LISTING,
+                    ),
+                    Err(Miss::Budget) => self.unknown(id, "budget", LISTING),
+                    Err(m) if m.status().is_some_and(|s| (400..500).contains(&s)) => self.holds(
+                        id,
+                        format!(
+                            "without offset and limit {}: they are required here (handover \
+                             sends both; the Python client's Job.list() does not)",
+                            m.why()
+                        ),
+                        LISTING,
+                    ),
+                    Err(m) => {
+                        self.unknown(id, format!("without offset and limit {}", m.why()), LISTING)
+                    }
+                }
+            }
             EntityKind::Deployment => {
                 let (path, query) = Self::list_request(kind);
                 let again = match self.get(&path, &query).await {
@@ -841,17 +913,20 @@ impl Doctor<'_> {
             for line in ["read", "paging", "roles", "recipients", "can_share"] {
                 self.unknown(format!("acl.{k}.{line}"), "nothing listed to read", SHARING);
             }
+            if kind.admin_visibility() == AdminVisibilityKind::Unknown {
+                self.unknown(
+                    format!("list.{k}.visibility"),
+                    "nothing listed: there are none, or this list shows the caller only what \
+                     they created or were given",
+                    LISTING,
+                );
+            }
             return;
         }
         let mut seen = AclSeen::default();
         let q = [("offset", "0".to_string()), ("limit", PAGE.to_string())];
         for entity in page.ids.iter().take(SAMPLES) {
-            let path = format!(
-                "{}/{}/{}/",
-                kind.collection(),
-                seg(entity),
-                kind.access_segment()
-            );
+            let path = Self::access_path(kind, entity);
             let reply = match self.get(&path, &q).await {
                 Ok(r) => r,
                 Err(m) => {
@@ -904,15 +979,60 @@ impl Doctor<'_> {
         self.visible_lists += seen.read;
         self.without_caller += seen.without_caller;
         self.judge_access_lists(kind, &seen);
+        self.kind_visibility(kind, &seen);
+    }
+
+    /// For a kind whose list may show an administrator only what they created or were
+    /// given (contract §12.1 "Visibility"), whether the sampled entities say otherwise:
+    /// one that does not name the caller shows the list reaches further.
+    fn kind_visibility(&mut self, kind: EntityKind, seen: &AclSeen) {
+        if kind.admin_visibility() != AdminVisibilityKind::Unknown {
+            return;
+        }
+        let id = format!("list.{}.visibility", kind.as_str());
+        let (read, without) = (seen.read, seen.without_caller);
+        if read == 0 {
+            self.unknown(id, "no access list read", LISTING);
+        } else if without > 0 {
+            self.holds(
+                id,
+                format!("{without} of {read} sampled do not name the caller: others' are listed"),
+                LISTING,
+            );
+        } else if self.account.org_admin {
+            self.differs(
+                id,
+                format!(
+                    "all {read} sampled name the caller: this list may show an administrator \
+                     only what they created or were given; others' {} may be missed",
+                    kind.plural_label()
+                ),
+                LISTING,
+            );
+        } else {
+            self.holds(
+                id,
+                format!("all {read} sampled name the caller (not an administrator: expected)"),
+                LISTING,
+            );
+        }
     }
 
     fn read_entry(&self, kind: EntityKind, item: &Value, seen: &mut AclSeen, caller: &mut bool) {
         let recipient = str_field(item, "shareRecipientType")
             .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "user".into())
-            .to_ascii_lowercase();
-        let is_user = recipient == "user";
-        seen.recipients.insert(role_label(&recipient));
+            .unwrap_or_else(|| "user".into());
+        let is_user = recipient.eq_ignore_ascii_case("user");
+        // Known types in their documented spelling; anything else as sent (if printable).
+        let label = match recipient.to_ascii_lowercase().as_str() {
+            "user" => "user".to_string(),
+            "group" => "group".to_string(),
+            "organization" => "organization".to_string(),
+            "externalapplication" => "externalApplication".to_string(),
+            "role" => "role".to_string(),
+            _ => role_label(&recipient),
+        };
+        seen.recipients.insert(label);
         if let Some(role) = item.get("role").and_then(Value::as_str)
             && !is_revoke_name(role)
             && !role.trim().is_empty()
@@ -1021,10 +1141,13 @@ impl Doctor<'_> {
             .iter()
             .map(|r| kind.wire_role(*r).to_string())
             .collect();
+        // The Workload API's routes (the ones without a trailing slash) share one role
+        // enum that lists every alias (contract §12.1 X10): any of them is as documented.
+        let one_enum = !kind.trailing_slash();
         let aliases: Vec<&String> = seen
             .user_roles
             .iter()
-            .filter(|r| !expected.contains(*r))
+            .filter(|r| !expected.contains(*r) && !one_enum)
             .collect();
         let seen_list = |set: &BTreeSet<String>| {
             set.iter()
@@ -1032,7 +1155,17 @@ impl Doctor<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if !seen.unknown_roles.is_empty() {
+        if !kind.is_writable() {
+            // Read, never written (contract §12.2): the names only need reading.
+            let mut names = seen.user_roles.clone();
+            names.extend(seen.unknown_roles.keys().cloned());
+            let detail = if names.is_empty() {
+                "no user roles seen".to_string()
+            } else {
+                seen_list(&names)
+            };
+            self.holds(id, format!("{detail} (read only: never written)"), SHARING);
+        } else if !seen.unknown_roles.is_empty() {
             let names: Vec<String> = seen
                 .unknown_roles
                 .iter()
@@ -1070,6 +1203,15 @@ impl Doctor<'_> {
             );
         } else if seen.user_roles.is_empty() {
             self.holds(id, "no user roles seen", SHARING);
+        } else if one_enum {
+            self.holds(
+                id,
+                format!(
+                    "{} (one enum with every alias; handover writes OWNER/EDITOR/CONSUMER)",
+                    seen_list(&seen.user_roles)
+                ),
+                SHARING,
+            );
         } else {
             self.holds(id, seen_list(&seen.user_roles), SHARING);
         }
@@ -1082,6 +1224,24 @@ impl Doctor<'_> {
             .map(String::as_str)
             .collect();
         let all = seen_list(&seen.recipients);
+        // Besides users, groups and organizations the contract names `externalApplication`
+        // (§12.1 X2–X9) and `role` (X10–X12) entries; anything else is news.
+        let unusual: Vec<&str> = others
+            .iter()
+            .copied()
+            .filter(|r| {
+                !matches!(
+                    *r,
+                    "group" | "organization" | "externalApplication" | "role"
+                )
+            })
+            .collect();
+        let kept = match kind.semantics() {
+            WriteSemanticsKind::Replace => {
+                "never changed; a write sends them back as read (the list is replaced)"
+            }
+            WriteSemanticsKind::Set => "never changed (a write names only the users it changes)",
+        };
         match kind.dialect() {
             DialectKind::AccessControl if !others.is_empty() => self.differs(
                 id,
@@ -1092,11 +1252,20 @@ impl Doctor<'_> {
                 ),
                 SHARING,
             ),
-            _ => self.holds(
+            _ if !unusual.is_empty() => self.differs(
+                id,
+                format!(
+                    "{} entries, a recipient type the contract does not name: {kept}",
+                    unusual.join(", ")
+                ),
+                SHARING,
+            ),
+            _ if others.is_empty() => self.holds(
                 id,
                 if all.is_empty() { "none".into() } else { all },
                 SHARING,
             ),
+            _ => self.holds(id, format!("{all}; all but users {kept}"), SHARING),
         }
         // canShare
         let id = format!("acl.{k}.can_share");
@@ -1200,6 +1369,7 @@ fn variant_id(kind: EntityKind) -> Option<&'static str> {
         EntityKind::DataSource | EntityKind::DataStore => Some("type_all"),
         EntityKind::UseCase => Some("show_org"),
         EntityKind::Deployment => Some("order_by"),
+        EntityKind::CustomJob => Some("bare_list"),
         _ => None,
     }
 }
@@ -1232,11 +1402,20 @@ impl Page {
             }
             _ => return None,
         };
-        let via_catalog = kind == EntityKind::File;
+        let via_catalog = matches!(kind.list_route(), ListRouteKind::Catalog(_));
+        // An entity listed per related type is named `<related>:<id>` (the first
+        // related type is the one probed).
+        let related = match kind.list_route() {
+            ListRouteKind::PerRelatedType(types) => types.first().copied(),
+            _ => None,
+        };
         let ids = items
             .iter()
             .filter_map(|i| entity_from_item(kind, i, via_catalog).ok())
-            .map(|e| e.id)
+            .map(|e| match related {
+                Some(r) => format!("{r}:{}", e.id),
+                None => e.id,
+            })
             .collect();
         let connectors = items
             .iter()

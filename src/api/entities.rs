@@ -78,6 +78,10 @@ pub struct EntityRef {
     /// `created`, …); `None` when the item says not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// The use case it lives in (`useCaseId`), where the item says: how a notebook,
+    /// which cannot be shared by itself, moves (contract §12.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_case_id: Option<String>,
 }
 
 /// What to list.
@@ -227,11 +231,13 @@ pub(crate) fn entity_from_item(
     ]
     .iter()
     .find_map(|k| str_field(item, k).filter(|s| !s.is_empty()));
+    let use_case_id = str_field(item, "useCaseId").filter(|s| !s.is_empty());
     Ok(EntityRef {
         kind,
         id,
         name,
         created,
+        use_case_id,
     })
 }
 

@@ -122,8 +122,9 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
     .await?;
     let written = &planned.written;
     print!(
-        "{}{}",
+        "{}{}{}",
         planned.coverage.render(),
+        crate::plan::notebook::render(&written.notebooks),
         render_table(&written.summary)
     );
     println!(
@@ -147,6 +148,18 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             opts.from.as_deref().unwrap_or(&planned.account.username),
             to.unwrap_or_default()
         ),
+    };
+    // Before anything is sent: these notifications cannot be stopped (contract §12 X5).
+    let notifications = written.summary.notifications();
+    let question = if notifications > 0 {
+        let question = question.trim_end_matches('?');
+        format!(
+            "{question}, which makes DataRobot send {notifications} notification{s} to users \
+             given a role on a secure configuration?",
+            s = if notifications == 1 { "" } else { "s" }
+        )
+    } else {
+        question
     };
     if !opts.yes && !confirm(&question)? {
         eprintln!(

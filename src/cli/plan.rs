@@ -130,8 +130,9 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
     };
 
     let report = format!(
-        "{}{}plan: {} ({} entities; review copy {})\n",
+        "{}{}{}plan: {} ({} entities; review copy {})\n",
         coverage.as_ref().map(Coverage::render).unwrap_or_default(),
+        crate::plan::notebook::render(&written.notebooks),
         render_table(&written.summary),
         written.path.display(),
         written.entries,

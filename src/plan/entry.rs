@@ -10,7 +10,7 @@ use crate::model::{EntityKind, Grant};
 use super::diff::{RefusalKind, diff, fingerprint, validate, validate_changes};
 use super::target::{HandoverPair, OldOwnerRoleKind, UserIdent};
 use super::time::rfc3339_utc;
-use crate::base::request::ShareRequest;
+use crate::base::request::{Change, ShareRequest};
 
 /// The `format` of every plan file's header.
 pub const FORMAT: &str = "handover-plan";
@@ -234,6 +234,27 @@ impl PlanEntry {
             current,
             target,
         }
+    }
+
+    /// How many notifications applying this entry makes DataRobot send that nothing on
+    /// the wire can stop (contract §12 X5): on a kind that notifies its recipients
+    /// ([`EntityKind::notifies_recipients`]), one per user given a role (a grant, or a
+    /// new role or `can_share` for someone who had one) by the request. Revokes notify
+    /// nobody; neither do groups and organizations. The simulator counts the same thing
+    /// in what it receives.
+    pub fn notifications(&self) -> u64 {
+        if self.action != ActionKind::Change {
+            return 0;
+        }
+        self.request.as_ref().map_or(0, |r| {
+            r.changes.iter().filter(|c| self.notifies(c)).count() as u64
+        })
+    }
+
+    /// Whether sending `change` in this entry's request makes DataRobot notify someone:
+    /// a user given a role on a kind that notifies its recipients.
+    pub fn notifies(&self, change: &Change) -> bool {
+        self.kind.notifies_recipients() && change.role.is_some() && change.recipient_type == "user"
     }
 
     /// An entry the planner refuses for a reason only the server knows (recipient missing

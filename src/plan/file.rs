@@ -24,10 +24,13 @@ use sha2::{Digest, Sha256};
 
 use crate::exit;
 use crate::files::{AtomicFile, spreadsheet_cell};
-use crate::model::{Grant, Role};
+use std::collections::HashMap;
+
+use crate::model::{EntityKind, Grant, Role};
 
 use super::diff::same_principal;
 use super::entry::{ActionKind, FORMAT, PlanEntry, PlanHeader, VERSION};
+use super::notebook::{NotebookNote, UseCaseInPlan};
 use super::summary::Summary;
 
 /// What can go wrong writing or reading a plan file.
@@ -85,12 +88,27 @@ impl Error {
 }
 
 /// The last line of a plan.
+///
+/// Besides the count and the digest it says what a reviewer must know that no entry
+/// carries: how many notifications applying causes (`notifications`, omitted when 0) and
+/// the notebooks the departing users own (`notebooks`, omitted when none), which are read,
+/// never written, and move with their use case. The digest does not cover these (they
+/// are a report, not instructions: nothing applies them), and readers that predate them
+/// ignore them.
 #[derive(Debug, Serialize, Deserialize)]
 struct Trailer {
     #[serde(rename = "type")]
     kind: String,
     entries: u64,
     digest: String,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    notifications: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notebooks: Vec<NotebookNote>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What [`PlanWriter::finish`] made.
@@ -106,6 +124,9 @@ pub struct WrittenPlan {
     pub digest: String,
     /// Counts per kind and action.
     pub summary: Summary,
+    /// The notebooks the departing users own, with what the plan does with their use
+    /// cases ([`PlanWriter::note_notebooks`]); empty when none were looked for or found.
+    pub notebooks: Vec<NotebookNote>,
 }
 
 /// The companion CSV's path: the plan's with its extension replaced by `.csv`
@@ -142,6 +163,7 @@ pub fn companion_csv_path(plan: &Path) -> PathBuf {
 /// | `can_share_before` | `true`/`false`, empty when the server did not say |
 /// | `can_share_after` | `true`/`false`, empty when the request leaves it to the server |
 /// | `reason` | why a refused entry is refused |
+/// | `notifies` | `yes` where sending this change makes DataRobot notify the principal (a user given a role on a secure configuration, contract §12 X5), which nothing on the wire stops; empty otherwise |
 ///
 /// Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'`, so a spreadsheet
 /// never runs a name as a formula.
@@ -151,10 +173,14 @@ pub struct PlanWriter {
     hasher: Sha256,
     entries: u64,
     summary: Summary,
+    /// The action of every use case entry written, to tell a notebook whether its use
+    /// case moves.
+    use_cases: HashMap<String, ActionKind>,
+    notebooks: Vec<NotebookNote>,
 }
 
 /// The companion CSV's header row.
-const CSV_COLUMNS: [&str; 11] = [
+const CSV_COLUMNS: [&str; 12] = [
     "type",
     "id",
     "name",
@@ -166,6 +192,7 @@ const CSV_COLUMNS: [&str; 11] = [
     "can_share_before",
     "can_share_after",
     "reason",
+    "notifies",
 ];
 
 impl PlanWriter {
@@ -186,6 +213,8 @@ impl PlanWriter {
             hasher: Sha256::new(),
             entries: 0,
             summary: Summary::new(),
+            use_cases: HashMap::new(),
+            notebooks: Vec::new(),
         };
         writer.write_line(header)?;
         writer
@@ -200,8 +229,43 @@ impl PlanWriter {
         self.write_line(entry)?;
         self.entries += 1;
         self.summary.add(entry);
+        if entry.kind == EntityKind::UseCase {
+            self.use_cases.insert(entry.id.clone(), entry.action);
+        }
         for row in csv_rows(entry) {
             self.csv.write_record(&row).map_err(|e| self.csv_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Reports the notebooks the departing users own (call once every entry is written):
+    /// each one's use case is looked up among the entries, and the notebook gets a row of
+    /// action `read_only` in the review CSV, with what happens to it as the reason, and a
+    /// place in the trailer. Nothing applies them: a notebook is never written.
+    pub fn note_notebooks(&mut self, notes: Vec<NotebookNote>) -> Result<(), Error> {
+        for mut note in notes {
+            if let Some(uc) = &note.use_case_id {
+                note.use_case = UseCaseInPlan::of(self.use_cases.get(uc).copied());
+            }
+            let reason = note.what_happens();
+            for owner in &note.owners {
+                let row = [
+                    EntityKind::Notebook.as_str().to_string(),
+                    spreadsheet_cell(&note.id),
+                    spreadsheet_cell(&note.name),
+                    "read_only".to_string(),
+                    spreadsheet_cell(owner),
+                    "user".to_string(),
+                    "OWNER".to_string(),
+                    "OWNER".to_string(),
+                    String::new(),
+                    String::new(),
+                    spreadsheet_cell(&reason),
+                    String::new(),
+                ];
+                self.csv.write_record(&row).map_err(|e| self.csv_error(e))?;
+            }
+            self.notebooks.push(note);
         }
         Ok(())
     }
@@ -219,6 +283,8 @@ impl PlanWriter {
             kind: "end".to_string(),
             entries: self.entries,
             digest: digest.clone(),
+            notifications: self.summary.notifications(),
+            notebooks: std::mem::take(&mut self.notebooks),
         };
         let mut line = serde_json::to_vec(&trailer).expect("a trailer always serialises");
         line.push(b'\n');
@@ -246,6 +312,7 @@ impl PlanWriter {
             entries: self.entries,
             digest,
             summary: self.summary,
+            notebooks: trailer.notebooks,
         })
     }
 
@@ -270,29 +337,33 @@ impl PlanWriter {
     }
 }
 
-fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
-    let base =
-        |principal: &str, principal_type: &str, before: (&str, &str), after: (&str, &str)| {
-            [
-                entry.kind.as_str().to_string(),
-                spreadsheet_cell(&entry.id),
-                spreadsheet_cell(&entry.name),
-                entry.action.as_str().to_string(),
-                spreadsheet_cell(principal),
-                spreadsheet_cell(principal_type),
-                before.0.to_string(),
-                after.0.to_string(),
-                before.1.to_string(),
-                after.1.to_string(),
-                spreadsheet_cell(entry.reason.as_deref().unwrap_or("")),
-            ]
-        };
+fn csv_rows(entry: &PlanEntry) -> Vec<[String; 12]> {
+    let base = |principal: &str,
+                principal_type: &str,
+                before: (&str, &str),
+                after: (&str, &str),
+                notifies: bool| {
+        [
+            entry.kind.as_str().to_string(),
+            spreadsheet_cell(&entry.id),
+            spreadsheet_cell(&entry.name),
+            entry.action.as_str().to_string(),
+            spreadsheet_cell(principal),
+            spreadsheet_cell(principal_type),
+            before.0.to_string(),
+            after.0.to_string(),
+            before.1.to_string(),
+            after.1.to_string(),
+            spreadsheet_cell(entry.reason.as_deref().unwrap_or("")),
+            if notifies { "yes" } else { "" }.to_string(),
+        ]
+    };
     let Some(request) = entry
         .request
         .as_ref()
         .filter(|_| entry.action == ActionKind::Change)
     else {
-        return vec![base("", "", ("", ""), ("", ""))];
+        return vec![base("", "", ("", ""), ("", ""), false)];
     };
     request
         .changes
@@ -318,6 +389,7 @@ fn csv_rows(entry: &PlanEntry) -> Vec<[String; 11]> {
                     change.role.map_or("NONE", |r| r.as_str()),
                     bool_cell(change.can_share),
                 ),
+                entry.notifies(change),
             )
         })
         .collect()
@@ -351,13 +423,24 @@ pub struct PlanReader {
     /// Re-hashes what is handed out, so a file swapped after `open` checked it is caught.
     hasher: Sha256,
     rechecked: bool,
+    /// Counts per kind and action, and the notifications applying will cause, from the
+    /// verifying pass.
+    summary: Summary,
+    /// The trailer's notebooks.
+    notebooks: Vec<NotebookNote>,
 }
 
 impl PlanReader {
     /// Opens and verifies the plan at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<PlanReader, Error> {
         let path = path.as_ref().to_path_buf();
-        let (header, entries, digest) = verify(&path)?;
+        let Verified {
+            header,
+            entries,
+            digest,
+            summary,
+            notebooks,
+        } = verify(&path)?;
         let mut input = open_read(&path)?;
         let mut buf = Vec::new();
         read_line(&path, &mut input, &mut buf)?; // the header, already checked
@@ -374,7 +457,21 @@ impl PlanReader {
             buf,
             hasher,
             rechecked: false,
+            summary,
+            notebooks,
         })
+    }
+
+    /// Counts per kind and action, and the notifications applying will cause
+    /// ([`Summary::notifications`]), as the verifying pass found them.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The notebooks the departing users own, as the trailer reports them (read only;
+    /// nothing applies them).
+    pub fn notebooks(&self) -> &[NotebookNote] {
+        &self.notebooks
     }
 
     /// The plan's header.
@@ -462,8 +559,17 @@ fn read_line(path: &Path, input: &mut impl BufRead, buf: &mut Vec<u8>) -> Result
     })
 }
 
+/// What the integrity pass found.
+struct Verified {
+    header: PlanHeader,
+    entries: u64,
+    digest: String,
+    summary: Summary,
+    notebooks: Vec<NotebookNote>,
+}
+
 /// The streaming integrity pass: header, count, digest, trailer.
-fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
+fn verify(path: &Path) -> Result<Verified, Error> {
     let mut input = open_read(path)?;
     let mut line = Vec::new();
     if read_line(path, &mut input, &mut line)? == 0 {
@@ -478,6 +584,7 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
     let mut line_no: u64 = 1;
     let mut entries: u64 = 0;
     let mut first_bad: Option<Error> = None;
+    let mut summary = Summary::new();
     loop {
         let mut next = Vec::new();
         if read_line(path, &mut input, &mut next)? == 0 {
@@ -491,11 +598,13 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
             // digest fixed up by hand) is refused before anything is sent rather than when
             // the executor reaches it. Reported only once the file is known to be whole
             // and unedited: for an edited plan, that is the news.
-            if first_bad.is_none()
-                && let Err(e) = parse_line::<PlanEntry>(path, line_no - 1, &prev)
-                    .and_then(|entry| check_entry(path, line_no - 1, &entry))
-            {
-                first_bad = Some(e);
+            if first_bad.is_none() {
+                match parse_line::<PlanEntry>(path, line_no - 1, &prev)
+                    .and_then(|entry| check_entry(path, line_no - 1, &entry).map(|()| entry))
+                {
+                    Ok(entry) => summary.add(&entry),
+                    Err(e) => first_bad = Some(e),
+                }
             }
         }
     }
@@ -537,7 +646,13 @@ fn verify(path: &Path) -> Result<(PlanHeader, u64, String), Error> {
     if let Some(e) = first_bad {
         return Err(e);
     }
-    Ok((header, entries, digest))
+    Ok(Verified {
+        header,
+        entries,
+        digest,
+        summary,
+        notebooks: trailer.notebooks,
+    })
 }
 
 fn parse_header(path: &Path, line: &[u8]) -> Result<PlanHeader, Error> {

@@ -29,6 +29,7 @@ mod diff;
 mod entry;
 mod file;
 pub mod mapfile;
+pub mod notebook;
 pub mod orphan;
 pub mod planner;
 mod summary;
@@ -43,7 +44,7 @@ pub use entry::{
     ActionKind, FORMAT, InputFile, PlanEntry, PlanHeader, SelectionSource, SourceKind, VERSION,
 };
 pub use file::{Error, PlanReader, PlanWriter, WrittenPlan, companion_csv_path};
-pub use summary::{Counts, Summary, render_table};
+pub use summary::{Counts, Summary, notification_line, render_table};
 pub use target::{
     HandoverPair, OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, batch_target,
     offboard_target, owner_of,

@@ -36,6 +36,8 @@ impl Counts {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     by_kind: BTreeMap<EntityKind, Counts>,
+    /// Notifications applying will make the server send ([`PlanEntry::notifications`]).
+    notifications: u64,
 }
 
 impl Summary {
@@ -47,6 +49,13 @@ impl Summary {
     /// Counts one entry.
     pub fn add(&mut self, entry: &PlanEntry) {
         self.record(entry.kind, entry.action);
+        self.notifications += entry.notifications();
+    }
+
+    /// How many notifications applying the plan will make DataRobot send, which nothing
+    /// on the wire can stop (secure configurations, contract §12 X5).
+    pub fn notifications(&self) -> u64 {
+        self.notifications
     }
 
     /// Counts one entry of `kind` with `action`.
@@ -88,6 +97,13 @@ impl Summary {
 /// The first column is left-aligned, the numbers right-aligned under their headings,
 /// columns separated by two spaces, no trailing spaces, each line ending in `\n`. Tests
 /// pin this format; change it only on purpose.
+///
+/// When applying will make the server notify people (secure configurations), one more
+/// line says how many, before anything is sent:
+///
+/// ```text
+/// notifications: applying makes DataRobot send 2 (one to each user given a role on a secure configuration; nothing on the wire turns that off)
+/// ```
 pub fn render_table(summary: &Summary) -> String {
     const HEADINGS: [&str; 4] = ["type", "to change", "already done", "refused"];
     let mut rows: Vec<[String; 4]> = summary
@@ -112,7 +128,21 @@ pub fn render_table(summary: &Summary) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    if let Some(line) = notification_line(summary.notifications) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out
+}
+
+/// The sentence that says how many notifications applying will cause; `None` for none.
+pub fn notification_line(notifications: u64) -> Option<String> {
+    (notifications > 0).then(|| {
+        format!(
+            "notifications: applying makes DataRobot send {notifications} (one to each user \
+             given a role on a secure configuration; nothing on the wire turns that off)"
+        )
+    })
 }
 
 fn row(label: &str, c: Counts) -> [String; 4] {
@@ -149,6 +179,23 @@ total                 3             3        1
         );
         assert_eq!(s.get(EntityKind::Project).entries(), 4);
         assert_eq!(s.get(EntityKind::File), Counts::default());
+    }
+
+    #[test]
+    fn the_notification_line_appears_only_when_applying_notifies_someone() {
+        assert_eq!(notification_line(0), None);
+        let mut s = Summary::new();
+        s.record(EntityKind::Project, ActionKind::Change);
+        assert!(!render_table(&s).contains("notifications"));
+        s.notifications = 2;
+        let table = render_table(&s);
+        assert!(
+            table.ends_with(
+                "notifications: applying makes DataRobot send 2 (one to each user given a role \
+                 on a secure configuration; nothing on the wire turns that off)\n"
+            ),
+            "{table}"
+        );
     }
 
     #[test]

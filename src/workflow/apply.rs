@@ -148,6 +148,15 @@ pub async fn execute<F: Future<Output = ()>>(
         }
     };
 
+    // Said before the first request, since nothing on the wire stops these (contract
+    // §12 X5); `offboard` asked already, with the count in its question.
+    let notifications = plan.summary().notifications();
+    if !journal.is_resume()
+        && connected.is_none()
+        && let Some(line) = crate::plan::notification_line(notifications)
+    {
+        tracing::warn!(notifications, "{line}");
+    }
     let (client, account) = match connected {
         Some(connected) => connected,
         None => connect_with(conn, run.policy.clone()).await?,

@@ -148,13 +148,20 @@ pub async fn run<F: Future<Output = ()>>(
     let entries = PlanReader::open(&written.path)?.collect::<Result<Vec<_>, _>>()?;
     let verdict = crate::after::verify::verify_entries(&client, entries, opts.workers).await?;
     let stats = sim.stats();
+    // Secure configurations notify whatever is sent (contract §12.1 X5): shown beside the
+    // plan's count (a write retried after a commit-then-502 may notify twice, so it is
+    // not a verdict here; tests/notify_and_notebooks.rs checks it without faults).
+    let planned_notifications = written.summary.notifications();
     println!(
         "   {} entities checked, {} not at target; the simulator saw {} requests, sent {} \
-         notifications, injected {} faults, and no entity was ever without an owner: {}",
+         notifications that could have been suppressed and {} on secure configurations \
+         (the plan said {}), injected {} faults, and no entity was ever without an owner: {}",
         verdict.checked,
         verdict.mismatches.len(),
         stats.requests,
         stats.notifications,
+        stats.secure_config_notifications,
+        planned_notifications,
         faults.http_5xx + faults.drop + faults.commit_then_502,
         if stats.ownerless.is_empty() {
             "true"

@@ -20,7 +20,7 @@ use super::connect;
 pub struct InventorySettings {
     pub conn: ConnInputs,
     pub policy: ClientPolicy,
-    /// The kinds; all 13 when empty.
+    /// The kinds; all 27 when empty (the 25 writable ones and the 2 read-only ones).
     pub kinds: Vec<EntityKind>,
     /// Only what this user holds a role on.
     pub user: Option<String>,
@@ -96,7 +96,12 @@ pub async fn run(settings: &InventorySettings) -> anyhow::Result<Taken> {
         }
     };
     let spec = InventorySpec {
-        kinds: super::plan::kinds_of(&settings.kinds),
+        // Every kind by default, the read-only ones included (listed as such).
+        kinds: if settings.kinds.is_empty() {
+            EntityKind::ALL.to_vec()
+        } else {
+            super::plan::kinds_of(&settings.kinds)
+        },
         user,
         concurrency: settings.concurrency,
         progress: settings.progress,

@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
-use crate::api::{Account, Client};
+use crate::api::{Account, Client, ErrorClass, ListFilter};
 use crate::exit;
-use crate::model::EntityKind;
+use crate::model::{EntityKind, Role};
 use crate::plan::mapfile::{self, IdList, IdListKind, MapRow};
+use crate::plan::notebook::NotebookNote;
 use crate::plan::planner::{
     self, BatchSpec, Caller, Coverage, OffboardSpec, PlannerSettings, Selection,
 };
@@ -279,9 +280,21 @@ pub async fn plan_handover(
     let mut header = PlanHeader::new(&endpoint, caller.user.clone(), source);
     header.selection = narrowing.source.clone();
     let mut writer = PlanWriter::create(out, &header)?;
-    let coverage = planner::plan_batch(client, caller, &batch, settings, &mut writer)
-        .await
-        .map_err(coded)?;
+    // Notebooks move with their use case (contract §12.2): when use cases are planned for
+    // departing users (not orphans), the ones they own are read beside the plan and
+    // reported with it.
+    let departing: Vec<UserIdent> = match handover {
+        Handover::Orphans { .. } => Vec::new(),
+        _ if !batch.kinds.contains(&EntityKind::UseCase) => Vec::new(),
+        _ => batch.pairs.iter().map(|p| p.from.clone()).collect(),
+    };
+    let concurrency = settings.concurrency;
+    let (coverage, notebooks) = tokio::join!(
+        planner::plan_batch(client, caller, &batch, settings, &mut writer),
+        owned_notebooks(client, &departing, concurrency)
+    );
+    let coverage = coverage.map_err(coded)?;
+    writer.note_notebooks(notebooks?)?;
     let counters = client.counters();
     if let Some(pace) = &counters.pace {
         tracing::info!(
@@ -292,6 +305,80 @@ pub async fn plan_handover(
         );
     }
     Ok((writer.finish()?, coverage))
+}
+
+/// The notebooks `departing` own: `notebooks/` listed whole (its `owners` filter is a
+/// hint, never proof), each access list read, and those naming one of them OWNER kept,
+/// with their use case. A DataRobot without `notebooks/`, or an access list that cannot
+/// be read, is said on stderr and leaves the plan as it is: notebooks are never written.
+async fn owned_notebooks(
+    client: &Client,
+    departing: &[UserIdent],
+    concurrency: usize,
+) -> anyhow::Result<Vec<NotebookNote>> {
+    use futures::stream::{self, StreamExt};
+    if departing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listing = match client
+        .list(EntityKind::Notebook, &ListFilter::default())
+        .await
+    {
+        Ok(listing) => listing,
+        Err(e) if e.class() == ErrorClass::Gone => {
+            tracing::warn!(
+                "notebooks/ answered 404 (an older DataRobot?): the notebooks the departing \
+                 users own are not reported"
+            );
+            return Ok(Vec::new());
+        }
+        Err(e) if e.class() == ErrorClass::NotAllowed || e.is_shape() => {
+            tracing::warn!("notebooks could not be listed, so are not reported: {e}");
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(exit::with_code(e.exit_code(), e)),
+    };
+    let reads: Vec<_> = stream::iter(listing.entities)
+        .map(|nb| async move {
+            let acl = client.access_list(EntityKind::Notebook, &nb.id).await;
+            (nb, acl)
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut notes = Vec::new();
+    let mut unreadable = 0usize;
+    for (nb, acl) in reads {
+        let list = match acl {
+            Ok(list) => list,
+            Err(e) if e.class() == ErrorClass::Gone => continue,
+            Err(e) if e.class() == ErrorClass::NotAllowed || e.is_shape() => {
+                unreadable += 1;
+                continue;
+            }
+            Err(e) => return Err(exit::with_code(e.exit_code(), e)),
+        };
+        let owners: Vec<String> = departing
+            .iter()
+            .filter(|u| {
+                list.grants
+                    .iter()
+                    .any(|g| g.role == Role::Owner && u.matches(g))
+            })
+            .map(|u| u.username.clone())
+            .collect();
+        if !owners.is_empty() {
+            notes.push(NotebookNote::owned(nb.id, nb.name, owners, nb.use_case_id));
+        }
+    }
+    if unreadable > 0 {
+        tracing::warn!(
+            unreadable,
+            "the access lists of {unreadable} notebooks could not be read: whether the \
+             departing users own them is not known"
+        );
+    }
+    Ok(notes)
 }
 
 fn coded(e: planner::Error) -> anyhow::Error {
