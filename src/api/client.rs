@@ -17,7 +17,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use crate::api::config::{ConnSettings, TlsKind};
+use crate::api::config::{ConnSettings, TlsKind, is_loopback};
 use crate::base::request::ShareRequest;
 use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
 
@@ -208,6 +208,13 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))
             .tcp_keepalive(Duration::from_secs(300));
+        // Plain http is allowed to loopback because the traffic never leaves the host; a
+        // proxy from HTTP_PROXY or ALL_PROXY would carry it, token and all, in clear text
+        // to another one. So loopback never goes through a proxy, whatever the scheme;
+        // other endpoints keep the proxy variables (NO_PROXY included) as users expect.
+        if is_loopback(&settings.endpoint) {
+            builder = builder.no_proxy();
+        }
         match &settings.tls {
             TlsKind::BundledRoots => {}
             TlsKind::NoVerify => builder = builder.danger_accept_invalid_certs(true),
