@@ -764,3 +764,120 @@ fn https_endpoints_still_honour_https_proxy_and_no_proxy() {
     let seen = proxy.seen();
     assert!(seen.is_empty(), "NO_PROXY was not honoured: {seen:?}");
 }
+
+/// A server in front of the simulator that passes every request through, but answers
+/// each write with a 422 whose message, field errors and request id echo the request's
+/// `Authorization` header, as a misconfigured gateway or a debugging proxy would.
+fn echoing_gateway(sims: &Sims, upstream: String) -> String {
+    use axum::body::{Body, to_bytes};
+    use axum::extract::{Request, State};
+    use axum::http::{Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    async fn pass(State(upstream): State<String>, req: Request) -> Response {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if req.method() == Method::PATCH {
+            let body = serde_json::json!({
+                "message": format!("rejected request with Authorization: {auth}"),
+                "errors": {"authorization": auth},
+            });
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [("x-request-id", auth.clone())],
+                axum::Json(body),
+            )
+                .into_response();
+        }
+        let url = format!(
+            "{upstream}{}",
+            req.uri().path_and_query().map_or("", |p| p.as_str())
+        );
+        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+        let bytes = to_bytes(req.into_body(), usize::MAX).await.unwrap();
+        let answer = reqwest::Client::new()
+            .request(method, url)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        let body = answer.bytes().await.unwrap();
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    let _guard = sims.runtime.enter();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let app = axum::Router::new()
+        .fallback(pass)
+        .with_state(upstream);
+    sims.runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/api/v2")
+}
+
+#[test]
+fn a_server_that_echoes_the_authorization_header_in_errors_leaks_nothing() {
+    let sims = Sims::new();
+    let sim = sims.start(seed(1), SimConfig::default());
+    let endpoint = echoing_gateway(&sims, sim.root());
+    let mut s = Session::new(LogFormat::Text);
+    let out = s.run(
+        Conn::Env,
+        &endpoint,
+        TOKEN,
+        &[
+            "plan",
+            "--from",
+            DEPARTING_USERNAME,
+            "--to",
+            SUCCESSOR_USERNAME,
+            "--out",
+            "plan.jsonl",
+            "--rate",
+            "2000",
+        ],
+    );
+    assert_code(&out, exit::OK, "plan through the gateway");
+    let out = s.run(
+        Conn::Env,
+        &endpoint,
+        TOKEN,
+        &["apply", "plan.jsonl", "--rate", "2000", "--max-errors", "1000"],
+    );
+    // Every write was refused with the echo: recorded, and the run says so.
+    assert_code(&out, exit::PARTIAL, "apply through the gateway");
+    let journal = fs::read_to_string(s.path("plan.journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("rejected request with Authorization: Token (redacted)"),
+        "the server's words are kept, without the token:\n{journal}"
+    );
+    for report in ["csv", "json", "html"] {
+        let path = s.path(&format!("plan.journal.report.{report}"));
+        assert!(path.exists(), "{}", path.display());
+    }
+    let out = s.run(
+        Conn::None,
+        "",
+        "",
+        &["status", "--journal", "plan.journal.jsonl", "--html", "status.html"],
+    );
+    assert!(text(&out.stdout).contains("(request id Token (redacted))"));
+    // At trace level, in every file written and every stream.
+    s.assert_no_leak();
+    assert!(sim.stats().requests > 0);
+}

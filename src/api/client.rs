@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::api::config::{ConnSettings, TlsKind, is_loopback};
 use crate::base::request::ShareRequest;
+use crate::secret::Token;
 use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
 
 use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body};
@@ -907,10 +908,12 @@ impl Client {
                 ApiErrorKind::NotJson {
                     status: reply.status,
                     content_type: header(&reply.headers, CONTENT_TYPE.as_str()),
-                    snippet: snippet(&reply.body),
+                    // Scrubbed before it is cut, so that no piece of the token stays.
+                    snippet: snippet(self.inner.settings.token.scrub(&String::from_utf8_lossy(&reply.body)).as_bytes()),
                 },
             )
             .with_attempts(reply.attempts)
+            .scrubbed(&self.inner.settings.token)
         })
     }
 
@@ -969,8 +972,22 @@ impl Client {
         }
     }
 
-    /// Sends one logical request: waits for the limiter, sends, retries per `retry`.
+    /// Sends one logical request: waits for the limiter, sends, retries per `retry`. Every
+    /// error leaves with the token taken out of the server's words (issue 20): this is the
+    /// one door server text comes in by.
     async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry: &RetryPolicy,
+    ) -> Result<Reply, ApiError> {
+        self.call_raw(method, url, body, retry)
+            .await
+            .map_err(|e| e.scrubbed(&self.inner.settings.token))
+    }
+
+    async fn call_raw(
         &self,
         method: Method,
         url: Url,
@@ -1100,7 +1117,7 @@ impl Client {
                     }
                     let retry_after = header(&reply.headers, "retry-after")
                         .and_then(|v| parse_retry_after(&v, SystemTime::now()));
-                    let err = status_error(&reply, retry_after);
+                    let err = status_error(&reply, retry_after, &inner.settings.token);
                     (err, RetryKind::of_status(status), retry_after, Some(status))
                 }
                 Err(e) => {
@@ -1231,9 +1248,13 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// The error for a non-2xx answer: the server's `message` (plus `errors`, when it gave
-/// field errors), else the start of the body.
-fn status_error(reply: &Reply, retry_after: Option<Duration>) -> ApiError {
-    let message = match serde_json::from_slice::<Value>(&reply.body) {
+/// field errors), else the start of the body; the token taken out of the body before it
+/// is read or cut.
+fn status_error(reply: &Reply, retry_after: Option<Duration>, token: &Token) -> ApiError {
+    let text = String::from_utf8_lossy(&reply.body);
+    let body = token.scrub(&text);
+    let body = body.as_bytes();
+    let message = match serde_json::from_slice::<Value>(body) {
         Ok(v) => {
             let mut m = str_field(&v, "message").unwrap_or_default();
             if let Some(Value::Object(errors)) = v.get("errors") {
@@ -1254,7 +1275,7 @@ fn status_error(reply: &Reply, retry_after: Option<Duration>) -> ApiError {
             }
             Some(m).filter(|m| !m.is_empty())
         }
-        Err(_) => Some(snippet(&reply.body)).filter(|s| !s.is_empty()),
+        Err(_) => Some(snippet(body)).filter(|s| !s.is_empty()),
     };
     let request_id = header(&reply.headers, "x-request-id")
         .or_else(|| header(&reply.headers, "x-datarobot-request-id"));
