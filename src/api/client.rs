@@ -154,6 +154,8 @@ struct Reply {
 /// A raw answer to a probing GET ([`Client::probe_get`]): what the typed methods hide.
 #[derive(Clone, Debug)]
 pub struct ProbeReply {
+    /// The URL asked (a relative `next` on this page resolves against it).
+    pub url: Url,
     /// The 2xx status.
     pub status: u16,
     /// The body as JSON; `None` when it is not JSON (or empty).
@@ -357,15 +359,20 @@ impl Client {
         self.probe_url(self.url(path, query)).await
     }
 
-    /// [`probe_get`](Client::probe_get) of a `next` link, re-based under the endpoint as
-    /// the lists re-base it; `None` when `next` is not a URL.
-    pub async fn probe_next(&self, next: &str) -> Option<Result<ProbeReply, ApiError>> {
-        let url = rebase_next(self.endpoint(), next)?;
+    /// [`probe_get`](Client::probe_get) of a `next` link found on the page at `page`,
+    /// resolved and re-based under the endpoint as the lists do; `None` when `next` is not
+    /// a URL.
+    pub async fn probe_next(
+        &self,
+        page: &Url,
+        next: &str,
+    ) -> Option<Result<ProbeReply, ApiError>> {
+        let url = rebase_next(self.endpoint(), page, next)?;
         Some(self.probe_url(url).await)
     }
 
     async fn probe_url(&self, url: Url) -> Result<ProbeReply, ApiError> {
-        let reply = self.get_reply(url).await?;
+        let reply = self.get_reply(url.clone()).await?;
         let rate_headers = reply
             .headers
             .iter()
@@ -378,6 +385,7 @@ impl Client {
             })
             .collect();
         Ok(ProbeReply {
+            url,
             status: reply.status,
             json: serde_json::from_slice(&reply.body).ok(),
             rate_headers,
@@ -961,7 +969,7 @@ impl Client {
             if items.is_empty() {
                 return Ok(());
             }
-            let Some(next_url) = rebase_next(self.endpoint(), next) else {
+            let Some(next_url) = rebase_next(self.endpoint(), &url, next) else {
                 return Err(decode("next", "not a URL"));
             };
             if visited.contains(next_url.as_str()) {

@@ -29,16 +29,18 @@ pub fn join(endpoint: &Url, path: &str, query: &[(&str, String)]) -> Url {
 
 /// Puts a `next` link under the endpoint's origin: the scheme, host and port come from
 /// `endpoint`; the path and query from `next`. A relative `next` (which the Python client
-/// cannot follow, but a proxy might produce) is resolved against the endpoint first.
+/// cannot follow, but a proxy might produce) is resolved against `page`, the URL of the
+/// page that holds it, as a browser resolves a link: `?offset=1` keeps the page's path,
+/// `/api/v2/x/?offset=1` replaces it, `x/?offset=1` is relative to the page's directory.
 /// Returns `None` when `next` is not a URL at all.
-pub fn rebase_next(endpoint: &Url, next: &str) -> Option<Url> {
+pub fn rebase_next(endpoint: &Url, page: &Url, next: &str) -> Option<Url> {
     let next = next.trim();
     if next.is_empty() {
         return None;
     }
     let parsed = match Url::parse(next) {
         Ok(u) => u,
-        Err(_) => endpoint.join(next).ok()?,
+        Err(_) => page.join(next).ok()?,
     };
     let mut url = endpoint.clone();
     url.set_path(&with_prefix(endpoint.path(), parsed.path()));
@@ -91,12 +93,12 @@ mod tests {
         let ep = url("https://dr.example.com:8443/api/v2/");
         let next = "http://10.0.0.5:8080/api/v2/deployments/d1/sharedRoles/?offset=2&limit=2";
         assert_eq!(
-            rebase_next(&ep, next).unwrap().as_str(),
+            rebase_next(&ep, &ep, next).unwrap().as_str(),
             "https://dr.example.com:8443/api/v2/deployments/d1/sharedRoles/?offset=2&limit=2"
         );
         let ep = url("http://127.0.0.1:4567/api/v2/");
         assert_eq!(
-            rebase_next(&ep, "https://app.datarobot.com/api/v2/projects/?offset=3")
+            rebase_next(&ep, &ep, "https://app.datarobot.com/api/v2/projects/?offset=3")
                 .unwrap()
                 .as_str(),
             "http://127.0.0.1:4567/api/v2/projects/?offset=3"
@@ -109,6 +111,7 @@ mod tests {
         assert_eq!(
             rebase_next(
                 &ep,
+                &ep,
                 "https://internal/api/v2/useCases/?offset=100&limit=100"
             )
             .unwrap()
@@ -117,7 +120,7 @@ mod tests {
         );
         // Already prefixed: unchanged.
         assert_eq!(
-            rebase_next(&ep, "https://internal/dr/api/v2/useCases/?offset=1")
+            rebase_next(&ep, &ep, "https://internal/dr/api/v2/useCases/?offset=1")
                 .unwrap()
                 .as_str(),
             "https://gw.example.com/dr/api/v2/useCases/?offset=1"
@@ -125,18 +128,50 @@ mod tests {
     }
 
     #[test]
+    fn relative_next_is_resolved_against_the_page_as_a_browser_would() {
+        // Issue 20: `?offset=1` on the projects page is the projects page's next, not the
+        // endpoint's.
+        let ep = url("https://dr.example.com/api/v2/");
+        let page = url("http://10.0.0.5/api/v2/projects/?offset=0&limit=2");
+        for (next, want) in [
+            ("?offset=2", "https://dr.example.com/api/v2/projects/?offset=2"),
+            (
+                "/api/v2/projects/?offset=2",
+                "https://dr.example.com/api/v2/projects/?offset=2",
+            ),
+            (
+                "p1/sharedRoles/?offset=2",
+                "https://dr.example.com/api/v2/projects/p1/sharedRoles/?offset=2",
+            ),
+            (
+                "../useCases/?offset=2",
+                "https://dr.example.com/api/v2/useCases/?offset=2",
+            ),
+        ] {
+            assert_eq!(rebase_next(&ep, &page, next).unwrap().as_str(), want, "{next}");
+        }
+        // Behind a gateway prefix, the page carries the prefix, and so does its next.
+        let ep = url("https://gw.example.com/dr/api/v2/");
+        let page = url("https://gw.example.com/dr/api/v2/projects/?offset=0");
+        assert_eq!(
+            rebase_next(&ep, &page, "?offset=5").unwrap().as_str(),
+            "https://gw.example.com/dr/api/v2/projects/?offset=5"
+        );
+    }
+
+    #[test]
     fn relative_next_is_resolved_against_the_endpoint() {
         let ep = url("https://dr.example.com/api/v2/");
         assert_eq!(
-            rebase_next(&ep, "/api/v2/calendars/?offset=5")
+            rebase_next(&ep, &ep, "/api/v2/calendars/?offset=5")
                 .unwrap()
                 .as_str(),
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
         assert_eq!(
-            rebase_next(&ep, "calendars/?offset=5").unwrap().as_str(),
+            rebase_next(&ep, &ep, "calendars/?offset=5").unwrap().as_str(),
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
-        assert_eq!(rebase_next(&ep, "  "), None);
+        assert_eq!(rebase_next(&ep, &ep, "  "), None);
     }
 }
