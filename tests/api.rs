@@ -625,6 +625,8 @@ mod mock {
         pub flaky: AtomicUsize,
         /// The use-case pages asked for, as `path?query`.
         pub use_cases: std::sync::Mutex<Vec<String>>,
+        /// Paths no route serves, as asked (still percent-encoded).
+        pub elsewhere: std::sync::Mutex<Vec<String>>,
     }
 
     fn page(q: &HashMap<String, String>, default: usize) -> (usize, usize) {
@@ -750,6 +752,12 @@ mod mock {
             .route("/api/v2/useCases/", get(use_cases))
             .route("/api/v2/useCases/more/", get(use_cases))
             .route("/html/version/", get(html))
+            .fallback(
+                |State(hits): State<Arc<Hits>>, uri: axum::http::Uri| async move {
+                    hits.elsewhere.lock().unwrap().push(uri.path().to_string());
+                    StatusCode::NOT_FOUND
+                },
+            )
             .with_state(Arc::clone(&hits));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -859,4 +867,48 @@ async fn a_relative_next_is_resolved_against_the_page_not_the_endpoint() {
             "/api/v2/useCases/more/?offset=6&limit=2",
         ]
     );
+}
+
+#[tokio::test]
+async fn an_entity_id_never_changes_the_request_path() {
+    let (root, hits) = mock::start().await;
+    let client = client_for(&format!("{root}/api/v2"), "t", fast_policy());
+    let successor = User {
+        id: "u1".into(),
+        username: SUCCESSOR.into(),
+        full_name: None,
+        active: Some(true),
+    };
+    let ids = ["..", ".", "%2e%2e", "a/../..", "x?y=1", "p#q", "a b", "../../version"];
+    for id in ids {
+        let _ = client.get(EntityKind::Project, id).await;
+        let _ = client.access_list(EntityKind::Project, id).await;
+        let req = ShareRequest {
+            changes: vec![grant_to(&successor, Role::Owner, Some(true))],
+            notify: false,
+        };
+        let _ = client.share(EntityKind::Project, id, &req).await;
+    }
+    let asked = hits.elsewhere.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    for path in &asked {
+        // One segment for the id, under the collection: `/api/v2/projects/ID/` or
+        // `/api/v2/projects/ID/accessControl/`.
+        let rest = path
+            .strip_prefix("/api/v2/projects/")
+            .unwrap_or_else(|| panic!("left the collection: {path} ({asked:?})"));
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        assert!(
+            segments.len() == 1 || (segments.len() == 2 && segments[1] == "accessControl"),
+            "{path}"
+        );
+        assert!(!matches!(segments[0], "" | "." | ".."), "{path}");
+    }
+    // `..` and `.` alone are refused before sending: no encoding keeps them one segment
+    // (URL parsers read `%2e%2e` as `..` too).
+    let before = asked.len();
+    let err = client.access_list(EntityKind::Project, "..").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Refused, "{err}");
+    assert!(err.to_string().contains("not an entity id"), "{err}");
+    assert_eq!(hits.elsewhere.lock().unwrap().len(), before);
 }

@@ -545,7 +545,7 @@ impl Client {
 
     /// A user by id (`users/{id}/`); `None` when there is no such user.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
-        let url = self.url(&format!("users/{}/", seg(id)), &[]);
+        let url = self.url(&format!("users/{}/", seg("GET", "users/", id)?), &[]);
         let reply = match self.get_reply(url).await {
             Ok(r) => r,
             Err(e) if e.is_not_found() => return Ok(None),
@@ -772,7 +772,10 @@ impl Client {
             ],
             _ => Vec::new(),
         };
-        let url = self.url(&format!("{collection}/{}/", seg(id)), &query);
+        let url = self.url(
+            &format!("{collection}/{}/", seg("GET", collection, id)?),
+            &query,
+        );
         let reply = self.get_reply(url).await?;
         let v = self.json(&reply)?;
         let mut e = entity_from_item(kind, &v, false)
@@ -798,7 +801,7 @@ impl Client {
         let mut query = Vec::new();
         self.push_limit(&mut query);
         let mut out = AccessList::default();
-        self.paginate(self.access_url(kind, id, &query), |item| {
+        self.paginate(self.access_url("GET", kind, id, &query)?, |item| {
             match read_grant(kind, item) {
                 Ok(Some(g)) => out.grants.push(g),
                 Ok(None) => {}
@@ -825,7 +828,7 @@ impl Client {
         };
         self.push_limit(&mut query);
         let mut found = None;
-        self.paginate(self.access_url(kind, id, &query), |item| {
+        self.paginate(self.access_url("GET", kind, id, &query)?, |item| {
             if let Ok(Some(g)) = read_grant(kind, item)
                 && grant_is(&g, user)
             {
@@ -847,7 +850,7 @@ impl Client {
         id: &str,
         req: &ShareRequest,
     ) -> Result<ShareOutcome, ApiError> {
-        let url = self.access_url(kind, id, &[]);
+        let url = self.access_url("PATCH", kind, id, &[])?;
         let body = share_body(kind, req).map_err(|e| {
             ApiError::new(
                 "PATCH",
@@ -879,16 +882,22 @@ impl Client {
         join(self.endpoint(), path, query)
     }
 
-    fn access_url(&self, kind: EntityKind, id: &str, query: &[(&str, String)]) -> Url {
-        self.url(
+    fn access_url(
+        &self,
+        method: &str,
+        kind: EntityKind,
+        id: &str,
+        query: &[(&str, String)],
+    ) -> Result<Url, ApiError> {
+        Ok(self.url(
             &format!(
                 "{}/{}/{}/",
                 kind.collection(),
-                seg(id),
+                seg(method, kind.collection(), id)?,
                 kind.access_segment()
             ),
             query,
-        )
+        ))
     }
 
     fn page_size(&self) -> Option<u32> {
@@ -1217,14 +1226,30 @@ fn read_grant(kind: EntityKind, item: &Value) -> Result<Option<Grant>, Unreadabl
 }
 
 /// An id as one path segment: ids from the server are hex or uuid-like, but an id typed
-/// by a user must not be able to climb out of its collection.
-fn seg(id: &str) -> String {
-    id.chars()
-        .map(|c| match c {
-            '/' | '?' | '#' | '%' | ' ' => '_',
-            c => c,
-        })
-        .collect()
+/// by a user (a CSV plan, an id list) must not be able to leave its collection or name
+/// another entity (issue 20). Every byte outside RFC 3986's unreserved set is
+/// percent-encoded, so `/`, `?`, `#`, `%` and spaces stay inside the segment as what they
+/// are; `.` and `..` are refused, since URL parsers read them (and `%2e%2e`) as "this
+/// directory" and "the one above", and so is an empty id.
+fn seg(method: &str, collection: &str, id: &str) -> Result<String, ApiError> {
+    if matches!(id, "" | "." | "..") {
+        return Err(ApiError::new(
+            method,
+            collection,
+            ApiErrorKind::Invalid {
+                reason: format!("{id:?} is not an entity id"),
+            },
+        ));
+    }
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a response header speaks of rate limits.
@@ -1345,8 +1370,13 @@ mod tests {
 
     #[test]
     fn ids_cannot_escape_their_segment() {
-        assert_eq!(seg("5f1a"), "5f1a");
-        assert_eq!(seg("../x?y#z"), ".._x_y_z");
+        let seg = |id| seg("GET", "projects", id);
+        assert_eq!(seg("5f1a").unwrap(), "5f1a");
+        assert_eq!(seg("../x?y#z").unwrap(), "..%2Fx%3Fy%23z");
+        assert_eq!(seg("%2e%2e").unwrap(), "%252e%252e");
+        for bad in ["", ".", ".."] {
+            assert_eq!(seg(bad).unwrap_err().class(), ErrorClass::Refused, "{bad:?}");
+        }
     }
 
     #[test]
