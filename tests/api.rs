@@ -879,7 +879,16 @@ async fn an_entity_id_never_changes_the_request_path() {
         full_name: None,
         active: Some(true),
     };
-    let ids = ["..", ".", "%2e%2e", "a/../..", "x?y=1", "p#q", "a b", "../../version"];
+    let ids = [
+        "..",
+        ".",
+        "%2e%2e",
+        "a/../..",
+        "x?y=1",
+        "p#q",
+        "a b",
+        "../../version",
+    ];
     for id in ids {
         let _ = client.get(EntityKind::Project, id).await;
         let _ = client.access_list(EntityKind::Project, id).await;
@@ -907,7 +916,10 @@ async fn an_entity_id_never_changes_the_request_path() {
     // `..` and `.` alone are refused before sending: no encoding keeps them one segment
     // (URL parsers read `%2e%2e` as `..` too).
     let before = asked.len();
-    let err = client.access_list(EntityKind::Project, "..").await.unwrap_err();
+    let err = client
+        .access_list(EntityKind::Project, "..")
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Refused, "{err}");
     assert!(err.to_string().contains("not an entity id"), "{err}");
     assert_eq!(hits.elsewhere.lock().unwrap().len(), before);

@@ -105,7 +105,10 @@ impl World {
     /// A journal of `plan` beside it, as a run killed right after starting leaves it:
     /// a header and nothing done.
     fn unfinished_journal(&self, plan: &str) -> std::path::PathBuf {
-        let digest = PlanReader::open(self.path(plan)).unwrap().digest().to_string();
+        let digest = PlanReader::open(self.path(plan))
+            .unwrap()
+            .digest()
+            .to_string();
         let journal = self.path(&plan.replace(".jsonl", ".journal.jsonl"));
         let header = Header::new(digest, self.sim.endpoint(), plan, PurposeKind::Apply);
         drop(Journal::create(&journal, &header).unwrap());
@@ -224,7 +227,13 @@ fn plan_out_over_a_plan_whose_run_is_unfinished_offers_the_resume() {
     assert_eq!(fs::read(w.path("plan.jsonl")).unwrap(), plan);
     assert_eq!(w.sim.stats().requests, before, "nothing is sent");
     // The resume it offers works: the plan still is the journal's.
-    let out = w.run(&["resume", "--journal", "plan.journal.jsonl", "--rate", "2000"]);
+    let out = w.run(&[
+        "resume",
+        "--journal",
+        "plan.journal.jsonl",
+        "--rate",
+        "2000",
+    ]);
     assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
     assert!(w.writes() > 0);
 }
@@ -272,7 +281,6 @@ fn re_running_offboard_over_its_own_plan_offers_the_resume_instead_of_rewriting_
     assert_eq!(w.sim.stats().requests, before);
     let out = w.run(&["resume", "--journal", "off.journal.jsonl", "--rate", "2000"]);
     assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
-
 }
 
 #[test]
@@ -281,7 +289,13 @@ fn re_running_offboard_without_out_checks_its_default_plan_the_same_way() {
     // The default plan's name: offboard-<departing user, file-safe>.plan.jsonl.
     let safe: String = DEPARTING_USERNAME
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let default_plan = format!("offboard-{safe}.plan.jsonl");
     assert_eq!(w.plan(&default_plan).status.code(), Some(exit::OK));
@@ -319,16 +333,38 @@ fn outputs_that_are_devices_fifos_or_directories_are_refused_and_left_alone() {
 
     // The journal: a device there used to read as a torn header, and was replaced.
     let before = w.sim.stats().requests;
-    let out = w.run(&["apply", "plan.jsonl", "--journal", "fakenull", "--rate", "2000"]);
-    assert_refused(&out, &["fakenull is a fifo, not a regular file"], "--journal FIFO");
+    let out = w.run(&[
+        "apply",
+        "plan.jsonl",
+        "--journal",
+        "fakenull",
+        "--rate",
+        "2000",
+    ]);
+    assert_refused(
+        &out,
+        &["fakenull is a fifo, not a regular file"],
+        "--journal FIFO",
+    );
     let out = w.run(&["apply", "plan.jsonl", "--journal", "link", "--rate", "2000"]);
-    assert_refused(&out, &["link is a fifo, not a regular file"], "--journal LINK");
+    assert_refused(
+        &out,
+        &["link is a fifo, not a regular file"],
+        "--journal LINK",
+    );
     assert_eq!(w.writes(), 0, "nothing is written to the server");
-    assert!(w.sim.stats().requests - before <= 4, "at most the preflights");
+    assert!(
+        w.sim.stats().requests - before <= 4,
+        "at most the preflights"
+    );
 
     // plan --out, before connecting.
     let before = w.sim.stats().requests;
-    for (out, what) in [("fakenull", "a fifo"), ("link", "a fifo"), ("folder", "a directory")] {
+    for (out, what) in [
+        ("fakenull", "a fifo"),
+        ("link", "a fifo"),
+        ("folder", "a directory"),
+    ] {
         let o = w.plan(out);
         assert_refused(&o, &[&format!("{out} is {what}, not a regular file")], out);
     }
@@ -350,14 +386,26 @@ fn outputs_that_are_devices_fifos_or_directories_are_refused_and_left_alone() {
     // starts, with no journal made.
     mkfifo(&w.path("rep.csv"));
     let writes = w.writes();
-    let out = w.run(&["apply", "plan.jsonl", "--journal", "j2.jsonl", "--report", "rep"]);
+    let out = w.run(&[
+        "apply",
+        "plan.jsonl",
+        "--journal",
+        "j2.jsonl",
+        "--report",
+        "rep",
+    ]);
     assert_refused(&out, &["rep.csv is a fifo"], "--report");
     assert!(!w.path("j2.jsonl").exists());
     assert_eq!(w.writes(), writes);
     assert!(is_fifo(&w.path("rep.csv")));
 
     assert!(is_fifo(&w.path("fakenull")));
-    assert!(fs::symlink_metadata(w.path("link")).unwrap().file_type().is_symlink());
+    assert!(
+        fs::symlink_metadata(w.path("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert!(w.path("folder").is_dir());
     assert_eq!(fs::read_dir(w.path("folder")).unwrap().count(), 0);
 }
@@ -377,7 +425,13 @@ fn a_pid_file_planted_as_a_symlink_is_not_followed() {
     std::os::unix::fs::symlink(&victim, w.path("plan.journal.jsonl.pid")).unwrap_or(());
     let _ = fs::remove_file(w.path("plan.journal.jsonl.pid"));
     std::os::unix::fs::symlink(&victim, w.path("plan.journal.jsonl.pid")).unwrap();
-    let out = w.run(&["resume", "--journal", "plan.journal.jsonl", "--rate", "2000"]);
+    let out = w.run(&[
+        "resume",
+        "--journal",
+        "plan.journal.jsonl",
+        "--rate",
+        "2000",
+    ]);
     assert_eq!(out.status.code(), Some(exit::OK), "{}", text(&out.stderr));
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
 }

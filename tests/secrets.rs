@@ -714,12 +714,18 @@ fn plan_through_proxy(endpoint: &str, proxy: &RecordingProxy, extra: &[(&str, &s
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    cmd.args(["plan", "--from", DEPARTING_USERNAME, "--to", SUCCESSOR_USERNAME])
-        .args(["--out", "p.jsonl", "--types", "project", "--rate", "2000"])
-        .env("DATAROBOT_ENDPOINT", endpoint)
-        .env("DATAROBOT_API_TOKEN", TOKEN)
-        .output()
-        .unwrap()
+    cmd.args([
+        "plan",
+        "--from",
+        DEPARTING_USERNAME,
+        "--to",
+        SUCCESSOR_USERNAME,
+    ])
+    .args(["--out", "p.jsonl", "--types", "project", "--rate", "2000"])
+    .env("DATAROBOT_ENDPOINT", endpoint)
+    .env("DATAROBOT_API_TOKEN", TOKEN)
+    .output()
+    .unwrap()
 }
 
 #[test]
@@ -734,7 +740,10 @@ fn a_loopback_endpoint_over_plain_http_never_goes_through_a_proxy() {
         let before = sim.stats().requests;
         let out = plan_through_proxy(&endpoint, &proxy, &[]);
         assert_code(&out, exit::OK, &endpoint);
-        assert!(sim.stats().requests > before, "{endpoint}: nothing reached the server");
+        assert!(
+            sim.stats().requests > before,
+            "{endpoint}: nothing reached the server"
+        );
     }
     let seen = proxy.seen();
     assert!(seen.is_empty(), "the proxy received: {seen:?}");
@@ -821,9 +830,7 @@ fn echoing_gateway(sims: &Sims, upstream: String) -> String {
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let app = axum::Router::new()
-        .fallback(pass)
-        .with_state(upstream);
+    let app = axum::Router::new().fallback(pass).with_state(upstream);
     sims.runtime.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -857,7 +864,14 @@ fn a_server_that_echoes_the_authorization_header_in_errors_leaks_nothing() {
         Conn::Env,
         &endpoint,
         TOKEN,
-        &["apply", "plan.jsonl", "--rate", "2000", "--max-errors", "1000"],
+        &[
+            "apply",
+            "plan.jsonl",
+            "--rate",
+            "2000",
+            "--max-errors",
+            "1000",
+        ],
     );
     // Every write was refused with the echo: recorded, and the run says so.
     assert_code(&out, exit::PARTIAL, "apply through the gateway");
@@ -874,7 +888,13 @@ fn a_server_that_echoes_the_authorization_header_in_errors_leaks_nothing() {
         Conn::None,
         "",
         "",
-        &["status", "--journal", "plan.journal.jsonl", "--html", "status.html"],
+        &[
+            "status",
+            "--journal",
+            "plan.journal.jsonl",
+            "--html",
+            "status.html",
+        ],
     );
     assert!(text(&out.stdout).contains("(request id Token (redacted))"));
     // At trace level, in every file written and every stream.

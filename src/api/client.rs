@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::api::config::{ConnSettings, TlsKind, is_loopback};
 use crate::base::request::ShareRequest;
-use crate::secret::Token;
 use crate::model::{AccessList, DialectKind, EntityKind, Grant, UnreadableEntry};
+use crate::secret::Token;
 
 use super::dialect::{ItemProblem, grant_from_ac, grant_from_sr, grant_is, share_body};
 use super::entities::{
@@ -362,11 +362,7 @@ impl Client {
     /// [`probe_get`](Client::probe_get) of a `next` link found on the page at `page`,
     /// resolved and re-based under the endpoint as the lists do; `None` when `next` is not
     /// a URL.
-    pub async fn probe_next(
-        &self,
-        page: &Url,
-        next: &str,
-    ) -> Option<Result<ProbeReply, ApiError>> {
+    pub async fn probe_next(&self, page: &Url, next: &str) -> Option<Result<ProbeReply, ApiError>> {
         let url = rebase_next(self.endpoint(), page, next)?;
         Some(self.probe_url(url).await)
     }
@@ -926,7 +922,13 @@ impl Client {
                     status: reply.status,
                     content_type: header(&reply.headers, CONTENT_TYPE.as_str()),
                     // Scrubbed before it is cut, so that no piece of the token stays.
-                    snippet: snippet(self.inner.settings.token.scrub(&String::from_utf8_lossy(&reply.body)).as_bytes()),
+                    snippet: snippet(
+                        self.inner
+                            .settings
+                            .token
+                            .scrub(&String::from_utf8_lossy(&reply.body))
+                            .as_bytes(),
+                    ),
                 },
             )
             .with_attempts(reply.attempts)
@@ -1375,7 +1377,11 @@ mod tests {
         assert_eq!(seg("../x?y#z").unwrap(), "..%2Fx%3Fy%23z");
         assert_eq!(seg("%2e%2e").unwrap(), "%252e%252e");
         for bad in ["", ".", ".."] {
-            assert_eq!(seg(bad).unwrap_err().class(), ErrorClass::Refused, "{bad:?}");
+            assert_eq!(
+                seg(bad).unwrap_err().class(),
+                ErrorClass::Refused,
+                "{bad:?}"
+            );
         }
     }
 

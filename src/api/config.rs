@@ -513,9 +513,7 @@ fn settings_layers(layers: &[Layer], winner: usize) -> Vec<&Layer> {
 
 /// The endpoint and token, both from the first layer that sets either, with that layer's
 /// source and position.
-fn pick_credentials(
-    layers: &[Layer],
-) -> Result<(String, Token, SourceKind, usize), ConfigError> {
+fn pick_credentials(layers: &[Layer]) -> Result<(String, Token, SourceKind, usize), ConfigError> {
     let Some(pos) = layers
         .iter()
         .position(|l| l.endpoint.is_some() || l.token.is_some())
@@ -945,7 +943,10 @@ mod tests {
 
         // A default file that holds only settings still gives them to the environment's
         // credentials: it named no other server.
-        f.default_file(&format!("ssl_verify: {}\ntoken_type: Bearer\n", ca.display()));
+        f.default_file(&format!(
+            "ssl_verify: {}\ntoken_type: Bearer\n",
+            ca.display()
+        ));
         f.set(env_vars::ENDPOINT, "https://env.example.com/api/v2")
             .set(env_vars::API_TOKEN, "env-token");
         let s = f.resolve(&ConnInputs::default()).unwrap();
@@ -1000,7 +1001,10 @@ mod tests {
         assert_eq!(s.tls, TlsKind::BundledRoots);
         let f = Fixture::new();
         f.default_file("endpoint: https://dev.example.com/api/v2\ntoken: d\nssl_verify: false\n");
-        assert_eq!(f.resolve(&ConnInputs::default()).unwrap().tls, TlsKind::NoVerify);
+        assert_eq!(
+            f.resolve(&ConnInputs::default()).unwrap().tls,
+            TlsKind::NoVerify
+        );
     }
 
     #[test]

@@ -417,10 +417,16 @@ mod tests {
             state(json!({"activated": true, "deactivated": true})),
             Some(false)
         );
-        assert_eq!(state(json!({"activated": true, "isActive": true})), Some(true));
+        assert_eq!(
+            state(json!({"activated": true, "isActive": true})),
+            Some(true)
+        );
         assert_eq!(state(json!({"status": "ACTIVE"})), Some(true));
         // Fields that disagree: unknown, never a guess either way.
-        assert_eq!(state(json!({"isActive": true, "status": "deactivated"})), None);
+        assert_eq!(
+            state(json!({"isActive": true, "status": "deactivated"})),
+            None
+        );
         assert_eq!(state(json!({"enabled": false, "deactivated": false})), None);
     }
 

@@ -98,9 +98,13 @@ mod tests {
         );
         let ep = url("http://127.0.0.1:4567/api/v2/");
         assert_eq!(
-            rebase_next(&ep, &ep, "https://app.datarobot.com/api/v2/projects/?offset=3")
-                .unwrap()
-                .as_str(),
+            rebase_next(
+                &ep,
+                &ep,
+                "https://app.datarobot.com/api/v2/projects/?offset=3"
+            )
+            .unwrap()
+            .as_str(),
             "http://127.0.0.1:4567/api/v2/projects/?offset=3"
         );
     }
@@ -134,7 +138,10 @@ mod tests {
         let ep = url("https://dr.example.com/api/v2/");
         let page = url("http://10.0.0.5/api/v2/projects/?offset=0&limit=2");
         for (next, want) in [
-            ("?offset=2", "https://dr.example.com/api/v2/projects/?offset=2"),
+            (
+                "?offset=2",
+                "https://dr.example.com/api/v2/projects/?offset=2",
+            ),
             (
                 "/api/v2/projects/?offset=2",
                 "https://dr.example.com/api/v2/projects/?offset=2",
@@ -148,7 +155,11 @@ mod tests {
                 "https://dr.example.com/api/v2/useCases/?offset=2",
             ),
         ] {
-            assert_eq!(rebase_next(&ep, &page, next).unwrap().as_str(), want, "{next}");
+            assert_eq!(
+                rebase_next(&ep, &page, next).unwrap().as_str(),
+                want,
+                "{next}"
+            );
         }
         // Behind a gateway prefix, the page carries the prefix, and so does its next.
         let ep = url("https://gw.example.com/dr/api/v2/");
@@ -169,7 +180,9 @@ mod tests {
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
         assert_eq!(
-            rebase_next(&ep, &ep, "calendars/?offset=5").unwrap().as_str(),
+            rebase_next(&ep, &ep, "calendars/?offset=5")
+                .unwrap()
+                .as_str(),
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
         assert_eq!(rebase_next(&ep, &ep, "  "), None);

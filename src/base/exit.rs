@@ -52,7 +52,10 @@ pub fn with_code(code: i32, error: impl Into<anyhow::Error>) -> anyhow::Error {
 /// (`files::RefusedOutput`, wherever in the chain, whatever wraps it: nothing was
 /// written), else the first [`Coded`] in its chain, else [`FATAL`].
 pub fn code_of(error: &anyhow::Error) -> i32 {
-    if error.chain().any(|e| crate::files::refused_output_in(e).is_some()) {
+    if error
+        .chain()
+        .any(|e| crate::files::refused_output_in(e).is_some())
+    {
         return INVALID_INPUT;
     }
     error

@@ -291,7 +291,12 @@ mod tests {
         }
         use std::os::unix::fs::FileTypeExt;
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         // Only the three made here: no temporary file left.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 3);
         // A regular file, a dangling link and a new name are fine.

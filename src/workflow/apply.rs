@@ -301,9 +301,8 @@ pub fn check_plan_output(path: &Path, journal: Option<&Path>) -> anyhow::Result<
             continue;
         };
         let same_path = same_file(&resolve_plan_path(candidate, &header.plan), path);
-        let same_plan = || {
-            PlanReader::open(path).is_ok_and(|plan| plan.digest() == header.plan_digest)
-        };
+        let same_plan =
+            || PlanReader::open(path).is_ok_and(|plan| plan.digest() == header.plan_digest);
         if same_path || same_plan() {
             return Err(refuse(crate::files::RefusedOutput::new(
                 path,
