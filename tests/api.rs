@@ -652,6 +652,10 @@ mod mock {
         pub users: AtomicUsize,
         pub calendars: AtomicUsize,
         pub flaky: AtomicUsize,
+        /// The use-case pages asked for, as `path?query`.
+        pub use_cases: std::sync::Mutex<Vec<String>>,
+        /// Paths no route serves, as asked (still percent-encoded).
+        pub elsewhere: std::sync::Mutex<Vec<String>>,
     }
 
     fn page(q: &HashMap<String, String>, default: usize) -> (usize, usize) {
@@ -711,6 +715,36 @@ mod mock {
         axum::Json(json!({"count": data.len(), "next": next, "data": data})).into_response()
     }
 
+    /// Seven use cases, two a page, each page's `next` relative in another way: `?offset=`,
+    /// an absolute path, then a path relative to the page (`more/?offset=6`), which only a
+    /// browser-like resolution against the page finds (`/api/v2/useCases/more/`).
+    async fn use_cases(
+        State(hits): State<Arc<Hits>>,
+        uri: axum::http::Uri,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        hits.use_cases.lock().unwrap().push(
+            uri.path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+        );
+        let (offset, limit) = page(&q, 2);
+        let data: Vec<Value> = (0..7)
+            .skip(offset)
+            .take(limit)
+            .map(|i| json!({"id": format!("uc{i}"), "name": format!("use case {i}")}))
+            .collect();
+        let next = match (uri.path(), offset) {
+            ("/api/v2/useCases/", 0) => json!("?offset=2&limit=2&showOrgUseCases=true"),
+            ("/api/v2/useCases/", 2) => {
+                json!("/api/v2/useCases/?offset=4&limit=2&showOrgUseCases=true")
+            }
+            ("/api/v2/useCases/", 4) => json!("more/?offset=6&limit=2"),
+            _ => Value::Null,
+        };
+        axum::Json(json!({"count": data.len(), "next": next, "data": data})).into_response()
+    }
+
     /// Always 500 with a message and a request id.
     async fn flaky(State(hits): State<Arc<Hits>>) -> Response {
         hits.flaky.fetch_add(1, Ordering::SeqCst);
@@ -744,7 +778,15 @@ mod mock {
             .route("/api/v2/users/", get(users))
             .route("/api/v2/calendars/", get(calendars))
             .route("/api/v2/customModels/", get(flaky))
+            .route("/api/v2/useCases/", get(use_cases))
+            .route("/api/v2/useCases/more/", get(use_cases))
             .route("/html/version/", get(html))
+            .fallback(
+                |State(hits): State<Arc<Hits>>, uri: axum::http::Uri| async move {
+                    hits.elsewhere.lock().unwrap().push(uri.path().to_string());
+                    StatusCode::NOT_FOUND
+                },
+            )
             .with_state(Arc::clone(&hits));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -825,4 +867,89 @@ async fn html_where_json_was_expected_is_a_wrong_endpoint() {
     assert!(matches!(err.kind(), ApiErrorKind::NotJson { .. }), "{text}");
     assert!(text.contains("/api/v2"), "{text}");
     assert_eq!(err.action(), Action::Stop);
+}
+
+#[tokio::test]
+async fn a_relative_next_is_resolved_against_the_page_not_the_endpoint() {
+    let (root, hits) = mock::start().await;
+    let client = client_for(
+        &format!("{root}/api/v2"),
+        "t",
+        ClientPolicy {
+            page_size: Some(2),
+            ..fast_policy()
+        },
+    );
+    let listed = client
+        .list(EntityKind::UseCase, &ListFilter::default())
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = listed.entities.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, (0..7).map(|i| format!("uc{i}")).collect());
+    let asked = hits.use_cases.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![
+            "/api/v2/useCases/?showOrgUseCases=true&offset=0&limit=2",
+            "/api/v2/useCases/?offset=2&limit=2&showOrgUseCases=true",
+            "/api/v2/useCases/?offset=4&limit=2&showOrgUseCases=true",
+            "/api/v2/useCases/more/?offset=6&limit=2",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_entity_id_never_changes_the_request_path() {
+    let (root, hits) = mock::start().await;
+    let client = client_for(&format!("{root}/api/v2"), "t", fast_policy());
+    let successor = User {
+        id: "u1".into(),
+        username: SUCCESSOR.into(),
+        full_name: None,
+        active: Some(true),
+    };
+    let ids = [
+        "..",
+        ".",
+        "%2e%2e",
+        "a/../..",
+        "x?y=1",
+        "p#q",
+        "a b",
+        "../../version",
+    ];
+    for id in ids {
+        let _ = client.get(EntityKind::Project, id).await;
+        let _ = client.access_list(EntityKind::Project, id).await;
+        let req = ShareRequest {
+            changes: vec![grant_to(&successor, Role::Owner, Some(true))],
+            notify: false,
+        };
+        let _ = client.share(EntityKind::Project, id, &req).await;
+    }
+    let asked = hits.elsewhere.lock().unwrap().clone();
+    assert!(!asked.is_empty());
+    for path in &asked {
+        // One segment for the id, under the collection: `/api/v2/projects/ID/` or
+        // `/api/v2/projects/ID/accessControl/`.
+        let rest = path
+            .strip_prefix("/api/v2/projects/")
+            .unwrap_or_else(|| panic!("left the collection: {path} ({asked:?})"));
+        let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+        assert!(
+            segments.len() == 1 || (segments.len() == 2 && segments[1] == "accessControl"),
+            "{path}"
+        );
+        assert!(!matches!(segments[0], "" | "." | ".."), "{path}");
+    }
+    // `..` and `.` alone are refused before sending: no encoding keeps them one segment
+    // (URL parsers read `%2e%2e` as `..` too).
+    let before = asked.len();
+    let err = client
+        .access_list(EntityKind::Project, "..")
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Refused, "{err}");
+    assert!(err.to_string().contains("not an entity id"), "{err}");
+    assert_eq!(hits.elsewhere.lock().unwrap().len(), before);
 }

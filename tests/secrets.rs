@@ -17,6 +17,10 @@
 //! **Plain HTTP to a host that is not loopback is refused before any connection.** Proxy
 //! variables point at the simulator, so that if the check ever regressed the request
 //! would reach the simulator (and be counted), never another address.
+//!
+//! **Loopback never goes through a proxy** (issue 20, item 4): plain http to loopback is
+//! allowed because it stays on the host, so a proxy from `HTTP_PROXY` must not carry it
+//! (and its token) elsewhere; https endpoints still use `HTTPS_PROXY` and `NO_PROXY`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -646,23 +650,254 @@ fn plain_http_to_a_remote_host_is_refused_before_any_connection() {
         assert!(stderr.contains("plain http is allowed only to loopback hosts"));
         assert_eq!(sim.stats().requests, 0);
     }
-    // Loopback over plain http is fine, through the same proxy settings: the check is
-    // about the host, and the proxy really would have caught a connection.
+}
+
+/// A stand-in for an HTTP proxy: it records every request head it receives and answers
+/// each with 502, so that a client that used it fails and the test sees what it sent.
+struct RecordingProxy {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    fn start() -> RecordingProxy {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = conn.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        RecordingProxy { url, seen }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Runs `plan` with the proxy variables pointing at `proxy` and `extra` variables set.
+fn plan_through_proxy(endpoint: &str, proxy: &RecordingProxy, extra: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_handover"))
-        .env_clear()
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_handover"));
+    cmd.env_clear()
         .env("HOME", dir.path())
-        .env("http_proxy", &proxy)
-        .env("HTTP_PROXY", &proxy)
-        .current_dir(dir.path())
-        .args(["plan", "--to", SUCCESSOR_USERNAME, "--out", "p.jsonl"])
-        .args(["--types", "project", "--rate", "2000"])
-        .args(["--endpoint", "http://localhost:1/api/v2", "--token", TOKEN])
-        .output()
-        .unwrap();
-    assert_code(&out, exit::OK, "loopback through the proxy");
+        .current_dir(dir.path());
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env(name, &proxy.url);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.args([
+        "plan",
+        "--from",
+        DEPARTING_USERNAME,
+        "--to",
+        SUCCESSOR_USERNAME,
+    ])
+    .args(["--out", "p.jsonl", "--types", "project", "--rate", "2000"])
+    .env("DATAROBOT_ENDPOINT", endpoint)
+    .env("DATAROBOT_API_TOKEN", TOKEN)
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn a_loopback_endpoint_over_plain_http_never_goes_through_a_proxy() {
+    let sims = Sims::new();
+    let sim = sims.start(seed(1), SimConfig::default());
+    let proxy = RecordingProxy::start();
+    for endpoint in [
+        sim.endpoint(),
+        sim.endpoint().replace("127.0.0.1", "localhost"),
+    ] {
+        let before = sim.stats().requests;
+        let out = plan_through_proxy(&endpoint, &proxy, &[]);
+        assert_code(&out, exit::OK, &endpoint);
+        assert!(
+            sim.stats().requests > before,
+            "{endpoint}: nothing reached the server"
+        );
+    }
+    let seen = proxy.seen();
+    assert!(seen.is_empty(), "the proxy received: {seen:?}");
+}
+
+#[test]
+fn https_endpoints_still_honour_https_proxy_and_no_proxy() {
+    // `.invalid` never resolves: only a proxy can carry the request anywhere.
+    let endpoint = "https://dr.example.invalid/api/v2";
+    let proxy = RecordingProxy::start();
+    let out = plan_through_proxy(endpoint, &proxy, &[]);
+    assert_code(&out, exit::FATAL, "through the proxy");
+    let seen = proxy.seen();
     assert!(
-        sim.stats().requests > 0,
-        "the proxy variables were not used"
+        seen.iter()
+            .any(|head| head.starts_with("CONNECT dr.example.invalid:443")),
+        "{seen:?}"
     );
+    // A tunnel: the proxy sees the host, never the request or its header.
+    assert!(seen.iter().all(|head| !head.contains(TOKEN)), "{seen:?}");
+
+    let proxy = RecordingProxy::start();
+    for no_proxy in ["NO_PROXY", "no_proxy"] {
+        let out = plan_through_proxy(endpoint, &proxy, &[(no_proxy, "dr.example.invalid")]);
+        assert_code(&out, exit::FATAL, no_proxy);
+    }
+    let seen = proxy.seen();
+    assert!(seen.is_empty(), "NO_PROXY was not honoured: {seen:?}");
+}
+
+/// A server in front of the simulator that passes every request through, but answers
+/// each write with a 422 whose message, field errors and request id echo the request's
+/// `Authorization` header, as a misconfigured gateway or a debugging proxy would.
+fn echoing_gateway(sims: &Sims, upstream: String) -> String {
+    use axum::body::{Body, to_bytes};
+    use axum::extract::{Request, State};
+    use axum::http::{Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+
+    async fn pass(State(upstream): State<String>, req: Request) -> Response {
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if req.method() == Method::PATCH {
+            let body = serde_json::json!({
+                "message": format!("rejected request with Authorization: {auth}"),
+                "errors": {"authorization": auth},
+            });
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [("x-request-id", auth.clone())],
+                axum::Json(body),
+            )
+                .into_response();
+        }
+        let url = format!(
+            "{upstream}{}",
+            req.uri().path_and_query().map_or("", |p| p.as_str())
+        );
+        let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+        let bytes = to_bytes(req.into_body(), usize::MAX).await.unwrap();
+        let answer = reqwest::Client::new()
+            .request(method, url)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+        let body = answer.bytes().await.unwrap();
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    let _guard = sims.runtime.enter();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let app = axum::Router::new().fallback(pass).with_state(upstream);
+    sims.runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/api/v2")
+}
+
+#[test]
+fn a_server_that_echoes_the_authorization_header_in_errors_leaks_nothing() {
+    let sims = Sims::new();
+    let sim = sims.start(seed(1), SimConfig::default());
+    let endpoint = echoing_gateway(&sims, sim.root());
+    let mut s = Session::new(LogFormat::Text);
+    let out = s.run(
+        Conn::Env,
+        &endpoint,
+        TOKEN,
+        &[
+            "plan",
+            "--from",
+            DEPARTING_USERNAME,
+            "--to",
+            SUCCESSOR_USERNAME,
+            "--out",
+            "plan.jsonl",
+            "--rate",
+            "2000",
+        ],
+    );
+    assert_code(&out, exit::OK, "plan through the gateway");
+    let out = s.run(
+        Conn::Env,
+        &endpoint,
+        TOKEN,
+        &[
+            "apply",
+            "plan.jsonl",
+            "--rate",
+            "2000",
+            "--max-errors",
+            "1000",
+        ],
+    );
+    // Every write was refused with the echo: recorded, and the run says so.
+    assert_code(&out, exit::PARTIAL, "apply through the gateway");
+    let journal = fs::read_to_string(s.path("plan.journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("rejected request with Authorization: Token (redacted)"),
+        "the server's words are kept, without the token:\n{journal}"
+    );
+    for report in ["csv", "json", "html"] {
+        let path = s.path(&format!("plan.journal.report.{report}"));
+        assert!(path.exists(), "{}", path.display());
+    }
+    let out = s.run(
+        Conn::None,
+        "",
+        "",
+        &[
+            "status",
+            "--journal",
+            "plan.journal.jsonl",
+            "--html",
+            "status.html",
+        ],
+    );
+    assert!(text(&out.stdout).contains("(request id Token (redacted))"));
+    // At trace level, in every file written and every stream.
+    s.assert_no_leak();
+    assert!(sim.stats().requests > 0);
 }

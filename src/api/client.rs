@@ -17,12 +17,13 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValu
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use crate::api::config::{ConnSettings, TlsKind};
+use crate::api::config::{ConnSettings, TlsKind, is_loopback};
 use crate::base::request::ShareRequest;
 use crate::model::{
     AccessList, DialectKind, EntityKind, EnvelopeKind, Grant, ListRouteKind, PagingKind,
     UnreadableEntry,
 };
+use crate::secret::Token;
 
 use super::dialect::{
     ItemProblem, ShareBodyError, grant_from_ac, grant_from_sr, grant_is, share_body, share_body_on,
@@ -34,7 +35,7 @@ use super::entities::{
 use super::error::{ApiError, ApiErrorKind, ErrorClass, TransportKind};
 use super::limiter::{AdaptiveLimiter, AimdConfig};
 use super::pace::{AutoPace, Pace, PaceReport, Signal};
-use super::paths::{BadIdError, access_path, entity_path, join, list_paths, rebase_next, seg};
+use super::paths::{BadIdError, access_path, entity_path, join, list_paths, rebase_next};
 use super::retry::{RetryKind, RetryPolicy, parse_retry_after};
 
 /// How the client paces and retries. The executor sets the rate from its flags.
@@ -158,6 +159,8 @@ struct Reply {
 /// A raw answer to a probing GET ([`Client::probe_get`]): what the typed methods hide.
 #[derive(Clone, Debug)]
 pub struct ProbeReply {
+    /// The URL asked (a relative `next` on this page resolves against it).
+    pub url: Url,
     /// The 2xx status.
     pub status: u16,
     /// The body as JSON; `None` when it is not JSON (or empty).
@@ -213,6 +216,13 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("handover/", env!("CARGO_PKG_VERSION")))
             .tcp_keepalive(Duration::from_secs(300));
+        // Plain http is allowed to loopback because the traffic never leaves the host; a
+        // proxy from HTTP_PROXY or ALL_PROXY would carry it, token and all, in clear text
+        // to another one. So loopback never goes through a proxy, whatever the scheme;
+        // other endpoints keep the proxy variables (NO_PROXY included) as users expect.
+        if is_loopback(&settings.endpoint) {
+            builder = builder.no_proxy();
+        }
         match &settings.tls {
             TlsKind::BundledRoots => {}
             TlsKind::NoVerify => builder = builder.danger_accept_invalid_certs(true),
@@ -354,15 +364,16 @@ impl Client {
         self.probe_url(self.url(path, query)).await
     }
 
-    /// [`probe_get`](Client::probe_get) of a `next` link, re-based under the endpoint as
-    /// the lists re-base it; `None` when `next` is not a URL.
-    pub async fn probe_next(&self, next: &str) -> Option<Result<ProbeReply, ApiError>> {
-        let url = rebase_next(self.endpoint(), next)?;
+    /// [`probe_get`](Client::probe_get) of a `next` link found on the page at `page`,
+    /// resolved and re-based under the endpoint as the lists do; `None` when `next` is not
+    /// a URL.
+    pub async fn probe_next(&self, page: &Url, next: &str) -> Option<Result<ProbeReply, ApiError>> {
+        let url = rebase_next(self.endpoint(), page, next)?;
         Some(self.probe_url(url).await)
     }
 
     async fn probe_url(&self, url: Url) -> Result<ProbeReply, ApiError> {
-        let reply = self.get_reply(url).await?;
+        let reply = self.get_reply(url.clone()).await?;
         let rate_headers = reply
             .headers
             .iter()
@@ -375,6 +386,7 @@ impl Client {
             })
             .collect();
         Ok(ProbeReply {
+            url,
             status: reply.status,
             json: serde_json::from_slice(&reply.body).ok(),
             rate_headers,
@@ -534,7 +546,7 @@ impl Client {
 
     /// A user by id (`users/{id}/`); `None` when there is no such user.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
-        let url = self.url(&format!("users/{}/", seg(id)), &[]);
+        let url = self.url(&format!("users/{}/", seg("GET", "users/", id)?), &[]);
         let reply = match self.get_reply(url).await {
             Ok(r) => r,
             Err(e) if e.is_not_found() => return Ok(None),
@@ -820,7 +832,7 @@ impl Client {
     pub async fn get(&self, kind: EntityKind, id: &str) -> Result<EntityRef, ApiError> {
         // There is no `GET files/{id}/`; a file is read as a catalog item (contract C5).
         let path = match kind.list_route() {
-            ListRouteKind::Catalog(_) => format!("catalogItems/{}/", seg(id)),
+            ListRouteKind::Catalog(_) => format!("catalogItems/{}/", seg("GET", "catalogItems/", id)?),
             _ => entity_path(kind, id).map_err(|e| bad_id("GET", e))?,
         };
         // A user blueprint is read with the parameters the official client sends: the
@@ -1005,10 +1017,18 @@ impl Client {
                 ApiErrorKind::NotJson {
                     status: reply.status,
                     content_type: header(&reply.headers, CONTENT_TYPE.as_str()),
-                    snippet: snippet(&reply.body),
+                    // Scrubbed before it is cut, so that no piece of the token stays.
+                    snippet: snippet(
+                        self.inner
+                            .settings
+                            .token
+                            .scrub(&String::from_utf8_lossy(&reply.body))
+                            .as_bytes(),
+                    ),
                 },
             )
             .with_attempts(reply.attempts)
+            .scrubbed(&self.inner.settings.token)
         })
     }
 
@@ -1056,7 +1076,7 @@ impl Client {
             if items.is_empty() {
                 return Ok(());
             }
-            let Some(next_url) = rebase_next(self.endpoint(), next) else {
+            let Some(next_url) = rebase_next(self.endpoint(), &url, next) else {
                 return Err(decode("next", "not a URL"));
             };
             if visited.contains(next_url.as_str()) {
@@ -1067,8 +1087,22 @@ impl Client {
         }
     }
 
-    /// Sends one logical request: waits for the limiter, sends, retries per `retry`.
+    /// Sends one logical request: waits for the limiter, sends, retries per `retry`. Every
+    /// error leaves with the token taken out of the server's words (issue 20): this is the
+    /// one door server text comes in by.
     async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry: &RetryPolicy,
+    ) -> Result<Reply, ApiError> {
+        self.call_raw(method, url, body, retry)
+            .await
+            .map_err(|e| e.scrubbed(&self.inner.settings.token))
+    }
+
+    async fn call_raw(
         &self,
         method: Method,
         url: Url,
@@ -1198,7 +1232,7 @@ impl Client {
                     }
                     let retry_after = header(&reply.headers, "retry-after")
                         .and_then(|v| parse_retry_after(&v, SystemTime::now()));
-                    let err = status_error(&reply, retry_after);
+                    let err = status_error(&reply, retry_after, &inner.settings.token);
                     (err, RetryKind::of_status(status), retry_after, Some(status))
                 }
                 Err(e) => {
@@ -1300,6 +1334,13 @@ fn bad_id(method: &str, e: BadIdError) -> ApiError {
     )
 }
 
+/// An id as one path segment ([`paths::seg`]), or the refusal of that one entity.
+fn seg(method: &str, collection: &str, id: &str) -> Result<String, ApiError> {
+    super::paths::seg(id).map_err(|reason| {
+        ApiError::new(method, collection, ApiErrorKind::Invalid { reason })
+    })
+}
+
 /// Whether a response header speaks of rate limits.
 fn is_rate_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -1329,9 +1370,13 @@ fn snippet(body: &[u8]) -> String {
 }
 
 /// The error for a non-2xx answer: the server's `message` (plus `errors`, when it gave
-/// field errors), else the start of the body.
-fn status_error(reply: &Reply, retry_after: Option<Duration>) -> ApiError {
-    let message = match serde_json::from_slice::<Value>(&reply.body) {
+/// field errors), else the start of the body; the token taken out of the body before it
+/// is read or cut.
+fn status_error(reply: &Reply, retry_after: Option<Duration>, token: &Token) -> ApiError {
+    let text = String::from_utf8_lossy(&reply.body);
+    let body = token.scrub(&text);
+    let body = body.as_bytes();
+    let message = match serde_json::from_slice::<Value>(body) {
         Ok(v) => {
             let mut m = str_field(&v, "message").unwrap_or_default();
             if let Some(Value::Object(errors)) = v.get("errors") {
@@ -1352,7 +1397,7 @@ fn status_error(reply: &Reply, retry_after: Option<Duration>) -> ApiError {
             }
             Some(m).filter(|m| !m.is_empty())
         }
-        Err(_) => Some(snippet(&reply.body)).filter(|s| !s.is_empty()),
+        Err(_) => Some(snippet(body)).filter(|s| !s.is_empty()),
     };
     let request_id = header(&reply.headers, "x-request-id")
         .or_else(|| header(&reply.headers, "x-datarobot-request-id"));
@@ -1414,8 +1459,17 @@ mod tests {
 
     #[test]
     fn ids_cannot_escape_their_segment() {
-        assert_eq!(seg("5f1a"), "5f1a");
-        assert_eq!(seg("../x?y#z"), ".._x_y_z");
+        let seg = |id| seg("GET", "projects", id);
+        assert_eq!(seg("5f1a").unwrap(), "5f1a");
+        assert_eq!(seg("../x?y#z").unwrap(), "..%2Fx%3Fy%23z");
+        assert_eq!(seg("%2e%2e").unwrap(), "%252e%252e");
+        for bad in ["", ".", ".."] {
+            assert_eq!(
+                seg(bad).unwrap_err().class(),
+                ErrorClass::Refused,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

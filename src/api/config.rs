@@ -16,8 +16,13 @@
 //! client differs in one place: it reads a file named by `DATAROBOT_CONFIG_FILE` *instead
 //! of* the variables.
 //!
-//! The other keys (`token_type`, `ssl_verify`, `connect_timeout`) come from the first source
-//! that sets them, which is the Python client's per-key fallback to the default file.
+//! The other keys (`token_type`, `ssl_verify`, `connect_timeout`) come from the source that
+//! gave the endpoint and token; where it does not set one, from the first source that sets
+//! it **and sets neither an endpoint nor a token**. A source that named another endpoint
+//! and lost is never read for them: a dev `drconfig.yaml` with `ssl_verify: false` does not
+//! turn certificate checks off for the production endpoint in the environment. (The Python
+//! client falls back per key to the default file; handover does only for a default file
+//! that holds no credentials of its own.)
 //!
 //! Resolution never touches the process environment directly: it takes a lookup function,
 //! so tests pass a map and never mutate `std::env`. All variable names live in [`env_vars`].
@@ -295,7 +300,12 @@ impl ConnSettings {
             }
         }
 
-        let (endpoint, token, source) = pick_credentials(&layers)?;
+        let (endpoint, token, source, winner) = pick_credentials(&layers)?;
+        // The other keys never come from a layer that lost on the endpoint and token: a
+        // dev config's `ssl_verify: false` must not switch certificate checks off for the
+        // production endpoint the environment names (issue 20).
+        let settings_layers = settings_layers(&layers, winner);
+        let layers = settings_layers.as_slice();
         let endpoint_value = endpoint;
         let endpoint =
             normalise_endpoint(&endpoint_value, inputs.allow_insecure_http).map_err(|problem| {
@@ -307,7 +317,7 @@ impl ConnSettings {
                 }
             })?;
 
-        let token_type = match first(&layers, |l| l.token_type.as_ref()) {
+        let token_type = match first(layers, |l| l.token_type.as_ref()) {
             None => TokenTypeKind::Token,
             Some((layer, value)) => {
                 parse_token_type(value).ok_or_else(|| ConfigError::BadValue {
@@ -319,7 +329,7 @@ impl ConnSettings {
             }
         };
 
-        let tls = match first(&layers, |l| l.ssl_verify.as_ref()) {
+        let tls = match first(layers, |l| l.ssl_verify.as_ref()) {
             None | Some((_, SslVerify::Bool(true))) => TlsKind::BundledRoots,
             Some((_, SslVerify::Bool(false))) => TlsKind::NoVerify,
             Some((layer, SslVerify::Path(p))) => {
@@ -335,7 +345,7 @@ impl ConnSettings {
             }
         };
 
-        let connect_timeout = match first(&layers, |l| l.connect_timeout.as_ref()) {
+        let connect_timeout = match first(layers, |l| l.connect_timeout.as_ref()) {
             None => DEFAULT_CONNECT_TIMEOUT,
             Some((layer, secs)) => {
                 if !(secs.is_finite() && *secs > 0.0 && *secs <= 3600.0) {
@@ -477,14 +487,33 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> Layer {
 
 /// The first layer that sets a key, with the value.
 fn first<'a, T>(
-    layers: &'a [Layer],
+    layers: &'a [&'a Layer],
     get: impl Fn(&'a Layer) -> Option<&'a T>,
 ) -> Option<(&'a Layer, &'a T)> {
-    layers.iter().find_map(|l| get(l).map(|v| (l, v)))
+    layers.iter().find_map(|l| get(l).map(|v| (*l, v)))
 }
 
-/// The endpoint and token, both from the first layer that sets either.
-fn pick_credentials(layers: &[Layer]) -> Result<(String, Token, SourceKind), ConfigError> {
+/// The layers `token_type`, `ssl_verify` and `connect_timeout` may come from, in the order
+/// they are asked: the one that gave the endpoint and token (`winner`), then, in rank
+/// order, those that set neither an endpoint nor a token (`DATAROBOT_SSL_VERIFY` beside
+/// `--endpoint`/`--token`, a config file that holds only `ssl_verify`). A layer that set
+/// an endpoint or a token and lost is never asked: its settings were meant for its own
+/// server.
+fn settings_layers(layers: &[Layer], winner: usize) -> Vec<&Layer> {
+    let mut out = vec![&layers[winner]];
+    out.extend(
+        layers
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| *i != winner && l.endpoint.is_none() && l.token.is_none())
+            .map(|(_, l)| l),
+    );
+    out
+}
+
+/// The endpoint and token, both from the first layer that sets either, with that layer's
+/// source and position.
+fn pick_credentials(layers: &[Layer]) -> Result<(String, Token, SourceKind, usize), ConfigError> {
     let Some(pos) = layers
         .iter()
         .position(|l| l.endpoint.is_some() || l.token.is_some())
@@ -493,7 +522,7 @@ fn pick_credentials(layers: &[Layer]) -> Result<(String, Token, SourceKind), Con
     };
     let layer = &layers[pos];
     match (&layer.endpoint, &layer.token) {
-        (Some(e), Some(t)) => Ok((e.clone(), t.clone(), layer.source.clone())),
+        (Some(e), Some(t)) => Ok((e.clone(), t.clone(), layer.source.clone(), pos)),
         (Some(_), None) | (None, Some(_)) => {
             let (have, missing) = if layer.endpoint.is_some() {
                 ("endpoint", "token")
@@ -912,12 +941,70 @@ mod tests {
         assert!(matches!(s.source, SourceKind::DefaultFile(_)));
         assert_eq!(s.tls, TlsKind::CaBundle(ca.clone()));
 
-        // Credentials from the environment, ssl_verify still from the default file.
+        // A default file that holds only settings still gives them to the environment's
+        // credentials: it named no other server.
+        f.default_file(&format!(
+            "ssl_verify: {}\ntoken_type: Bearer\n",
+            ca.display()
+        ));
         f.set(env_vars::ENDPOINT, "https://env.example.com/api/v2")
             .set(env_vars::API_TOKEN, "env-token");
         let s = f.resolve(&ConnInputs::default()).unwrap();
         assert_eq!(s.token.expose(), "env-token");
         assert_eq!(s.tls, TlsKind::CaBundle(ca));
+        assert_eq!(s.token_type, TokenTypeKind::Bearer);
+    }
+
+    #[test]
+    fn ssl_verify_from_a_config_that_lost_on_the_endpoint_is_not_used() {
+        // Issue 20: drconfig.yaml holds a dev endpoint, token and `ssl_verify: false`; the
+        // environment names production. Production's certificate is checked.
+        let mut f = Fixture::new();
+        f.default_file(
+            "endpoint: https://dev.example.com/api/v2\ntoken: dev-token\n\
+             ssl_verify: false\ntoken_type: Bearer\nconnect_timeout: 99\n",
+        );
+        f.set(env_vars::ENDPOINT, "https://prod.example.com/api/v2")
+            .set(env_vars::API_TOKEN, "prod-token");
+        let s = f.resolve(&ConnInputs::default()).unwrap();
+        assert_eq!(s.endpoint.as_str(), "https://prod.example.com/api/v2/");
+        assert_eq!(s.tls, TlsKind::BundledRoots);
+        assert_eq!(s.token_type, TokenTypeKind::Token);
+        assert_eq!(s.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+
+        // The same with a file named by DATAROBOT_CONFIG_FILE under the flags.
+        let mut f = Fixture::new();
+        f.file(
+            "dev.yaml",
+            "endpoint: https://dev.example.com/api/v2\ntoken: dev-token\nssl_verify: false\n",
+        );
+        f.set(env_vars::CONFIG_FILE, "~/dev.yaml");
+        let s = f
+            .resolve(&flags(Some("https://prod.example.com/api/v2"), Some("p")))
+            .unwrap();
+        assert_eq!(s.tls, TlsKind::BundledRoots);
+
+        // The environment's DATAROBOT_SSL_VERIFY still applies to the flags' credentials
+        // when the environment names no endpoint of its own, and the winning file's own
+        // `ssl_verify` applies to its own endpoint.
+        let mut f = Fixture::new();
+        f.set(env_vars::SSL_VERIFY, "false");
+        let s = f
+            .resolve(&flags(Some("https://lab.example.com/api/v2"), Some("p")))
+            .unwrap();
+        assert_eq!(s.tls, TlsKind::NoVerify);
+        f.set(env_vars::ENDPOINT, "https://other.example.com/api/v2")
+            .set(env_vars::API_TOKEN, "o");
+        let s = f
+            .resolve(&flags(Some("https://lab.example.com/api/v2"), Some("p")))
+            .unwrap();
+        assert_eq!(s.tls, TlsKind::BundledRoots);
+        let f = Fixture::new();
+        f.default_file("endpoint: https://dev.example.com/api/v2\ntoken: d\nssl_verify: false\n");
+        assert_eq!(
+            f.resolve(&ConnInputs::default()).unwrap().tls,
+            TlsKind::NoVerify
+        );
     }
 
     #[test]

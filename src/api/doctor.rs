@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -343,9 +344,9 @@ impl Doctor<'_> {
         self.seen(r)
     }
 
-    async fn follow(&mut self, next: &str) -> Result<ProbeReply, Miss> {
+    async fn follow(&mut self, page: &Url, next: &str) -> Result<ProbeReply, Miss> {
         self.within_budget()?;
-        match self.client.probe_next(next).await {
+        match self.client.probe_next(page, next).await {
             Some(r) => self.seen(r),
             None => Err(Miss::Api(ApiError::decode("GET", "", "next", "not a URL"))),
         }
@@ -717,7 +718,7 @@ impl Doctor<'_> {
                 } else {
                     "relative"
                 };
-                let followed = match self.follow(&next).await {
+                let followed = match self.follow(&page.url, &next).await {
                     Ok(r) => match Page::read(kind, &r) {
                         Some(p2) if p2.ids.iter().all(|i| !page.ids.contains(i)) => Ok(()),
                         Some(_) => Err("the next page repeats the first".to_string()),
@@ -962,7 +963,7 @@ impl Doctor<'_> {
             {
                 seen.short_with_next = Some(items.len());
                 if seen.next_followed.is_none() {
-                    seen.next_followed = Some(match self.follow(next).await {
+                    seen.next_followed = Some(match self.follow(&reply.url, next).await {
                         Ok(_) => Ok(()),
                         Err(m) => Err(m.why()),
                     });
@@ -1376,6 +1377,8 @@ fn variant_id(kind: EntityKind) -> Option<&'static str> {
 
 /// One page of a list, read in the kind's expected envelope.
 struct Page {
+    /// Where the page was read (its relative `next` resolves against it).
+    url: Url,
     items: Vec<Value>,
     ids: Vec<String>,
     next: Option<String>,
@@ -1422,6 +1425,7 @@ impl Page {
             .filter(|i| str_field(i, "type").as_deref() == Some("dr-connector-v1"))
             .count();
         Some(Page {
+            url: reply.url.clone(),
             items,
             ids,
             next,
@@ -1480,6 +1484,7 @@ mod tests {
 
     fn reply(json: Option<Value>) -> ProbeReply {
         ProbeReply {
+            url: Url::parse("http://127.0.0.1/api/v2/x/").unwrap(),
             status: 200,
             json,
             rate_headers: Vec::new(),

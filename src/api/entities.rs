@@ -272,22 +272,39 @@ pub(crate) fn full_name(item: &Value) -> Option<String> {
     (!joined.is_empty()).then_some(joined)
 }
 
+/// Whether a `users/` item says the account is active (contract C19: no field is
+/// documented). Read from `active`, `isActive`, `enabled`, `deactivated`,
+/// `isDeactivated`, `disabled` and `status`; when they disagree, or none is there, the
+/// state is unknown. `activated` is never read: it may mean the account finished signing
+/// up, which a deactivated account has too (`{"activated": true, "status": "deactivated"}`
+/// was read as active), and its `false` may be an invitation not yet taken up rather than
+/// a deactivation.
 fn active(item: &Value) -> Option<bool> {
-    for key in ["active", "isActive", "activated", "enabled"] {
+    let mut said: Option<bool> = None;
+    let mut conflict = false;
+    let mut say = |value: bool| match said {
+        None => said = Some(value),
+        Some(v) if v != value => conflict = true,
+        Some(_) => {}
+    };
+    for key in ["active", "isActive", "enabled"] {
         if let Some(Value::Bool(b)) = item.get(key) {
-            return Some(*b);
+            say(*b);
         }
     }
     for key in ["deactivated", "isDeactivated", "disabled"] {
         if let Some(Value::Bool(b)) = item.get(key) {
-            return Some(!*b);
+            say(!*b);
         }
     }
-    match str_field(item, "status")?.to_ascii_lowercase().as_str() {
-        "active" | "activated" | "enabled" => Some(true),
-        "inactive" | "deactivated" | "disabled" | "suspended" => Some(false),
-        _ => None,
+    if let Some(status) = str_field(item, "status") {
+        match status.to_ascii_lowercase().as_str() {
+            "active" | "enabled" => say(true),
+            "inactive" | "deactivated" | "disabled" | "suspended" => say(false),
+            _ => {}
+        }
     }
+    if conflict { None } else { said }
 }
 
 /// Whether a use-case list item's `owners[]` names `user`; `true` when the item has no
@@ -381,7 +398,7 @@ mod tests {
 
     #[test]
     fn users_in_several_spellings() {
-        let u = user_from_item(&json!({"id":"u1","username":"a@x","firstName":"Ann","lastName":"Lee","activated":false})).unwrap();
+        let u = user_from_item(&json!({"id":"u1","username":"a@x","firstName":"Ann","lastName":"Lee","isActive":false})).unwrap();
         assert_eq!(u.full_name.as_deref(), Some("Ann Lee"));
         assert_eq!(u.active, Some(false));
         let u = user_from_item(&json!({"uid":"u2","email":"b@x","status":"active"})).unwrap();
@@ -393,6 +410,39 @@ mod tests {
             user_from_item(&json!({"username":"c@x"})).unwrap_err(),
             "id"
         );
+    }
+
+    #[test]
+    fn activated_alone_is_never_read_as_active() {
+        // Contract C19: `activated` may say the account finished sign-up, which a
+        // deactivated account did too.
+        let state = |item: serde_json::Value| {
+            let mut item = item;
+            item["id"] = json!("u1");
+            item["username"] = json!("a@x");
+            user_from_item(&item).unwrap().active
+        };
+        assert_eq!(state(json!({"activated": true})), None);
+        assert_eq!(state(json!({"activated": false})), None);
+        assert_eq!(
+            state(json!({"activated": true, "status": "deactivated"})),
+            Some(false)
+        );
+        assert_eq!(
+            state(json!({"activated": true, "deactivated": true})),
+            Some(false)
+        );
+        assert_eq!(
+            state(json!({"activated": true, "isActive": true})),
+            Some(true)
+        );
+        assert_eq!(state(json!({"status": "ACTIVE"})), Some(true));
+        // Fields that disagree: unknown, never a guess either way.
+        assert_eq!(
+            state(json!({"isActive": true, "status": "deactivated"})),
+            None
+        );
+        assert_eq!(state(json!({"enabled": false, "deactivated": false})), None);
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! `message`, and how many attempts were made. [`ApiError::class`] puts it in one of the
 //! [`ErrorClass`]es, and [`ErrorClass::action`] says retry, record or stop.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use crate::exit;
+use crate::secret::Token;
 
 /// What kind of failure an error is, from the point of view of a batch of shares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,6 +198,53 @@ impl ApiError {
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.0.hint = Some(hint.into());
+        self
+    }
+
+    /// The error with `token` taken out of every text in it (see [`Token::scrub`]): what
+    /// the server said (its message, a body's start, a redirect's location, a request id),
+    /// the transport's words and the hint. The client passes every error through here
+    /// before it leaves, so that a server or proxy that echoes the `Authorization` header
+    /// cannot put the token on stderr, in a journal or in a report.
+    pub(crate) fn scrubbed(mut self, token: &Token) -> Self {
+        let clean = |s: &mut String| {
+            if let Cow::Owned(c) = token.scrub(s) {
+                *s = c;
+            }
+        };
+        let clean_opt = |s: &mut Option<String>| {
+            if let Some(s) = s {
+                clean(s);
+            }
+        };
+        match &mut self.0.kind {
+            ApiErrorKind::Status {
+                message,
+                request_id,
+                ..
+            } => {
+                clean_opt(message);
+                clean_opt(request_id);
+            }
+            ApiErrorKind::Redirect { location, .. } => clean_opt(location),
+            ApiErrorKind::Transport { detail, .. } => clean(detail),
+            ApiErrorKind::NotJson {
+                content_type,
+                snippet,
+                ..
+            } => {
+                clean_opt(content_type);
+                clean(snippet);
+            }
+            ApiErrorKind::Decode { field, reason } => {
+                clean(field);
+                clean(reason);
+            }
+            ApiErrorKind::Invalid { reason } | ApiErrorKind::Setup { reason } => clean(reason),
+            ApiErrorKind::Halted => {}
+        }
+        clean(&mut self.0.path);
+        clean_opt(&mut self.0.hint);
         self
     }
 

@@ -12,14 +12,24 @@ use reqwest::Url;
 use crate::model::{EntityKind, ListRouteKind};
 
 /// An id as one path segment: ids from the server are hex or uuid-like, but an id typed
-/// by a user must not be able to climb out of its collection.
-pub(crate) fn seg(id: &str) -> String {
-    id.chars()
-        .map(|c| match c {
-            '/' | '?' | '#' | '%' | ' ' | '\\' => '_',
-            c => c,
-        })
-        .collect()
+/// by a user (a CSV plan, an id list) must not be able to leave its collection or name
+/// another entity (issue 20). Every byte outside RFC 3986's unreserved set is
+/// percent-encoded, so `/`, `?`, `#`, `%` and spaces stay inside the segment as what they
+/// are; `.` and `..` are refused, since URL parsers read them (and `%2e%2e`) as "this
+/// directory" and "the one above", and so is an empty id.
+pub(crate) fn seg(id: &str) -> Result<String, String> {
+    if matches!(id, "" | "." | "..") {
+        return Err(format!("{id:?} is not an entity id"));
+    }
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
 }
 
 /// An id that cannot name an entity of its kind (a notification policy template's id
@@ -63,16 +73,21 @@ pub fn list_paths(kind: EntityKind) -> Vec<(String, Option<&'static str>)> {
 /// or `<collection>/<related>/<id>` for an id `<related>:<id>`. Every segment taken from
 /// the id goes through [`seg`], so no id can reach another route.
 fn entity_base(kind: EntityKind, id: &str) -> Result<String, BadIdError> {
+    let bad = |reason: String| BadIdError {
+        kind,
+        id: id.to_string(),
+        reason,
+    };
     match kind.list_route() {
         ListRouteKind::PerRelatedType(_) => match kind.related_id(id) {
-            Some((related, raw)) => Ok(format!("{}/{related}/{}", kind.collection(), seg(raw))),
-            None => Err(BadIdError {
-                kind,
-                id: id.to_string(),
-                reason: kind.check_id(id).err().unwrap_or_default(),
-            }),
+            Some((related, raw)) => Ok(format!(
+                "{}/{related}/{}",
+                kind.collection(),
+                seg(raw).map_err(bad)?
+            )),
+            None => Err(bad(kind.check_id(id).err().unwrap_or_default())),
         },
-        _ => Ok(format!("{}/{}", kind.collection(), seg(id))),
+        _ => Ok(format!("{}/{}", kind.collection(), seg(id).map_err(bad)?)),
     }
 }
 
@@ -108,16 +123,18 @@ pub fn join(endpoint: &Url, path: &str, query: &[(&str, String)]) -> Url {
 
 /// Puts a `next` link under the endpoint's origin: the scheme, host and port come from
 /// `endpoint`; the path and query from `next`. A relative `next` (which the Python client
-/// cannot follow, but a proxy might produce) is resolved against the endpoint first.
+/// cannot follow, but a proxy might produce) is resolved against `page`, the URL of the
+/// page that holds it, as a browser resolves a link: `?offset=1` keeps the page's path,
+/// `/api/v2/x/?offset=1` replaces it, `x/?offset=1` is relative to the page's directory.
 /// Returns `None` when `next` is not a URL at all.
-pub fn rebase_next(endpoint: &Url, next: &str) -> Option<Url> {
+pub fn rebase_next(endpoint: &Url, page: &Url, next: &str) -> Option<Url> {
     let next = next.trim();
     if next.is_empty() {
         return None;
     }
     let parsed = match Url::parse(next) {
         Ok(u) => u,
-        Err(_) => endpoint.join(next).ok()?,
+        Err(_) => page.join(next).ok()?,
     };
     let mut url = endpoint.clone();
     url.set_path(&with_prefix(endpoint.path(), parsed.path()));
@@ -170,14 +187,18 @@ mod tests {
         let ep = url("https://dr.example.com:8443/api/v2/");
         let next = "http://10.0.0.5:8080/api/v2/deployments/d1/sharedRoles/?offset=2&limit=2";
         assert_eq!(
-            rebase_next(&ep, next).unwrap().as_str(),
+            rebase_next(&ep, &ep, next).unwrap().as_str(),
             "https://dr.example.com:8443/api/v2/deployments/d1/sharedRoles/?offset=2&limit=2"
         );
         let ep = url("http://127.0.0.1:4567/api/v2/");
         assert_eq!(
-            rebase_next(&ep, "https://app.datarobot.com/api/v2/projects/?offset=3")
-                .unwrap()
-                .as_str(),
+            rebase_next(
+                &ep,
+                &ep,
+                "https://app.datarobot.com/api/v2/projects/?offset=3"
+            )
+            .unwrap()
+            .as_str(),
             "http://127.0.0.1:4567/api/v2/projects/?offset=3"
         );
     }
@@ -188,6 +209,7 @@ mod tests {
         assert_eq!(
             rebase_next(
                 &ep,
+                &ep,
                 "https://internal/api/v2/useCases/?offset=100&limit=100"
             )
             .unwrap()
@@ -196,7 +218,7 @@ mod tests {
         );
         // Already prefixed: unchanged.
         assert_eq!(
-            rebase_next(&ep, "https://internal/dr/api/v2/useCases/?offset=1")
+            rebase_next(&ep, &ep, "https://internal/dr/api/v2/useCases/?offset=1")
                 .unwrap()
                 .as_str(),
             "https://gw.example.com/dr/api/v2/useCases/?offset=1"
@@ -250,14 +272,53 @@ mod tests {
         // The related type is one of the kind's; the rest is one segment.
         assert_eq!(
             access_path(NotificationPolicyTemplate, "deployment:../../x?y").unwrap(),
-            "entityNotificationPolicyTemplates/deployment/.._.._x_y/sharedRoles/"
+            "entityNotificationPolicyTemplates/deployment/..%2F..%2Fx%3Fy/sharedRoles/"
         );
         assert!(access_path(NotificationPolicyTemplate, "t1").is_err());
         assert!(access_path(NotificationPolicyTemplate, "../x:t1").is_err());
         assert!(access_path(NotificationPolicyTemplate, "deployment:").is_err());
         assert_eq!(
             access_path(Workload, "../projects/p1").unwrap(),
-            "workloads/.._projects_p1/sharedRoles"
+            "workloads/..%2Fprojects%2Fp1/sharedRoles"
+        );
+    }
+
+    #[test]
+    fn relative_next_is_resolved_against_the_page_as_a_browser_would() {
+        // Issue 20: `?offset=1` on the projects page is the projects page's next, not the
+        // endpoint's.
+        let ep = url("https://dr.example.com/api/v2/");
+        let page = url("http://10.0.0.5/api/v2/projects/?offset=0&limit=2");
+        for (next, want) in [
+            (
+                "?offset=2",
+                "https://dr.example.com/api/v2/projects/?offset=2",
+            ),
+            (
+                "/api/v2/projects/?offset=2",
+                "https://dr.example.com/api/v2/projects/?offset=2",
+            ),
+            (
+                "p1/sharedRoles/?offset=2",
+                "https://dr.example.com/api/v2/projects/p1/sharedRoles/?offset=2",
+            ),
+            (
+                "../useCases/?offset=2",
+                "https://dr.example.com/api/v2/useCases/?offset=2",
+            ),
+        ] {
+            assert_eq!(
+                rebase_next(&ep, &page, next).unwrap().as_str(),
+                want,
+                "{next}"
+            );
+        }
+        // Behind a gateway prefix, the page carries the prefix, and so does its next.
+        let ep = url("https://gw.example.com/dr/api/v2/");
+        let page = url("https://gw.example.com/dr/api/v2/projects/?offset=0");
+        assert_eq!(
+            rebase_next(&ep, &page, "?offset=5").unwrap().as_str(),
+            "https://gw.example.com/dr/api/v2/projects/?offset=5"
         );
     }
 
@@ -265,15 +326,17 @@ mod tests {
     fn relative_next_is_resolved_against_the_endpoint() {
         let ep = url("https://dr.example.com/api/v2/");
         assert_eq!(
-            rebase_next(&ep, "/api/v2/calendars/?offset=5")
+            rebase_next(&ep, &ep, "/api/v2/calendars/?offset=5")
                 .unwrap()
                 .as_str(),
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
         assert_eq!(
-            rebase_next(&ep, "calendars/?offset=5").unwrap().as_str(),
+            rebase_next(&ep, &ep, "calendars/?offset=5")
+                .unwrap()
+                .as_str(),
             "https://dr.example.com/api/v2/calendars/?offset=5"
         );
-        assert_eq!(rebase_next(&ep, "  "), None);
+        assert_eq!(rebase_next(&ep, &ep, "  "), None);
     }
 }

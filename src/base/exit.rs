@@ -48,8 +48,16 @@ pub fn with_code(code: i32, error: impl Into<anyhow::Error>) -> anyhow::Error {
     })
 }
 
-/// The exit code an error deserves: the first [`Coded`] in its chain, else [`FATAL`].
+/// The exit code an error deserves: [`INVALID_INPUT`] when an output path was refused
+/// (`files::RefusedOutput`, wherever in the chain, whatever wraps it: nothing was
+/// written), else the first [`Coded`] in its chain, else [`FATAL`].
 pub fn code_of(error: &anyhow::Error) -> i32 {
+    if error
+        .chain()
+        .any(|e| crate::files::refused_output_in(e).is_some())
+    {
+        return INVALID_INPUT;
+    }
     error
         .chain()
         .find_map(|e| e.downcast_ref::<Coded>().map(|c| c.code))
@@ -58,6 +66,11 @@ pub fn code_of(error: &anyhow::Error) -> i32 {
 
 /// Prints an error once, as `handover: error: …` with its causes.
 pub fn print_error(err: &anyhow::Error) {
+    // A refused output path says everything in one line: which path, what it is.
+    if let Some(refused) = err.chain().find_map(crate::files::refused_output_in) {
+        eprintln!("handover: error: {refused}");
+        return;
+    }
     eprintln!("handover: error: {err}");
     for cause in err.chain().skip(1) {
         // `Coded` repeats its inner error's text; skip exact repeats.

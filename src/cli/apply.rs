@@ -113,6 +113,10 @@ pub async fn resume(opts: ResumeOpts, quiet: bool) -> anyhow::Result<i32> {
 
 /// `handover status`.
 pub fn status(opts: StatusOpts) -> anyhow::Result<i32> {
+    // Neither output may replace the journal being read, or a plan a journal refers to.
+    if let Some(out) = &opts.failed_plan {
+        crate::workflow::apply::check_plan_output(out, Some(&opts.journal))?;
+    }
     // An unwritable page fails first, in one line, before the journal is read.
     let page = match &opts.html {
         Some(path) => Some(PageFile::create(path).map_err(|e| {

@@ -93,6 +93,10 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
     if opts.orphans {
         crate::workflow::plan::check_orphans(opts.old_owner_role)?;
     }
+    // Re-running an interrupted offboard must not rewrite the plan its journal belongs to.
+    if let Some(out) = &opts.out {
+        crate::workflow::apply::check_plan_output(out, opts.journal.as_deref())?;
+    }
     let handover = match (&map, &who) {
         (None, Some(_)) if opts.orphans => Handover::Orphans {
             to: opts.to.as_deref().unwrap_or_default(),

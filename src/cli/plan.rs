@@ -85,6 +85,7 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
     if opts.orphans {
         check_orphans(opts.old_owner_role)?;
     }
+    crate::workflow::apply::check_plan_output(&opts.out, None)?;
     let (client, account) = connect(&opts.conn.inputs(), opts.pace.policy()).await?;
     let caller = caller_of(&account);
     let settings = PlannerSettings {

@@ -15,6 +15,11 @@ pub enum Error {
     #[error("journal {} already exists", path.display())]
     Exists { path: PathBuf },
 
+    /// The journal's path exists and is not a regular file (a device, a fifo, a
+    /// directory): never opened, replaced or removed.
+    #[error(transparent)]
+    NotAFile(#[from] crate::files::RefusedOutput),
+
     #[error("cannot create journal {}", path.display())]
     Create {
         path: PathBuf,
@@ -143,6 +148,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Exists { .. }
+            | Error::NotAFile(_)
             | Error::Locked { .. }
             | Error::Corrupt { .. }
             | Error::Misplaced { .. }

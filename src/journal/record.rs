@@ -335,6 +335,15 @@ mod tests {
     use crate::model::Role;
     use serde_json::json;
 
+    #[test]
+    fn every_header_starts_with_the_signature_files_looks_for() {
+        for purpose in [PurposeKind::Apply, PurposeKind::Rollback] {
+            let header = Header::new("sha256:x", "https://e/api/v2/", "p.jsonl", purpose);
+            let line = serde_json::to_vec(&Record::Header(header)).unwrap();
+            assert!(line.starts_with(crate::files::JOURNAL_SIGNATURE));
+        }
+    }
+
     fn grant(name: &str, role: Role) -> Grant {
         Grant {
             recipient_type: "user".to_string(),

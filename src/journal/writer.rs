@@ -74,6 +74,7 @@ impl Journal {
             path: path.to_path_buf(),
             source,
         };
+        crate::files::check_not_a_file(path)?;
         if path.exists() {
             return Err(Error::Exists {
                 path: path.to_path_buf(),
@@ -88,7 +89,7 @@ impl Journal {
             .open(&temp)
             .map_err(create_err)?;
         // The temporary file goes whatever happens; on success `path` names it too.
-        let made = (|| {
+        let made = (|| -> Result<Journal, Error> {
             lock(&file, &temp)?;
             // Under the temporary name until it has `path`: a loser of the race must not
             // touch the winner's pid file.
@@ -118,6 +119,9 @@ impl Journal {
     /// [`Resume`](super::Resume) record.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<(Journal, Replay), Error> {
         let path = path.as_ref();
+        // A device or fifo named as the journal reads as empty, which would pass for a
+        // torn header and be removed and replaced.
+        crate::files::check_not_a_file(path)?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -281,12 +285,16 @@ fn lock(file: &File, path: &Path) -> Result<(), Error> {
     }
 }
 
+/// Writes this process's id to `JOURNAL.pid`. Called only with the journal's lock held.
+/// Whatever is at that name goes first and the file is made anew (`create_new`, which
+/// never follows a symlink): a symlink planted there must not make handover truncate and
+/// write the file it points to (issue 20).
 fn write_pid(journal: &Path) {
     let pid_path = pid_path(journal);
+    let _ = fs::remove_file(&pid_path);
     let written = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(MODE)
         .open(&pid_path)
         .and_then(|mut f| writeln!(f, "{}", std::process::id()));

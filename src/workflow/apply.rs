@@ -113,6 +113,15 @@ pub async fn execute<F: Future<Output = ()>>(
 ) -> anyhow::Result<Applied> {
     let plan = PlanReader::open(plan_path).map_err(|e| exit::with_code(e.exit_code(), e))?;
     let conn = settings_of(&run.conn)?;
+    // The report is written after the run; a path it may not take (a device, a journal)
+    // is refused now, before the journal exists or anything is sent.
+    let report_paths = match &run.report {
+        Some(path) => ReportPaths::from_flag(path),
+        None => ReportPaths::beside_journal(journal_path),
+    };
+    for path in [&report_paths.csv, &report_paths.json, &report_paths.html] {
+        crate::files::check_output(path).map_err(|e| exit::with_code(exit::INVALID_INPUT, e))?;
+    }
     let journal = exec::open_journal(
         journal_path,
         &plan,
@@ -277,6 +286,64 @@ pub fn write_report_files(
 pub fn default_journal(plan: &Path) -> PathBuf {
     let stem = plan.file_stem().unwrap_or_default().to_string_lossy();
     plan.with_file_name(format!("{stem}.journal.jsonl"))
+}
+
+/// Refuses `path` as where a new plan goes (`plan --out`, `offboard --out`, `status
+/// --failed-plan`) when writing it would destroy a run's record (issue 20): when it is not a
+/// regular file or is a journal (`files::check_output`), or when it holds the plan a
+/// journal refers to. The journals looked at are the one at the default path beside it and
+/// `journal`, the one the command was told to use; one refers to the plan when its header
+/// names this path or this plan's digest. Nothing is written or sent before this check;
+/// the refusal is one line that offers the command that continues the run, exit 2.
+pub fn check_plan_output(path: &Path, journal: Option<&Path>) -> anyhow::Result<()> {
+    let refuse = |e: crate::files::RefusedOutput| exit::with_code(exit::INVALID_INPUT, e);
+    crate::files::check_output(path).map_err(refuse)?;
+    if !path.exists() {
+        return Ok(());
+    }
+    let beside = default_journal(path);
+    for candidate in std::iter::once(beside.as_path()).chain(journal) {
+        if !crate::files::is_journal(candidate) {
+            continue;
+        }
+        let Some(header) = journal_header(candidate) else {
+            continue;
+        };
+        let same_path = same_file(&resolve_plan_path(candidate, &header.plan), path);
+        let same_plan =
+            || PlanReader::open(path).is_ok_and(|plan| plan.digest() == header.plan_digest);
+        if same_path || same_plan() {
+            return Err(refuse(crate::files::RefusedOutput::new(
+                path,
+                format!(
+                    "is the plan of journal {}; refusing to write over it (to continue that \
+                     run: {}; or name another file)",
+                    candidate.display(),
+                    resume_command(candidate)
+                ),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same file (both must exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A journal's header, from its first line only.
+fn journal_header(journal: &Path) -> Option<crate::journal::Header> {
+    let f = std::fs::File::open(journal).ok()?;
+    let mut line = String::new();
+    BufReader::new(f).read_line(&mut line).ok()?;
+    match serde_json::from_str::<Record>(&line).ok()? {
+        Record::Header(h) => Some(h),
+        _ => None,
+    }
 }
 
 /// The plan path the journal's header records, read from its first line only.

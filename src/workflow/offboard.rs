@@ -44,6 +44,9 @@ pub async fn plan(
     let caller = caller_of(&account);
     let began = Instant::now();
     let out = out.unwrap_or_else(|| default_plan_path(handover, &account));
+    // Before a single list is read: a plan an unfinished run belongs to is offered for
+    // resuming, never rewritten (issue 20).
+    super::apply::check_plan_output(&out, None)?;
     let (written, coverage) =
         plan_handover(&client, &caller, handover, narrowing, settings, &out).await?;
     Ok(Planned {
