@@ -114,13 +114,29 @@ fn plan_writes_the_plan_and_prints_the_table() {
         "{:<width$}  {:>9}  {:>12}  {:>7}\n",
         "total", 50, 0, 0
     ));
+    // The successor becomes owner of the 2 secure configurations: 2 notifications.
+    want.push_str(&handover::plan::notification_line(2).unwrap());
+    want.push('\n');
     want.push_str("plan: plan.jsonl (50 entities; review copy plan.csv)\n");
     // First what was searched, a line per type, then the plan's table.
     let (searched, table) = out.stdout.split_at(out.stdout.find("type ").unwrap());
     assert_eq!(table, want);
     let lines: Vec<&str> = searched.lines().collect();
     assert_eq!(lines[0], "searched:");
-    assert_eq!(lines.len(), 26, "{searched}");
+    // A line per writable type, then the departing user's 2 notebooks (read only), each
+    // moving with its use case.
+    assert_eq!(lines.len(), 26 + 3, "{searched}");
+    assert_eq!(
+        lines[26],
+        "notebooks owned (read only: a notebook moves with its use case): 2, 0 of them not \
+         moved by this plan"
+    );
+    assert!(
+        lines[27..]
+            .iter()
+            .all(|l| l.ends_with("which this plan hands over")),
+        "{searched}"
+    );
     for (line, kind) in lines[1..].iter().zip(EntityKind::WRITABLE) {
         assert!(line.contains(kind.plural_label()), "{line}");
         // Datasets, files and user blueprints are listed by owner on the server, use cases

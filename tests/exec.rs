@@ -98,7 +98,7 @@ async fn mixed_plan_under_faults_reaches_every_target() {
         }
         if !planned.contains(&(e.kind.into(), exec_support::tool_id(e))) {
             assert_eq!(
-                after.entity(e.kind, exec_support::sim_id(e.kind.into(), &e.id)),
+                after.entity(e.kind, exec_support::sim_id(e.kind, &e.id)),
                 Some(e),
                 "{} {}",
                 e.kind,

@@ -7,7 +7,7 @@ mod exec_support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use exec_support::{Run, World, all_roles, handover_cmd, run_to_end, world};
-use handover::model::{EntityKind, ListRouteKind, Role};
+use handover::model::{EntityKind, Role};
 use handover::sim::{GenSpec, SUCCESSOR_USERNAME, Seed, SnapshotEntity, StateSnapshot};
 
 /// A uniform world with three departed users, three orphans and two half-orphans of
@@ -22,19 +22,9 @@ fn leavers() -> Seed {
 
 type Key = (EntityKind, String);
 
-/// The tool's key of a simulator entity: a notification policy template's id names its
-/// related type (`deployment:<id>`).
+/// The tool's key of a simulator entity (a policy template's id names its related type).
 fn tool_key(e: &SnapshotEntity) -> Key {
-    let kind: EntityKind = e.kind.into();
-    let id = match kind.list_route() {
-        ListRouteKind::PerRelatedType(_) => format!(
-            "{}:{}",
-            e.related_entity_type.as_deref().unwrap_or("deployment"),
-            e.id
-        ),
-        _ => e.id.clone(),
-    };
-    (kind, id)
+    (e.kind.into(), exec_support::tool_id(e))
 }
 
 /// Entities whose every owner is deactivated, by the simulator's state.
@@ -60,7 +50,7 @@ fn orphans_in(state: &StateSnapshot) -> BTreeSet<Key> {
                 && !owners.is_empty()
                 && owners.iter().all(|o| inactive.contains(o))
         })
-        .map(|e| (e.kind.into(), e.id.clone()))
+        .map(tool_key)
         .collect()
 }
 
@@ -192,13 +182,6 @@ async fn inventory_names_every_entity_with_its_owners_and_flags_exactly_the_orph
             assert_eq!(row["created"].is_empty(), timeless, "{} {}", e.kind, e.id);
         }
     }
-    // In the tool's keys from here on.
-    let want_orphans: BTreeSet<Key> = state
-        .entities
-        .iter()
-        .filter(|e| want_orphans.contains(&(e.kind.into(), e.id.clone())))
-        .map(tool_key)
-        .collect();
     let flagged: BTreeSet<Key> = rows
         .iter()
         .filter(|(k, r)| {

@@ -33,10 +33,6 @@ fn not_done(w: &World, journal: &str) -> Vec<String> {
         .collect()
 }
 
-/// The types these tests plan: what they are about (model packages live in registered
-/// models, notebooks in use cases), and no more, so that an apply's outcome is theirs.
-const TYPES: &str = "secure_config,use_case,registered_model,project";
-
 async fn plan(w: &World, out: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "plan",
@@ -46,8 +42,6 @@ async fn plan(w: &World, out: &str, extra: &[&str]) -> Run {
         SUCCESSOR_USERNAME,
         "--out",
         out,
-        "--types",
-        TYPES,
         "--rate",
         "10000",
     ];
@@ -141,8 +135,6 @@ async fn offboard_says_the_notifications_before_it_sends_anything() {
             DEPARTING_USERNAME,
             "--to",
             SUCCESSOR_USERNAME,
-            "--types",
-            TYPES,
             "--yes",
             "--rate",
             "10000",

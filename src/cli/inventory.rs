@@ -16,7 +16,8 @@ use super::progress_on;
 pub struct InventoryOpts {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// Entity types to include, comma-separated (e.g. project,deployment) [default: all 13].
+    /// Entity types to include, comma-separated (e.g. project,deployment) [default: all 27:
+    /// the 25 writable types, and model packages and notebooks, listed read only].
     #[arg(long, value_name = "TYPES", value_delimiter = ',')]
     pub types: Vec<EntityKind>,
     /// Only the entities this user owns or can access: what their leaving would touch.
