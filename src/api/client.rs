@@ -812,7 +812,7 @@ impl Client {
                 // The end, as the server says.
                 Some(None) => return Ok(()),
                 Some(Some(_)) if items.is_empty() => return Ok(()),
-                Some(Some(next)) => match rebase_next(self.endpoint(), next) {
+                Some(Some(next)) => match rebase_next(self.endpoint(), &url, next) {
                     Some(u) => u,
                     None => return Err(decode("next", "not a URL")),
                 },
