@@ -92,10 +92,14 @@ impl Unfinished {
     fn of(replay: &Replay) -> Unfinished {
         let counts = replay.counts();
         Unfinished {
-            failed: [OutcomeKind::Failed, OutcomeKind::Drifted, OutcomeKind::Refused]
-                .iter()
-                .map(|&k| counts.get(k))
-                .sum(),
+            failed: [
+                OutcomeKind::Failed,
+                OutcomeKind::Drifted,
+                OutcomeKind::Refused,
+            ]
+            .iter()
+            .map(|&k| counts.get(k))
+            .sum(),
             in_flight: counts.in_flight,
             pending: replay.end().is_none_or(|end| end.interrupted),
         }
@@ -215,11 +219,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             println!("{}", residual.render());
         }
     }
-    Ok(if ok {
-        exit::OK
-    } else {
-        exit::MISMATCH
-    })
+    Ok(if ok { exit::OK } else { exit::MISMATCH })
 }
 
 fn from_plan(path: &Path) -> anyhow::Result<Subject> {

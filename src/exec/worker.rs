@@ -349,6 +349,32 @@ struct Again<'a> {
 }
 
 impl Again<'_> {
+    /// The failure of the write sent without the inactive users, after the first was
+    /// refused: both told.
+    fn failed_again(
+        &self,
+        e: ApiError,
+        after: Option<Vec<Grant>>,
+        attempts: u32,
+        refusal: &ApiError,
+    ) -> WorkerEnd {
+        let (kind, id) = (self.entry.kind, self.entry.id.as_str());
+        match failure(
+            kind,
+            id,
+            "write without the inactive users",
+            e,
+            after,
+            attempts,
+        ) {
+            WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
+                error: o.error.map(|e| format!("write: {refusal}; then {e}")),
+                ..o
+            }),
+            other => other,
+        }
+    }
+
     /// Sends the refused request again without the changes that remove or lower the access
     /// of inactive users, when that is what the refusal is about, and ends the entity:
     /// `partial` when the rest is in place. `Err(refusal)`, with nothing sent, when it is
@@ -431,24 +457,37 @@ impl Again<'_> {
         tracing::info!(kind = %kind, id, refusal = %refusal, "refused; sending again without the inactive users' changes");
         let (attempts, status) = match self.client.share(kind, id, &reduced).await {
             Ok(done) => (first_attempts + done.attempts, done.status),
-            Err(e) => {
+            // Out of retries, or a retry refused after an earlier attempt lost its answer
+            // (applied, then a 502): an attempt may have landed, so look before recording
+            // a failure, as the first write does.
+            Err(e)
+                if (e.class() == ErrorClass::Retryable || e.attempts() > 1)
+                    && self.settings.verify =>
+            {
                 let attempts = first_attempts + e.attempts();
+                let read = self.client.access_list(kind, id).await;
                 return Ok(
-                    match failure(
-                        kind,
-                        id,
-                        "write without the inactive users",
-                        e,
-                        None,
-                        attempts,
-                    ) {
-                        WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
-                            error: o.error.map(|e| format!("write: {refusal}; then {e}")),
-                            ..o
-                        }),
-                        other => other,
+                    match read.map(|l| drift::readable(l, &self.request.changes)) {
+                        Ok(Ok(after))
+                            if drift::at_target(kind, &after, &reduced.changes).is_ok() =>
+                        {
+                            partial(attempts, e.status(), Some(after))
+                        }
+                        Ok(Ok(after) | Err((after, _))) => {
+                            self.failed_again(e, Some(after), attempts, &refusal)
+                        }
+                        Err(read) => match read.class() {
+                            ErrorClass::Auth | ErrorClass::Fatal => {
+                                failure(kind, id, "read-back", read, None, attempts)
+                            }
+                            _ => self.failed_again(e, None, attempts, &refusal),
+                        },
                     },
                 );
+            }
+            Err(e) => {
+                let attempts = first_attempts + e.attempts();
+                return Ok(self.failed_again(e, None, attempts, &refusal));
             }
         };
         if !self.settings.verify {
