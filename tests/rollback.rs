@@ -590,3 +590,76 @@ async fn handover_rollback_end_to_end() {
     assert_eq!(out.status.code(), Some(exit::INVALID_INPUT));
     assert_eq!(w.sim.stats().requests, requests);
 }
+
+/// Issue 20, item 1: apply interrupted; rollback; the apply resumed (the rest written);
+/// rollback again. The second rollback used to resume the first one's finished journal,
+/// send nothing and exit 0, leaving the later writes in place. It now sees that the
+/// source journal has grown since the first rollback was planned, plans again from the
+/// whole journal into the next generation, and puts everything back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rollback_undoes_what_a_resume_wrote_after_the_first() {
+    let w = world(generated(17, 3));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("plan.journal.jsonl");
+    w.sim.set_config(SimConfig {
+        latency_ms: 5,
+        ..SimConfig::default()
+    });
+    let sim = &w.sim;
+    let shutdown = async {
+        while sim.stats().total_writes() < 8 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let first = w.apply(&plan, &journal, &settings(3), shutdown).await;
+    assert_eq!(first.stop, Some(StopKind::Interrupted));
+    w.sim.set_config(SimConfig::default());
+    let touched = Replay::read(&journal).unwrap().entities().count() as u64;
+    assert!(touched < entries.len() as u64, "{touched}");
+
+    let spec = spec(&w, &journal, false);
+    let undone = roll_back(&w, &spec, &settings(3), never()).await;
+    assert_eq!(undone.exit_code(), exit::OK, "{}", undone.render());
+    assert_same_state(&before, &w.sim.state(), &[]);
+
+    // The run resumed: everything else is written (the entities rolled back stay settled
+    // in its journal and are not written again).
+    let resumed = w.apply(&plan, &journal, &settings(3), never()).await;
+    assert_eq!(resumed.exit_code(), exit::OK, "{}", resumed.render());
+    assert!(resumed.this_run.total() > 0);
+
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    assert!(prepared.made.is_some(), "planned again, not resumed");
+    assert_eq!(
+        prepared.superseded.as_deref(),
+        Some(&*spec.rollback_journal)
+    );
+    let next = rollback::rollback_generation(&spec.rollback_journal, 2);
+    assert_eq!(prepared.journal_path, next);
+    let again = rollback::run(&w.client, prepared, &settings(3), never())
+        .await
+        .unwrap();
+    assert_eq!(again.exit_code(), exit::OK, "{}", again.render());
+    assert_eq!(again.total, entries.len() as u64, "every written entity");
+    assert_eq!(
+        again.this_run.outcome(OutcomeKind::Succeeded),
+        resumed.this_run.total(),
+        "what the resume wrote is undone"
+    );
+    assert_same_state(&before, &w.sim.state(), &[]);
+    assert!(w.sim.stats().ownerless.is_empty());
+    assert!(next.exists() && rollback::rollback_plan_path(&next).exists());
+
+    // The same rollback once more: the latest generation is found and is finished.
+    let writes = w.sim.stats().total_writes();
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    assert!(prepared.made.is_none());
+    assert_eq!(prepared.journal_path, next);
+    let last = rollback::run(&w.client, prepared, &settings(3), never())
+        .await
+        .unwrap();
+    assert_eq!((last.this_run.total(), last.exit_code()), (0, exit::OK));
+    assert_eq!(w.sim.stats().total_writes(), writes);
+}

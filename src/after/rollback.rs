@@ -25,9 +25,17 @@
 //! one goes.
 //!
 //! Resuming: while the rollback journal exists, its own plan is run again (the executor
-//! skips what is settled); the source journal is only read when the plan is made. The
-//! source journal is locked for the whole rollback, so the run it records cannot be
-//! resumed meanwhile.
+//! skips what is settled), as long as the source journal is still the one it was planned
+//! from: the plan records the source journal's digest. The source journal is locked for
+//! the whole rollback, so the run it records cannot be resumed meanwhile; but between two
+//! rollbacks it can be, and then it holds writes the first rollback never planned. A
+//! rollback journal whose plan was made from other bytes of the source journal is left as
+//! it is, and the rollback is planned again from the whole source journal, into the next
+//! *generation* of the rollback journal ([`rollback_generation`]: `run.rollback.jsonl`,
+//! then `run.rollback.2.jsonl`, …; the same command line finds the latest). Planning again
+//! from the start is safe: an entity the earlier rollback already restored is found at its
+//! target by the executor (`already_done`), and one it left half-way is judged by the live
+//! list like any other.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -127,6 +135,45 @@ pub fn rollback_plan_path(rollback_journal: &Path) -> PathBuf {
         .unwrap_or_default()
         .to_string_lossy();
     rollback_journal.with_file_name(format!("{stem}.plan.jsonl"))
+}
+
+/// The `n`th generation of the rollback journal `base` (`n` from 1): `base` itself, then
+/// its name with `.2`, `.3`, … before the extension (`run.rollback.jsonl` →
+/// `run.rollback.2.jsonl`). A new generation is started when the source journal has grown
+/// since the latest one was planned (see the module's doc).
+pub fn rollback_generation(base: &Path, n: u32) -> PathBuf {
+    if n <= 1 {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    match base.extension() {
+        Some(ext) => base.with_file_name(format!("{stem}.{n}.{}", ext.to_string_lossy())),
+        None => base.with_file_name(format!("{stem}.{n}")),
+    }
+}
+
+/// `sha256:` of a file's bytes, read in one streaming pass.
+fn file_digest(path: &Path) -> Result<String, journal::Error> {
+    let read = |source| journal::Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| journal::Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 18, file);
+    let mut hasher = Sha256::new();
+    loop {
+        let buf = reader.fill_buf().map_err(read)?;
+        if buf.is_empty() {
+            break;
+        }
+        hasher.update(buf);
+        let n = buf.len();
+        reader.consume(n);
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
 /// How the source run ended for one entity it wrote.
@@ -751,8 +798,14 @@ pub struct Prepared {
     pub plan: PlanReader,
     /// Where the rollback plan is.
     pub plan_path: PathBuf,
+    /// Where the rollback journal is: the spec's, or a later generation of it
+    /// ([`rollback_generation`]).
+    pub journal_path: PathBuf,
     /// The rollback journal, created or resumed.
     pub journal: OpenJournal,
+    /// The latest earlier generation, when it was left because the source journal has
+    /// grown since it was planned (its run resumed after that rollback).
+    pub superseded: Option<PathBuf>,
     /// The plan just made; `None` when an existing rollback journal was resumed.
     pub made: Option<WrittenPlan>,
     /// Held until the rollback ends: the run it undoes must not be resumed meanwhile.
@@ -763,7 +816,9 @@ impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
             .field("plan_path", &self.plan_path)
+            .field("journal_path", &self.journal_path)
             .field("journal", &self.journal)
+            .field("superseded", &self.superseded)
             .field("made", &self.made)
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -793,19 +848,42 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         .display()
         .to_string();
 
-    if let Some((plan, plan_path, journal)) = resume(client, spec, &source_label)? {
-        return Ok(Prepared {
-            plan,
-            plan_path,
-            journal,
-            made: None,
-            source,
-        });
+    // The source journal is locked: its bytes stay as they are until the rollback ends.
+    let digest = file_digest(&spec.journal)?;
+    let mut superseded = None;
+    let mut rollback_journal = spec.rollback_journal.clone();
+    for n in 2.. {
+        match resume(client, spec, &rollback_journal, &source_label, &digest)? {
+            Resumable::Yes(plan, plan_path, journal) => {
+                return Ok(Prepared {
+                    plan,
+                    plan_path,
+                    journal_path: rollback_journal,
+                    journal,
+                    made: None,
+                    superseded,
+                    source,
+                });
+            }
+            Resumable::Absent => break,
+            Resumable::Outgrown => {
+                tracing::info!(
+                    rollback = %rollback_journal.display(),
+                    source = %spec.journal.display(),
+                    "the source journal has grown since this rollback was planned; planning again"
+                );
+                let next = rollback_generation(&spec.rollback_journal, n);
+                if same_file(&spec.journal, &next) {
+                    return Err(Error::SameJournal { path: next });
+                }
+                superseded = Some(std::mem::replace(&mut rollback_journal, next));
+            }
+        }
     }
 
     let mut undone = SourceRun::read(&spec.journal, &replay)?;
     undone.read_names(&spec.journal);
-    let plan_path = rollback_plan_path(&spec.rollback_journal);
+    let plan_path = rollback_plan_path(&rollback_journal);
     let header = PlanHeader::new(
         endpoint.as_str().trim_end_matches('/'),
         spec.caller.clone(),
@@ -827,7 +905,7 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
     tracing::info!(plan = %plan_path.display(), entities = made.entries, "rollback plan written");
     let plan = PlanReader::open(&plan_path)?;
     let journal = exec::open_journal_for(
-        &spec.rollback_journal,
+        &rollback_journal,
         &plan,
         &plan_path.display().to_string(),
         endpoint,
@@ -837,60 +915,79 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
     Ok(Prepared {
         plan,
         plan_path,
+        journal_path: rollback_journal,
         journal,
         made: Some(made),
+        superseded,
         source,
     })
 }
 
-/// The rollback journal already exists (with a whole header): its plan, checked to undo
-/// this source journal, and the journal resumed. `None` when there is none to resume.
+/// Whether a rollback journal can be resumed.
+enum Resumable {
+    /// It can: its plan, the plan's path, and the journal opened.
+    Yes(PlanReader, PathBuf, OpenJournal),
+    /// There is none (or only one killed while it was being created).
+    Absent,
+    /// Its plan was made from other bytes of the source journal, which has grown since:
+    /// the run was resumed after that rollback.
+    Outgrown,
+}
+
+/// Whether the rollback journal at `path` exists (with a whole header) and can be resumed:
+/// its plan checked to undo this source journal, made from the same bytes of it
+/// (`digest`), and the journal resumed.
 fn resume(
     client: &Client,
     spec: &RollbackSpec,
+    path: &Path,
     source_label: &str,
-) -> Result<Option<(PlanReader, PathBuf, OpenJournal)>, Error> {
-    let existing = match Replay::read(&spec.rollback_journal) {
+    digest: &str,
+) -> Result<Resumable, Error> {
+    let existing = match Replay::read(path) {
         Ok(replay) => replay,
         Err(journal::Error::Open { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            return Ok(None);
+            return Ok(Resumable::Absent);
         }
         // A rollback killed while creating its journal: the executor starts it over.
-        Err(journal::Error::MissingHeader { .. }) => return Ok(None),
+        Err(journal::Error::MissingHeader { .. }) => return Ok(Resumable::Absent),
         Err(e) => return Err(e.into()),
     };
     let header = existing.header();
     if header.purpose != PurposeKind::Rollback {
         return Err(journal::Error::PurposeMismatch {
-            path: spec.rollback_journal.clone(),
+            path: path.to_path_buf(),
             journal: header.purpose,
             expected: PurposeKind::Rollback,
         }
         .into());
     }
-    let plan_path = resolve_recorded(&spec.rollback_journal, &header.plan);
+    let plan_path = resolve_recorded(path, &header.plan);
     let plan = PlanReader::open(&plan_path)?;
-    if let SourceKind::Csv { file, .. } = &plan.header().source
-        && !same_file(Path::new(file), Path::new(source_label))
-    {
-        return Err(Error::OtherSource {
-            path: spec.rollback_journal.clone(),
-            undoes: file.clone(),
-            source_journal: spec.journal.clone(),
-        });
+    if let SourceKind::Csv { file, sha256 } = &plan.header().source {
+        if !same_file(Path::new(file), Path::new(source_label)) {
+            return Err(Error::OtherSource {
+                path: path.to_path_buf(),
+                undoes: file.clone(),
+                source_journal: spec.journal.clone(),
+            });
+        }
+        if sha256.as_deref().is_some_and(|planned| planned != digest) {
+            return Ok(Resumable::Outgrown);
+        }
     }
     let journal = exec::open_journal_for(
-        &spec.rollback_journal,
+        path,
         &plan,
         &header.plan,
         client.endpoint(),
         JournalMode::ResumeOnly,
         PurposeKind::Rollback,
     )?;
-    tracing::info!(journal = %spec.rollback_journal.display(), "resuming the rollback");
-    Ok(Some((plan, plan_path, journal)))
+    tracing::info!(journal = %path.display(), "resuming the rollback");
+    Ok(Resumable::Yes(plan, plan_path, journal))
 }
 
 /// Runs a prepared rollback to its end or until `shutdown`; the source journal stays
