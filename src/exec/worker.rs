@@ -5,10 +5,12 @@
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::api::{self, ApiError, Client, ErrorClass};
+use futures::future::BoxFuture;
+
+use crate::api::{self, ApiError, Client, ErrorClass, Resend};
 use crate::journal::{Intent, Outcome, OutcomeKind};
 use crate::model::{AccessList, EntityKind, Grant};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::plan::{PlanEntry, ShareRequest, UserIdent, validate};
 
@@ -222,7 +224,50 @@ pub(crate) async fn work(
         return unfinished();
     }
 
-    let sent = match client.share(kind, id, &request).await {
+    // Before a write whose answer was lost goes out again: read it again. Landed, or
+    // changed by someone else meanwhile on a principal it touches: not sent again.
+    let rechecked: Mutex<Option<Vec<Grant>>> = Mutex::new(None);
+    let recheck = || -> BoxFuture<'_, Resend> {
+        Box::pin(async {
+            let read = client.access_list(kind, id).await;
+            let Ok(Ok(now)) = read.map(|l| drift::readable(l, &request.changes)) else {
+                // Unreadable now: the attempt is sent again, as it always was.
+                return Resend::Send;
+            };
+            let landed = drift::at_target(kind, &now, &request.changes).is_ok();
+            if !landed && drift::moved(kind, &live, &now, &request.changes).is_empty() {
+                return Resend::Send;
+            }
+            *rechecked.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+            Resend::Stop
+        })
+    };
+    let sent = client
+        .share_rechecked(kind, id, &request, Some(&recheck))
+        .await;
+    let seen = rechecked.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let (Some(now), Err(e)) = (seen, &sent) {
+        let attempts = e.attempts();
+        if drift::at_target(kind, &now, &request.changes).is_ok() {
+            return WorkerEnd::Outcome(Outcome {
+                status: e.status(),
+                after: Some(now),
+                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+            });
+        }
+        let difference = drift::moved(kind, &live, &now, &request.changes).join("; ");
+        tracing::info!(kind = %kind, id, %difference, "changed between attempts of the write; not sent again");
+        return WorkerEnd::Outcome(Outcome {
+            status: e.status(),
+            error: Some(format!(
+                "drifted between attempts of the write (an answer was lost; an attempt may \
+                 have landed): {difference}"
+            )),
+            after: Some(now),
+            ..Outcome::new(kind, id, OutcomeKind::Drifted, attempts)
+        });
+    }
+    let sent = match sent {
         // A refusal that may be about inactive users: sent again without their changes.
         Err(e) if inactive::is_refusal(&e) => {
             let again = Again {
