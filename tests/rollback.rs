@@ -663,3 +663,90 @@ async fn a_second_rollback_undoes_what_a_resume_wrote_after_the_first() {
     assert_eq!((last.this_run.total(), last.exit_code()), (0, exit::OK));
     assert_eq!(w.sim.stats().total_writes(), writes);
 }
+
+/// Issue 20, item 2: `offboard --max-read-age` writes on the plan's read and records it as
+/// the before-state. Someone else changed an entity between the plan and the write (made
+/// the successor owner, removed the departing user, and gave a colleague access). The
+/// rollback used to restore the stale before-state: the departing user OWNER again, and
+/// the successor, made owner by someone else, removed. Now the read-back shows a change
+/// the run did not make, so that entity is refused (left as it is, said why), and every
+/// other entity is restored; `--force` restores it anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_does_not_restore_a_plan_read_nobody_saw_when_the_write_was_sent() {
+    let w = world(generated(8, 2));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let changed = entries
+        .iter()
+        .find(|e| e.kind == EntityKind::Deployment)
+        .unwrap()
+        .clone();
+    // Between the plan and the write, by someone else.
+    let mut grants = seed_grants(&before, changed.kind, &changed.id);
+    grants.retain(|g| {
+        ![DEPARTING_USERNAME, SUCCESSOR_USERNAME, "user9@acme.test"].contains(&g.username.as_str())
+    });
+    grants.push(SeedGrant::new(SUCCESSOR_USERNAME, Role::Owner));
+    grants.push(SeedGrant::new("user9@acme.test", Role::Editor));
+    w.sim
+        .set_access(changed.kind, &changed.id, grants.clone())
+        .unwrap();
+    let left = w.sim.state();
+
+    let journal = w.path("plan.journal.jsonl");
+    let on_plan_read = Settings {
+        trust_plan_reads_until: Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+        ..settings(4)
+    };
+    let applied = w.apply(&plan, &journal, &on_plan_read, never()).await;
+    assert_eq!(applied.exit_code(), exit::OK, "{}", applied.render());
+    let requests = w.sim.stats().requests;
+
+    let summary = roll_back(&w, &spec(&w, &journal, false), &settings(4), never()).await;
+    assert_eq!(summary.exit_code(), exit::PARTIAL, "{}", summary.render());
+    assert_eq!(summary.this_run.outcome(OutcomeKind::Refused), 1);
+    assert_eq!(
+        summary.this_run.outcome(OutcomeKind::Succeeded),
+        entries.len() as u64 - 1
+    );
+    // Three requests per restored entity (read, write, read back), none for the refused.
+    assert_eq!(
+        w.sim.stats().requests - requests,
+        3 * (entries.len() as u64 - 1)
+    );
+    let state = w.sim.state();
+    assert_eq!(
+        seed_grants(&state, changed.kind, &changed.id),
+        grants,
+        "left as someone else made it"
+    );
+    assert_same_state(&before, &state, &[&changed.id]);
+    let replay = Replay::read(default_rollback_journal(&journal, false)).unwrap();
+    let Some(EntityState::Done { outcome }) = replay.state(changed.kind, &changed.id) else {
+        panic!("no outcome for the changed entity");
+    };
+    let error = outcome.error.as_deref().unwrap();
+    assert!(error.contains("written on the plan's read"), "{error}");
+    assert!(
+        error.contains("user9@acme.test: none expected, EDITOR found"),
+        "{error}"
+    );
+    assert_eq!(
+        left.role_of(changed.kind, &changed.id, SUCCESSOR_USERNAME),
+        state.role_of(changed.kind, &changed.id, SUCCESSOR_USERNAME)
+    );
+
+    // Forced: the run's principals are put back as the plan read them.
+    let summary = roll_back(&w, &spec(&w, &journal, true), &settings(4), never()).await;
+    assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
+    let state = w.sim.state();
+    for u in [DEPARTING_USERNAME, SUCCESSOR_USERNAME] {
+        assert_eq!(
+            state.role_of(changed.kind, &changed.id, u),
+            before.role_of(changed.kind, &changed.id, u),
+            "{u}"
+        );
+    }
+    assert!(w.sim.stats().ownerless.is_empty());
+}

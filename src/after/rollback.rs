@@ -196,6 +196,10 @@ pub struct Written {
     pub id: String,
     /// The access list before the run first wrote the entity: what a rollback restores.
     pub before: Vec<Grant>,
+    /// `before` is the plan's read, not a read just before the write (`offboard
+    /// --max-read-age`, the intent's `on_plan_read`): nobody saw the entity as it was when
+    /// the write went out.
+    pub before_on_plan_read: bool,
     /// Every principal the run's requests for the entity named (roles meaningless).
     pub principals: Vec<Grant>,
     /// The access list just before the last write.
@@ -418,7 +422,10 @@ impl<'r> SourceRun<'r> {
     pub fn written(&self, i: usize) -> Result<Written, journal::Error> {
         let slot = &self.slots[i];
         let (kind, id) = (slot.kind, slot.id);
-        let before = self.replay.first_before(kind, id)?.unwrap_or_default();
+        let (before, before_on_plan_read) = match self.replay.first_intent(kind, id)? {
+            Some(first) => (first.before, first.on_plan_read),
+            None => (Vec::new(), false),
+        };
         let end = match &slot.entry.state {
             // A partial entity's last write (the one without the inactive users) succeeded
             // too: its read-back is what the run left.
@@ -449,6 +456,7 @@ impl<'r> SourceRun<'r> {
             kind,
             id: id.to_string(),
             before,
+            before_on_plan_read,
             principals: slot
                 .principals
                 .iter()
@@ -694,8 +702,79 @@ fn rollback_entry(w: &Written, live: Option<Vec<Grant>>, name: &str, force: bool
         }
         _ => expected,
     };
+    if !force && let Some(moved) = moved_around_a_blind_write(w, &last_changes, &current) {
+        // Restoring would put back a state nobody saw: someone else was changing the
+        // entity while it was written on the plan's read.
+        return PlanEntry::refused(
+            w.kind,
+            &w.id,
+            name,
+            current.clone(),
+            current,
+            &RefusalKind::Other(format!(
+                "written on the plan's read (offboard --max-read-age) while someone else \
+                 changed it ({moved}): its state before the write was never seen, so it \
+                 is not restored; check it by hand, or rollback --force"
+            )),
+        );
+    }
     let target = restore_target(&current, &principals, &w.before);
     PlanEntry::build(w.kind, &w.id, name, current, target)
+}
+
+/// For an entity whose before-state is the plan's read (`on_plan_read`): how the list the
+/// run left (`left`: its read-back, or the live list where the journal cannot confirm the
+/// write) differs from the plan's read with the run's changes applied, on any principal.
+/// A difference is a change the run did not make, made by someone else between the plan's
+/// read and the read-back, so the plan's read may not be the state the write was sent on.
+/// `None` when they agree (or the before-state was read just before the write). A
+/// principal who only gained a role up to CONSUMER on a kind that receives linked grants
+/// (contract C7: the run's own share of a data source or custom model) is not counted.
+fn moved_around_a_blind_write(w: &Written, changes: &[Change], left: &[Grant]) -> Option<String> {
+    if !w.before_on_plan_read {
+        return None;
+    }
+    let expected = apply_changes(w.kind, &w.last_before, changes);
+    let everyone = differing_grants(w.kind, &expected, left);
+    let moved: Vec<String> = everyone
+        .iter()
+        .filter(|who| {
+            let was = expected.iter().find(|g| same_principal(g, who));
+            let now = left.iter().find(|g| same_principal(g, who));
+            !(w.kind.receives_linked_grants()
+                && was.is_none()
+                && now.is_some_and(|g| g.role == Role::Consumer))
+        })
+        .map(|who| {
+            let role = |list: &[Grant]| {
+                list.iter()
+                    .find(|g| same_principal(g, who))
+                    .map_or_else(|| "none".to_string(), |g| g.role.to_string())
+            };
+            format!(
+                "{}: {} expected, {} found",
+                who.name,
+                role(&expected),
+                role(left)
+            )
+        })
+        .collect();
+    (!moved.is_empty()).then(|| moved.join("; "))
+}
+
+/// Every principal to whom `a` and `b` give different access: another role, or another
+/// stated `can_share` where the kind carries it.
+fn differing_grants(kind: EntityKind, a: &[Grant], b: &[Grant]) -> Vec<Grant> {
+    let mut out: Vec<Grant> = Vec::new();
+    for g in a.iter().chain(b) {
+        if out.iter().any(|o| same_principal(o, g)) {
+            continue;
+        }
+        if !agree_on(kind, a, b, std::slice::from_ref(g)) {
+            out.push(g.clone());
+        }
+    }
+    out
 }
 
 /// Principals to whom `a` and `b` give different roles (as grants of `a`, then of `b`).
@@ -1116,6 +1195,7 @@ mod tests {
             kind: EntityKind::UseCase,
             id: "u1".into(),
             before: before.clone(),
+            before_on_plan_read: false,
             principals: vec![
                 as_grant(&change("bob", None)),
                 as_grant(&change("alice", None)),
