@@ -750,3 +750,84 @@ async fn rollback_does_not_restore_a_plan_read_nobody_saw_when_the_write_was_sen
     }
     assert!(w.sim.stats().ownerless.is_empty());
 }
+
+/// Issue 20, item 3: in the realistic world a data source's share makes its recipients
+/// CONSUMER of its data store, and a custom model's or task's of its training dataset
+/// (contract C7). When the run shared such an entity before it wrote the linked one, the
+/// linked one's recorded before-state held the successor's CONSUMER, and rollback put it
+/// back. Now the run's plan read tells that side effect from earlier access, and every
+/// entity the run wrote is restored exactly. Linked entities the run did not write are
+/// named in the rollback's note; only the two people the run and the rollback shared
+/// with may differ there, and only by CONSUMER.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_removes_the_consumer_roles_the_runs_shares_gave_linked_entities_it_wrote() {
+    use handover::sim::{GenSpec, Seed};
+    let w = world(Seed::generate(&GenSpec::realistic(23, 3)));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("plan.journal.jsonl");
+    let in_run = |id: &str| entries.iter().any(|e| e.id == id);
+    // What the run's shares link to, in the run and not.
+    let linked: Vec<&str> = before
+        .entities
+        .iter()
+        .filter(|e| in_run(&e.id))
+        .filter_map(|e| e.linked.as_deref())
+        .collect();
+    assert!(
+        linked.iter().any(|id| in_run(id)),
+        "a linked entity in the run"
+    );
+    let outside: Vec<&str> = linked.iter().copied().filter(|id| !in_run(id)).collect();
+
+    // One at a time, in plan order: data sources are written before data stores.
+    let summary = w.apply(&plan, &journal, &settings(1), never()).await;
+    assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
+
+    let spec = spec(&w, &journal, false);
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    let effects = prepared
+        .side_effects
+        .clone()
+        .expect("a note on side effects");
+    let sharers = entries
+        .iter()
+        .filter(|e| e.kind.grants_linked_access())
+        .count();
+    assert_eq!(effects.shared.len(), sharers);
+    assert!(!effects.plan_read_missing);
+    assert!(
+        effects
+            .render()
+            .contains("rollback cannot tell such a role from access held before"),
+        "{}",
+        effects.render()
+    );
+    let undone = rollback::run(&w.client, prepared, &settings(4), never())
+        .await
+        .unwrap();
+    assert_eq!(undone.exit_code(), exit::OK, "{}", undone.render());
+
+    let after = w.sim.state();
+    assert_same_state(&before, &after, &outside);
+    for id in &outside {
+        let e = before.entities.iter().find(|e| e.id == *id).unwrap();
+        for g in &after.entity(e.kind, id).unwrap().access {
+            let was = before.role_of(e.kind, id, &g.username);
+            if was != Some(g.role) {
+                assert!(
+                    [DEPARTING_USERNAME, SUCCESSOR_USERNAME].contains(&g.username.as_str())
+                        && was.is_none()
+                        && g.role == Role::Consumer,
+                    "{} {id}: {} {:?} -> {:?}",
+                    e.kind,
+                    g.username,
+                    was,
+                    g.role
+                );
+            }
+        }
+    }
+    assert!(w.sim.stats().ownerless.is_empty());
+}

@@ -196,6 +196,14 @@ pub struct Written {
     pub id: String,
     /// The access list before the run first wrote the entity: what a rollback restores.
     pub before: Vec<Grant>,
+    /// For kinds that receive linked grants (data stores, datasets): the access list the
+    /// source run's plan read, before any of its writes, when that plan is at hand.
+    /// `before` is read just before the entity's own first write, after the run may have
+    /// shared a linked data source or custom model, which makes its recipients CONSUMER
+    /// here (contract C7): the plan's read tells that side effect from access held before.
+    pub plan_read: Option<Vec<Grant>>,
+    /// Principals the run gave a role on an entity whose share grants linked access.
+    pub linked_grantees: Vec<Grant>,
     /// `before` is the plan's read, not a read just before the write (`offboard
     /// --max-read-age`, the intent's `on_plan_read`): nobody saw the entity as it was when
     /// the write went out.
@@ -244,10 +252,22 @@ struct Slot<'r> {
     principals: Box<[u32]>,
     /// Its display name in the source run's plan, where known.
     name: Option<Box<str>>,
+    /// Its access list as the source run's plan read it, for kinds that receive linked
+    /// grants only (see [`Written::plan_read`]).
+    plan_read: Option<Box<[Grant]>>,
+}
+
+/// The order of a rollback plan: entities that receive linked grants (data stores,
+/// datasets) last, then by kind and id. The executor starts them once every share before
+/// them has ended, so that restoring the departing user's role on a data source or custom
+/// model (which makes them CONSUMER of the linked one, contract C7) comes before the linked
+/// entity is restored and checked.
+fn order(kind: EntityKind, id: &str) -> (bool, EntityKind, &str) {
+    (kind.receives_linked_grants(), kind, id)
 }
 
 /// The journal of the run to undo, read for its rollback: every entity it wrote (it has an
-/// intent), by kind then id, with where its last intent is and whom its requests named.
+/// intent), by kind then id (data stores and datasets last, see [`order`]), with where its last intent is and whom its requests named.
 /// [`SourceRun::written`] reads one entity's access lists back from the journal when it is
 /// asked, so memory grows with the replay's summaries, not with the lists.
 pub struct SourceRun<'r> {
@@ -255,6 +275,10 @@ pub struct SourceRun<'r> {
     slots: Vec<Slot<'r>>,
     /// Every distinct principal the requests named, as [`as_grant`] makes it.
     principals: Vec<Grant>,
+    /// The principals (indexes into `principals`) the run gave a role on an entity whose
+    /// share grants access to linked ones (contract C7): who may have become CONSUMER of
+    /// a data store or dataset as a side effect.
+    linked_grantees: Vec<u32>,
     digest: String,
 }
 
@@ -284,13 +308,15 @@ impl<'r> SourceRun<'r> {
                 last_intent: None,
                 principals: Box::default(),
                 name: None,
+                plan_read: None,
             })
             .collect();
-        slots.sort_unstable_by(|a, b| (a.kind, a.id).cmp(&(b.kind, b.id)));
+        slots.sort_unstable_by(|a, b| order(a.kind, a.id).cmp(&order(b.kind, b.id)));
         let mut source = SourceRun {
             replay,
             slots,
             principals: Vec::new(),
+            linked_grantees: Vec::new(),
             digest: String::new(),
         };
 
@@ -372,6 +398,12 @@ impl<'r> SourceRun<'r> {
                     // More distinct principals than u32 can count would not fit in memory.
                     u32::try_from(principals.len() - 1).unwrap_or(u32::MAX)
                 });
+                if kind.grants_linked_access()
+                    && change.role.is_some()
+                    && !source.linked_grantees.contains(&index)
+                {
+                    source.linked_grantees.push(index);
+                }
                 let mut named = std::mem::take(&mut slot.principals).into_vec();
                 named.push(index);
                 slot.principals = named.into_boxed_slice();
@@ -411,10 +443,32 @@ impl<'r> SourceRun<'r> {
         self.slots[i].name.as_deref().unwrap_or("")
     }
 
+    /// What this rollback cannot undo of the run's side effects (contract C7), from what
+    /// the run wrote; `None` when it wrote no entity whose share grants linked access.
+    pub fn side_effects(&self) -> Option<SideEffects> {
+        let shared: Vec<(EntityKind, String)> = self
+            .slots
+            .iter()
+            .filter(|s| s.kind.grants_linked_access())
+            .map(|s| (s.kind, s.id.to_string()))
+            .collect();
+        if shared.is_empty() {
+            return None;
+        }
+        let plan_read_missing = self
+            .slots
+            .iter()
+            .any(|s| s.kind.receives_linked_grants() && s.plan_read.is_none());
+        Some(SideEffects {
+            shared,
+            plan_read_missing,
+        })
+    }
+
     /// Where `(kind, id)` is among the written entities.
     fn find(&self, kind: EntityKind, id: &str) -> Result<usize, usize> {
         self.slots
-            .binary_search_by(|s| (s.kind, s.id).cmp(&(kind, id)))
+            .binary_search_by(|s| order(s.kind, s.id).cmp(&order(kind, id)))
     }
 
     /// What the run did to the `i`th written entity, its access lists read back from the
@@ -452,10 +506,20 @@ impl<'r> SourceRun<'r> {
             }
             None => (Vec::new(), Vec::new()),
         };
+        let linked_grantees = match kind.receives_linked_grants() {
+            true => self
+                .linked_grantees
+                .iter()
+                .map(|&p| self.principals[p as usize].clone())
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(Written {
             kind,
             id: id.to_string(),
             before,
+            plan_read: slot.plan_read.as_deref().map(<[Grant]>::to_vec),
+            linked_grantees,
             before_on_plan_read,
             principals: slot
                 .principals
@@ -469,8 +533,8 @@ impl<'r> SourceRun<'r> {
     }
 
     /// Takes the written entities' display names from the source run's plan, when it is
-    /// where its journal says and is the same plan; leaves them unknown otherwise (names
-    /// are only for people).
+    /// where its journal says and is the same plan, and the plan's read of those that
+    /// receive linked grants ([`Written::plan_read`]); leaves them unknown otherwise.
     fn read_names(&mut self, journal: &Path) {
         let header = self.replay.header();
         let path = resolve_recorded(journal, &header.plan);
@@ -487,9 +551,63 @@ impl<'r> SourceRun<'r> {
         };
         for entry in plan.filter_map(Result::ok) {
             if let Ok(i) = self.find(entry.kind, &entry.id) {
-                self.slots[i].name = Some(entry.name.into_boxed_str());
+                let slot = &mut self.slots[i];
+                slot.name = Some(entry.name.into_boxed_str());
+                if entry.kind.receives_linked_grants() {
+                    slot.plan_read = Some(entry.current.into_boxed_slice());
+                }
             }
         }
+    }
+}
+
+/// What a rollback cannot undo of the side effects of the run's shares (contract C7): a
+/// share of a data source makes its recipients CONSUMER of its data store, a share of a
+/// custom model or task makes them CONSUMER of its training data. Where the run also wrote
+/// that data store or dataset, the rollback restores it as the run's plan read it (see
+/// [`Written::plan_read`]); where it did not, the journal holds no list of it from before
+/// the run, and the link itself is not in the journal: the CONSUMER role the run's share
+/// gave there stays, and this rollback's own shares (the departing user made owner again)
+/// may give one the same way. Said in the rollback's output, with the entities to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SideEffects {
+    /// The written entities whose share grants linked access, by kind then id.
+    pub shared: Vec<(EntityKind, String)>,
+    /// The run's plan is not at hand, so a CONSUMER role on a data store or dataset the
+    /// run also wrote cannot be told from access held before the run either.
+    pub plan_read_missing: bool,
+}
+
+impl SideEffects {
+    /// The note for people: what was shared, what may be left, what to check.
+    pub fn render(&self) -> String {
+        const SHOWN: usize = 10;
+        let mut names: Vec<String> = self
+            .shared
+            .iter()
+            .take(SHOWN)
+            .map(|(kind, id)| format!("{kind} {id}"))
+            .collect();
+        if self.shared.len() > SHOWN {
+            names.push(format!("and {} more", self.shared.len() - SHOWN));
+        }
+        let mut out = format!(
+            "the run shared {} data sources, custom models or tasks, whose shares also make \
+             their recipients CONSUMER of the linked data store or training data (contract \
+             C7). Where the run did not write that data store or dataset, rollback cannot \
+             tell such a role from access held before and leaves it, and its own shares may \
+             make the people it restores CONSUMER there the same way: check the data stores \
+             and datasets linked to {}",
+            self.shared.len(),
+            names.join(", ")
+        );
+        if self.plan_read_missing {
+            out.push_str(
+                ". The run's plan is not where its journal says, so the same holds for the \
+                 data stores and datasets it wrote",
+            );
+        }
+        out
     }
 }
 
@@ -718,8 +836,32 @@ fn rollback_entry(w: &Written, live: Option<Vec<Grant>>, name: &str, force: bool
             )),
         );
     }
-    let target = restore_target(&current, &principals, &w.before);
+    let target = restore_target(&current, &principals, &before_the_run(w));
     PlanEntry::build(w.kind, &w.id, name, current, target)
+}
+
+/// What a rollback restores: the list before the run first wrote the entity, less the
+/// CONSUMER roles the run's own shares of linked entities gave (contract C7) before that
+/// first write: a principal the run gave a role on a data source or custom model, found
+/// CONSUMER here just before the write but without access in the plan's read. Without the
+/// plan's read (the plan is not at hand) the first before-state stands.
+fn before_the_run(w: &Written) -> Vec<Grant> {
+    let Some(plan_read) = &w.plan_read else {
+        return w.before.clone();
+    };
+    w.before
+        .iter()
+        .filter(|g| {
+            let side_effect = g.role == Role::Consumer
+                && w.linked_grantees.iter().any(|p| same_principal(p, g))
+                && !plan_read.iter().any(|p| same_principal(p, g));
+            if side_effect {
+                tracing::debug!(kind = %w.kind, id = %w.id, principal = %g.name, "CONSUMER given by the run's share of a linked entity; not restored");
+            }
+            !side_effect
+        })
+        .cloned()
+        .collect()
 }
 
 /// For an entity whose before-state is the plan's read (`on_plan_read`): how the list the
@@ -885,6 +1027,9 @@ pub struct Prepared {
     /// The latest earlier generation, when it was left because the source journal has
     /// grown since it was planned (its run resumed after that rollback).
     pub superseded: Option<PathBuf>,
+    /// What the plan just made cannot undo of the run's shares' side effects; `None`
+    /// when there are none, or when an existing rollback journal was resumed.
+    pub side_effects: Option<SideEffects>,
     /// The plan just made; `None` when an existing rollback journal was resumed.
     pub made: Option<WrittenPlan>,
     /// Held until the rollback ends: the run it undoes must not be resumed meanwhile.
@@ -898,6 +1043,7 @@ impl std::fmt::Debug for Prepared {
             .field("journal_path", &self.journal_path)
             .field("journal", &self.journal)
             .field("superseded", &self.superseded)
+            .field("side_effects", &self.side_effects)
             .field("made", &self.made)
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -941,6 +1087,7 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
                     journal,
                     made: None,
                     superseded,
+                    side_effects: None,
                     source,
                 });
             }
@@ -978,6 +1125,13 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         concurrency: spec.concurrency,
     };
     write_plan(client, &undone, settings, &mut writer).await?;
+    let side_effects = undone.side_effects();
+    if let Some(effects) = &side_effects {
+        tracing::warn!(
+            shared = effects.shared.len(),
+            "linked access the run's shares gave is not all undone"
+        );
+    }
     drop(undone);
     drop(replay);
     let made = writer.finish()?;
@@ -998,6 +1152,7 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         journal,
         made: Some(made),
         superseded,
+        side_effects,
         source,
     })
 }
@@ -1195,6 +1350,8 @@ mod tests {
             kind: EntityKind::UseCase,
             id: "u1".into(),
             before: before.clone(),
+            plan_read: None,
+            linked_grantees: Vec::new(),
             before_on_plan_read: false,
             principals: vec![
                 as_grant(&change("bob", None)),

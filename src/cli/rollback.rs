@@ -76,6 +76,10 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
             ),
         }
     }
+    if let Some(effects) = &ready.prepared.side_effects {
+        // Said even with -q: it is about access this rollback leaves in place.
+        eprintln!("handover: note: {}", effects.render());
+    }
     let again = resume_command(&opts, &rollback_journal);
     let done = rollback::run(ready, &settings, super::shutdown_signal(again.clone())).await?;
     let mut code = done.summary.exit_code();
