@@ -541,6 +541,12 @@ async fn handover_rollback_end_to_end() {
         stderr.contains("handover rollback --journal plan.journal.jsonl --force"),
         "{stderr}"
     );
+    // The run shared data sources, custom models and tasks: what the rollback cannot know
+    // of their side effects is said, even with -q.
+    assert!(
+        stderr.contains("handover: note: the run shared 3 data sources, custom models or tasks"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("total")), "{stdout}");
     let dir = w.dir.path();
