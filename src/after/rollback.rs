@@ -1079,7 +1079,8 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
     let mut rollback_journal = spec.rollback_journal.clone();
     for n in 2.. {
         match resume(client, spec, &rollback_journal, &source_label, &digest)? {
-            Resumable::Yes(plan, plan_path, journal) => {
+            Resumable::Yes(found) => {
+                let (plan, plan_path, journal) = *found;
                 return Ok(Prepared {
                     plan,
                     plan_path,
@@ -1159,8 +1160,9 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
 
 /// Whether a rollback journal can be resumed.
 enum Resumable {
-    /// It can: its plan, the plan's path, and the journal opened.
-    Yes(PlanReader, PathBuf, OpenJournal),
+    /// It can: its plan, the plan's path, and the journal opened (boxed: the rest are
+    /// empty).
+    Yes(Box<(PlanReader, PathBuf, OpenJournal)>),
     /// There is none (or only one killed while it was being created).
     Absent,
     /// Its plan was made from other bytes of the source journal, which has grown since:
@@ -1221,7 +1223,7 @@ fn resume(
         PurposeKind::Rollback,
     )?;
     tracing::info!(journal = %path.display(), "resuming the rollback");
-    Ok(Resumable::Yes(plan, plan_path, journal))
+    Ok(Resumable::Yes(Box::new((plan, plan_path, journal))))
 }
 
 /// Runs a prepared rollback to its end or until `shutdown`; the source journal stays
