@@ -331,6 +331,11 @@ pub async fn run(
     // one. A rollback plan lists such entities last, so this makes them follow every share.
     let mut held: Option<PlanEntry> = None;
     loop {
+        if workers.is_empty() {
+            // Nothing in flight, so no share either, whatever the count says: a held
+            // entity can never wait on a worker that is gone.
+            c.sharing = 0;
+        }
         let mut admitted = 0;
         while c.stop.is_none()
             && !plan_done
