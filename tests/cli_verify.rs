@@ -260,3 +260,91 @@ async fn verify_refuses_bad_input_before_anything_is_sent() {
     }
     assert_eq!(w.sim.stats().requests, requests, "nothing sent");
 }
+
+/// Issue 20, item 10: `verify --journal` without the journal's plan used to check only
+/// what the journal says succeeded and exit 0 for a run that had failed, in-flight and
+/// pending entities. Their counts now come out, and the exit code is 5 until the journal
+/// records a finished run with nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_by_journal_without_its_plan_counts_what_the_run_left_unfinished() {
+    use handover::api::share_body;
+    use handover::journal::{End, Header, Intent, Journal, Outcome, OutcomeKind, PurposeKind};
+
+    let w = world(owner_only_seed());
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let digest = handover::plan::PlanReader::open(&plan)
+        .unwrap()
+        .digest()
+        .to_string();
+    let journal = w.path("plan.journal.jsonl");
+    let mut j = Journal::create(
+        &journal,
+        &Header::new(digest, w.sim.endpoint(), "plan.jsonl", PurposeKind::Apply),
+    )
+    .unwrap();
+    let (done, failed, in_flight) = (&entries[0], &entries[1], &entries[2]);
+    let write = |e: &handover::plan::PlanEntry| {
+        let body = share_body(e.kind, e.request.as_ref().unwrap()).unwrap();
+        Intent::new(e.kind, &e.id, e.current.clone(), body)
+    };
+    for e in [done, failed, in_flight] {
+        j.append(&write(e).into());
+    }
+    w.client
+        .share(done.kind, &done.id, done.request.as_ref().unwrap())
+        .await
+        .unwrap();
+    j.append(&Outcome::new(done.kind, &done.id, OutcomeKind::Succeeded, 1).into());
+    j.append(&Outcome::new(failed.kind, &failed.id, OutcomeKind::Failed, 6).into());
+    j.sync().unwrap();
+    drop(j);
+    std::fs::remove_file(&plan).unwrap();
+
+    let args = [
+        "verify",
+        "--journal",
+        "plan.journal.jsonl",
+        "--json",
+        "--rate",
+        "1000",
+    ];
+    let out = run(&w, &args).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["checked"], 1, "only the success is checked live");
+    assert_eq!(v["not_at_target"], 0);
+    assert_eq!(v["unfinished"]["failed"], 1, "{v}");
+    assert_eq!(v["unfinished"]["in_flight"], 1, "{v}");
+    assert_eq!(v["unfinished"]["pending"], true, "{v}");
+    let out = run(&w, &args[..args.len() - 3]).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "the journal also records 1 failed, drifted or refused, 1 in flight, a run that \
+             did not finish"
+        ),
+        "{}",
+        out.stdout
+    );
+
+    // Settled and ended: nothing left, exit 0.
+    let mut j = Journal::open_existing(&journal).unwrap().0;
+    for e in [failed, in_flight] {
+        w.client
+            .share(e.kind, &e.id, e.request.as_ref().unwrap())
+            .await
+            .unwrap();
+        j.append(&write(e).into());
+        j.append(&Outcome::new(e.kind, &e.id, OutcomeKind::Succeeded, 1).into());
+    }
+    j.append(&End::now(false).into());
+    j.sync().unwrap();
+    drop(j);
+    let out = run(&w, &args).await;
+    assert_eq!(out.code, Some(exit::OK), "{}{}", out.stdout, out.stderr);
+    let v = out.json();
+    assert_eq!(v["checked"], 3);
+    assert_eq!(v["unfinished"]["pending"], false, "{v}");
+}

@@ -895,3 +895,45 @@ async fn a_deactivated_successor_is_refused_before_anything_is_sent() {
     let stats = w.sim.stats();
     assert_eq!(stats.write_attempts.values().sum::<u64>(), 0);
 }
+
+/// Issue 20, item 9: the write sent again without the inactive user was applied but every
+/// answer to it was lost (applied, then 502, until the retries ran out). It used to be
+/// recorded `failed`, and `--failed-plan` then found it drifted for good; like the first
+/// write, it is now read back before a failure is recorded, and found `partial`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_the_write_without_the_inactive_user_is_read_back_as_partial() {
+    use exec_support::settings;
+    let w = world(generated(47, 1));
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    w.sim.set_active(DEPARTING_USERNAME, false).unwrap();
+    let before = w.sim.state();
+    // Every write the server accepts is applied and then answered 502: the first write is
+    // refused (nothing applied, its 422 arrives), the second is applied with its answer lost.
+    w.sim.set_config(SimConfig {
+        inactive_revoke: InactiveRevokeKind::Refuse,
+        commit_then_502_rate: 1.0,
+        fault_seed: 9,
+        ..SimConfig::default()
+    });
+    let journal = w.path("plan.journal.jsonl");
+    let summary = w
+        .apply(&plan, &journal, &settings(2), std::future::pending())
+        .await;
+    let n = entries.len() as u64;
+    assert_eq!(
+        summary.this_run.outcome(OutcomeKind::Partial),
+        n,
+        "{}",
+        summary.render()
+    );
+    assert_eq!(summary.this_run.outcome(OutcomeKind::Failed), 0);
+    let stats = w.sim.stats();
+    assert_eq!(stats.faults.commit_then_502, stats.total_writes());
+    assert!(stats.ownerless.is_empty());
+    let after = w.sim.state();
+    assert_partial(&before, &after, &entries, DEPARTING_USERNAME);
+    assert_only_planned_changes(&before, &after, &entries);
+    let replay = Replay::read(&journal).unwrap();
+    assert_eq!(replay.counts().get(OutcomeKind::Partial), n as usize);
+}

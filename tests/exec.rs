@@ -989,3 +989,77 @@ async fn a_stop_ends_the_requests_waiting_for_their_turn_unsent() {
     assert_eq!(second.exit_code(), exit::OK, "{}", second.render());
     assert_at_targets(&w.sim.state(), &entries);
 }
+
+/// Issue 20, suspicion "a write retried after a lost answer is not re-checked for drift
+/// between attempts" (confirmed): the first attempt is applied and its answer lost (502);
+/// while the client waits to send it again, someone gives the departing user read access
+/// back. The retry used to revoke it again, undoing a change nobody planned. Now the
+/// entity is read again before the retry: it moved on a principal the write touches, so
+/// the write is not sent again and the entity is recorded `drifted` with what moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_retried_after_a_lost_answer_is_not_sent_over_a_change_made_meanwhile() {
+    let w = world(generated(31, 1));
+    let entries = w.offboard_entries().await;
+    let entry = entries
+        .iter()
+        .find(|e| e.kind == EntityKind::Project)
+        .unwrap()
+        .clone();
+    let plan = w.write_plan("plan.jsonl", std::slice::from_ref(&entry));
+    let mut policy = test_policy();
+    policy.retry.max_attempts = 3;
+    let client = client_for(&w.sim, handover::sim::DEFAULT_ADMIN_TOKEN, policy);
+    // Every accepted write is applied and answered 502; every request takes 300 ms, so
+    // the retry lands well after the change below.
+    w.sim.set_config(SimConfig {
+        commit_then_502_rate: 1.0,
+        latency_ms: 300,
+        ..SimConfig::default()
+    });
+    let journal = w.path("journal.jsonl");
+    let sim = &w.sim;
+    let meanwhile = async {
+        while sim.stats().writes_to(entry.kind, &entry.id) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut grants = seed_grants(&sim.state(), entry.kind, &entry.id);
+        assert!(grants.iter().all(|g| g.username != DEPARTING_USERNAME));
+        grants.push(SeedGrant::new(DEPARTING_USERNAME, Role::Consumer));
+        sim.set_access(entry.kind, &entry.id, grants).unwrap();
+    };
+    let one = settings(1);
+    let (summary, ()) = tokio::join!(w.apply_with(&client, &plan, &journal, &one), meanwhile);
+    w.sim.set_config(SimConfig::default());
+
+    let state = w.sim.state();
+    assert_eq!(
+        state.role_of(entry.kind, &entry.id, DEPARTING_USERNAME),
+        Some(Role::Consumer.into()),
+        "the change made between attempts stands"
+    );
+    assert_eq!(
+        state.role_of(entry.kind, &entry.id, SUCCESSOR_USERNAME),
+        Some(Role::Owner.into())
+    );
+    assert_eq!(
+        w.sim.stats().writes_to(entry.kind, &entry.id),
+        1,
+        "not sent again"
+    );
+    assert_eq!(
+        summary.this_run.outcome(OutcomeKind::Drifted),
+        1,
+        "{}",
+        summary.render()
+    );
+    let replay = Replay::read(&journal).unwrap();
+    let Some(EntityState::Done { outcome }) = replay.state(entry.kind, &entry.id) else {
+        panic!("no outcome");
+    };
+    let error = outcome.error.as_deref().unwrap_or("");
+    assert!(error.contains("between attempts"), "{error}");
+    assert!(
+        error.contains("departing@acme.test: planned from OWNER, now CONSUMER"),
+        "{error}"
+    );
+}

@@ -180,9 +180,10 @@ async fn converges_under_10_percent_dropped_connections() {
 async fn converges_under_10_percent_commit_then_502() {
     let stats = converges_under(commit_then_502(), 43, 3, 1).await;
     assert!(stats.faults.commit_then_502 > 0, "{:?}", stats.faults);
-    // A write that landed and answered 502 is retried and lands again.
+    // A write that landed and answered 502 is read again before a retry, found at its
+    // target, and not sent again (issue 20: a retry is re-checked between attempts).
     let rewritten = stats.writes.values().filter(|n| **n > 1).count() as u64;
-    assert!(rewritten > 0 && rewritten <= stats.faults.commit_then_502);
+    assert_eq!(rewritten, 0, "{:?}", stats.faults);
 }
 
 #[tokio::test(start_paused = true)]

@@ -558,6 +558,12 @@ async fn handover_rollback_end_to_end() {
         stderr.contains("handover rollback --journal plan.journal.jsonl --force"),
         "{stderr}"
     );
+    // The run shared data sources, custom models and tasks: what the rollback cannot know
+    // of their side effects is said, even with -q.
+    assert!(
+        stderr.contains("handover: note: the run shared 3 data sources, custom models or tasks"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("total")), "{stdout}");
     let dir = w.dir.path();
@@ -612,4 +618,245 @@ async fn handover_rollback_end_to_end() {
     let out = output(handover(&w, &["rollback", "--journal", "nope.jsonl"])).await;
     assert_eq!(out.status.code(), Some(exit::INVALID_INPUT));
     assert_eq!(w.sim.stats().requests, requests);
+}
+
+/// Issue 20, item 1: apply interrupted; rollback; the apply resumed (the rest written);
+/// rollback again. The second rollback used to resume the first one's finished journal,
+/// send nothing and exit 0, leaving the later writes in place. It now sees that the
+/// source journal has grown since the first rollback was planned, plans again from the
+/// whole journal into the next generation, and puts everything back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rollback_undoes_what_a_resume_wrote_after_the_first() {
+    let w = world(generated(17, 3));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("plan.journal.jsonl");
+    w.sim.set_config(SimConfig {
+        latency_ms: 5,
+        ..SimConfig::default()
+    });
+    let sim = &w.sim;
+    let shutdown = async {
+        while sim.stats().total_writes() < 8 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let first = w.apply(&plan, &journal, &settings(3), shutdown).await;
+    assert_eq!(first.stop, Some(StopKind::Interrupted));
+    w.sim.set_config(SimConfig::default());
+    let touched = Replay::read(&journal).unwrap().entities().count() as u64;
+    assert!(touched < entries.len() as u64, "{touched}");
+
+    let spec = spec(&w, &journal, false);
+    let undone = roll_back(&w, &spec, &settings(3), never()).await;
+    assert_eq!(undone.exit_code(), exit::OK, "{}", undone.render());
+    assert_same_state(&before, &w.sim.state(), &[]);
+
+    // The run resumed: everything else is written (the entities rolled back stay settled
+    // in its journal and are not written again).
+    let resumed = w.apply(&plan, &journal, &settings(3), never()).await;
+    assert_eq!(resumed.exit_code(), exit::OK, "{}", resumed.render());
+    assert!(resumed.this_run.total() > 0);
+
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    assert!(prepared.made.is_some(), "planned again, not resumed");
+    assert_eq!(
+        prepared.superseded.as_deref(),
+        Some(&*spec.rollback_journal)
+    );
+    let next = rollback::rollback_generation(&spec.rollback_journal, 2);
+    assert_eq!(prepared.journal_path, next);
+    let again = rollback::run(&w.client, prepared, &settings(3), never())
+        .await
+        .unwrap();
+    assert_eq!(again.exit_code(), exit::OK, "{}", again.render());
+    assert_eq!(again.total, entries.len() as u64, "every written entity");
+    assert_eq!(
+        again.this_run.outcome(OutcomeKind::Succeeded),
+        resumed.this_run.total(),
+        "what the resume wrote is undone"
+    );
+    assert_same_state(&before, &w.sim.state(), &[]);
+    assert!(w.sim.stats().ownerless.is_empty());
+    assert!(next.exists() && rollback::rollback_plan_path(&next).exists());
+
+    // The same rollback once more: the latest generation is found and is finished.
+    let writes = w.sim.stats().total_writes();
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    assert!(prepared.made.is_none());
+    assert_eq!(prepared.journal_path, next);
+    let last = rollback::run(&w.client, prepared, &settings(3), never())
+        .await
+        .unwrap();
+    assert_eq!((last.this_run.total(), last.exit_code()), (0, exit::OK));
+    assert_eq!(w.sim.stats().total_writes(), writes);
+}
+
+/// Issue 20, item 2: `offboard --max-read-age` writes on the plan's read and records it as
+/// the before-state. Someone else changed an entity between the plan and the write (made
+/// the successor owner, removed the departing user, and gave a colleague access). The
+/// rollback used to restore the stale before-state: the departing user OWNER again, and
+/// the successor, made owner by someone else, removed. Now the read-back shows a change
+/// the run did not make, so that entity is refused (left as it is, said why), and every
+/// other entity is restored; `--force` restores it anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_does_not_restore_a_plan_read_nobody_saw_when_the_write_was_sent() {
+    let w = world(generated(8, 2));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let changed = entries
+        .iter()
+        .find(|e| e.kind == EntityKind::Deployment)
+        .unwrap()
+        .clone();
+    // Between the plan and the write, by someone else.
+    let mut grants = seed_grants(&before, changed.kind, &changed.id);
+    grants.retain(|g| {
+        ![DEPARTING_USERNAME, SUCCESSOR_USERNAME, "user9@acme.test"].contains(&g.username.as_str())
+    });
+    grants.push(SeedGrant::new(SUCCESSOR_USERNAME, Role::Owner));
+    grants.push(SeedGrant::new("user9@acme.test", Role::Editor));
+    w.sim
+        .set_access(changed.kind, &changed.id, grants.clone())
+        .unwrap();
+    let left = w.sim.state();
+
+    let journal = w.path("plan.journal.jsonl");
+    let on_plan_read = Settings {
+        trust_plan_reads_until: Some(tokio::time::Instant::now() + Duration::from_secs(60)),
+        ..settings(4)
+    };
+    let applied = w.apply(&plan, &journal, &on_plan_read, never()).await;
+    assert_eq!(applied.exit_code(), exit::OK, "{}", applied.render());
+    let requests = w.sim.stats().requests;
+
+    let summary = roll_back(&w, &spec(&w, &journal, false), &settings(4), never()).await;
+    assert_eq!(summary.exit_code(), exit::PARTIAL, "{}", summary.render());
+    assert_eq!(summary.this_run.outcome(OutcomeKind::Refused), 1);
+    assert_eq!(
+        summary.this_run.outcome(OutcomeKind::Succeeded),
+        entries.len() as u64 - 1
+    );
+    // Three requests per restored entity (read, write, read back), none for the refused.
+    assert_eq!(
+        w.sim.stats().requests - requests,
+        3 * (entries.len() as u64 - 1)
+    );
+    let state = w.sim.state();
+    assert_eq!(
+        seed_grants(&state, changed.kind, &changed.id),
+        grants,
+        "left as someone else made it"
+    );
+    assert_same_state(&before, &state, &[&changed.id]);
+    let replay = Replay::read(default_rollback_journal(&journal, false)).unwrap();
+    let Some(EntityState::Done { outcome }) = replay.state(changed.kind, &changed.id) else {
+        panic!("no outcome for the changed entity");
+    };
+    let error = outcome.error.as_deref().unwrap();
+    assert!(error.contains("written on the plan's read"), "{error}");
+    assert!(
+        error.contains("user9@acme.test: none expected, EDITOR found"),
+        "{error}"
+    );
+    assert_eq!(
+        left.role_of(changed.kind, &changed.id, SUCCESSOR_USERNAME),
+        state.role_of(changed.kind, &changed.id, SUCCESSOR_USERNAME)
+    );
+
+    // Forced: the run's principals are put back as the plan read them.
+    let summary = roll_back(&w, &spec(&w, &journal, true), &settings(4), never()).await;
+    assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
+    let state = w.sim.state();
+    for u in [DEPARTING_USERNAME, SUCCESSOR_USERNAME] {
+        assert_eq!(
+            state.role_of(changed.kind, &changed.id, u),
+            before.role_of(changed.kind, &changed.id, u),
+            "{u}"
+        );
+    }
+    assert!(w.sim.stats().ownerless.is_empty());
+}
+
+/// Issue 20, item 3: in the realistic world a data source's share makes its recipients
+/// CONSUMER of its data store, and a custom model's or task's of its training dataset
+/// (contract C7). When the run shared such an entity before it wrote the linked one, the
+/// linked one's recorded before-state held the successor's CONSUMER, and rollback put it
+/// back. Now the run's plan read tells that side effect from earlier access, and every
+/// entity the run wrote is restored exactly. Linked entities the run did not write are
+/// named in the rollback's note; only the two people the run and the rollback shared
+/// with may differ there, and only by CONSUMER.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_removes_the_consumer_roles_the_runs_shares_gave_linked_entities_it_wrote() {
+    use handover::sim::{GenSpec, Seed};
+    let w = world(Seed::generate(&GenSpec::realistic(23, 3)));
+    let before = w.sim.state();
+    let entries = w.offboard_entries().await;
+    let plan = w.write_plan("plan.jsonl", &entries);
+    let journal = w.path("plan.journal.jsonl");
+    let in_run = |id: &str| entries.iter().any(|e| e.id == id);
+    // What the run's shares link to, in the run and not.
+    let linked: Vec<&str> = before
+        .entities
+        .iter()
+        .filter(|e| in_run(&e.id))
+        .filter_map(|e| e.linked.as_deref())
+        .collect();
+    assert!(
+        linked.iter().any(|id| in_run(id)),
+        "a linked entity in the run"
+    );
+    let outside: Vec<&str> = linked.iter().copied().filter(|id| !in_run(id)).collect();
+
+    // One at a time, in plan order: data sources are written before data stores.
+    let summary = w.apply(&plan, &journal, &settings(1), never()).await;
+    assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
+
+    let spec = spec(&w, &journal, false);
+    let prepared = rollback::prepare(&w.client, &spec).await.unwrap();
+    let effects = prepared
+        .side_effects
+        .clone()
+        .expect("a note on side effects");
+    let sharers = entries
+        .iter()
+        .filter(|e| e.kind.grants_linked_access())
+        .count();
+    assert_eq!(effects.shared.len(), sharers);
+    assert!(!effects.plan_read_missing);
+    assert!(
+        effects
+            .render()
+            .contains("rollback cannot tell such a role from access held before"),
+        "{}",
+        effects.render()
+    );
+    let undone = rollback::run(&w.client, prepared, &settings(4), never())
+        .await
+        .unwrap();
+    assert_eq!(undone.exit_code(), exit::OK, "{}", undone.render());
+
+    let after = w.sim.state();
+    assert_same_state(&before, &after, &outside);
+    for id in &outside {
+        let e = before.entities.iter().find(|e| e.id == *id).unwrap();
+        for g in &after.entity(e.kind, id).unwrap().access {
+            let was = before.role_of(e.kind, id, &g.username);
+            if was != Some(g.role) {
+                assert!(
+                    [DEPARTING_USERNAME, SUCCESSOR_USERNAME].contains(&g.username.as_str())
+                        && was.is_none()
+                        && g.role == Role::Consumer,
+                    "{} {id}: {} {:?} -> {:?}",
+                    e.kind,
+                    g.username,
+                    was,
+                    g.role
+                );
+            }
+        }
+    }
+    assert!(w.sim.stats().ownerless.is_empty());
 }

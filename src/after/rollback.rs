@@ -25,9 +25,17 @@
 //! one goes.
 //!
 //! Resuming: while the rollback journal exists, its own plan is run again (the executor
-//! skips what is settled); the source journal is only read when the plan is made. The
-//! source journal is locked for the whole rollback, so the run it records cannot be
-//! resumed meanwhile.
+//! skips what is settled), as long as the source journal is still the one it was planned
+//! from: the plan records the source journal's digest. The source journal is locked for
+//! the whole rollback, so the run it records cannot be resumed meanwhile; but between two
+//! rollbacks it can be, and then it holds writes the first rollback never planned. A
+//! rollback journal whose plan was made from other bytes of the source journal is left as
+//! it is, and the rollback is planned again from the whole source journal, into the next
+//! *generation* of the rollback journal ([`rollback_generation`]: `run.rollback.jsonl`,
+//! then `run.rollback.2.jsonl`, …; the same command line finds the latest). Planning again
+//! from the start is safe: an entity the earlier rollback already restored is found at its
+//! target by the executor (`already_done`), and one it left half-way is judged by the live
+//! list like any other.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -129,6 +137,45 @@ pub fn rollback_plan_path(rollback_journal: &Path) -> PathBuf {
     rollback_journal.with_file_name(format!("{stem}.plan.jsonl"))
 }
 
+/// The `n`th generation of the rollback journal `base` (`n` from 1): `base` itself, then
+/// its name with `.2`, `.3`, … before the extension (`run.rollback.jsonl` →
+/// `run.rollback.2.jsonl`). A new generation is started when the source journal has grown
+/// since the latest one was planned (see the module's doc).
+pub fn rollback_generation(base: &Path, n: u32) -> PathBuf {
+    if n <= 1 {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().unwrap_or_default().to_string_lossy();
+    match base.extension() {
+        Some(ext) => base.with_file_name(format!("{stem}.{n}.{}", ext.to_string_lossy())),
+        None => base.with_file_name(format!("{stem}.{n}")),
+    }
+}
+
+/// `sha256:` of a file's bytes, read in one streaming pass.
+fn file_digest(path: &Path) -> Result<String, journal::Error> {
+    let read = |source| journal::Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(|source| journal::Error::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 18, file);
+    let mut hasher = Sha256::new();
+    loop {
+        let buf = reader.fill_buf().map_err(read)?;
+        if buf.is_empty() {
+            break;
+        }
+        hasher.update(buf);
+        let n = buf.len();
+        reader.consume(n);
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
 /// How the source run ended for one entity it wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WrittenEnd {
@@ -149,6 +196,18 @@ pub struct Written {
     pub id: String,
     /// The access list before the run first wrote the entity: what a rollback restores.
     pub before: Vec<Grant>,
+    /// For kinds that receive linked grants (data stores, datasets): the access list the
+    /// source run's plan read, before any of its writes, when that plan is at hand.
+    /// `before` is read just before the entity's own first write, after the run may have
+    /// shared a linked data source or custom model, which makes its recipients CONSUMER
+    /// here (contract C7): the plan's read tells that side effect from access held before.
+    pub plan_read: Option<Vec<Grant>>,
+    /// Principals the run gave a role on an entity whose share grants linked access.
+    pub linked_grantees: Vec<Grant>,
+    /// `before` is the plan's read, not a read just before the write (`offboard
+    /// --max-read-age`, the intent's `on_plan_read`): nobody saw the entity as it was when
+    /// the write went out.
+    pub before_on_plan_read: bool,
     /// Every principal the run's requests for the entity named (roles meaningless).
     pub principals: Vec<Grant>,
     /// The access list just before the last write.
@@ -196,10 +255,22 @@ struct Slot<'r> {
     principals: Box<[u32]>,
     /// Its display name in the source run's plan, where known.
     name: Option<Box<str>>,
+    /// Its access list as the source run's plan read it, for kinds that receive linked
+    /// grants only (see [`Written::plan_read`]).
+    plan_read: Option<Box<[Grant]>>,
+}
+
+/// The order of a rollback plan: entities that receive linked grants (data stores,
+/// datasets) last, then by kind and id. The executor starts them once every share before
+/// them has ended, so that restoring the departing user's role on a data source or custom
+/// model (which makes them CONSUMER of the linked one, contract C7) comes before the linked
+/// entity is restored and checked.
+fn order(kind: EntityKind, id: &str) -> (bool, EntityKind, &str) {
+    (kind.receives_linked_grants(), kind, id)
 }
 
 /// The journal of the run to undo, read for its rollback: every entity it wrote (it has an
-/// intent), by kind then id, with where its last intent is and whom its requests named.
+/// intent), by kind then id (data stores and datasets last, see [`order`]), with where its last intent is and whom its requests named.
 /// [`SourceRun::written`] reads one entity's access lists back from the journal when it is
 /// asked, so memory grows with the replay's summaries, not with the lists.
 pub struct SourceRun<'r> {
@@ -207,6 +278,10 @@ pub struct SourceRun<'r> {
     slots: Vec<Slot<'r>>,
     /// Every distinct principal the requests named, as [`as_grant`] makes it.
     principals: Vec<Grant>,
+    /// The principals (indexes into `principals`) the run gave a role on an entity whose
+    /// share grants access to linked ones (contract C7): who may have become CONSUMER of
+    /// a data store or dataset as a side effect.
+    linked_grantees: Vec<u32>,
     digest: String,
 }
 
@@ -236,13 +311,15 @@ impl<'r> SourceRun<'r> {
                 last_intent: None,
                 principals: Box::default(),
                 name: None,
+                plan_read: None,
             })
             .collect();
-        slots.sort_unstable_by(|a, b| (a.kind, a.id).cmp(&(b.kind, b.id)));
+        slots.sort_unstable_by(|a, b| order(a.kind, a.id).cmp(&order(b.kind, b.id)));
         let mut source = SourceRun {
             replay,
             slots,
             principals: Vec::new(),
+            linked_grantees: Vec::new(),
             digest: String::new(),
         };
 
@@ -324,6 +401,12 @@ impl<'r> SourceRun<'r> {
                     // More distinct principals than u32 can count would not fit in memory.
                     u32::try_from(principals.len() - 1).unwrap_or(u32::MAX)
                 });
+                if kind.grants_linked_access()
+                    && change.role.is_some()
+                    && !source.linked_grantees.contains(&index)
+                {
+                    source.linked_grantees.push(index);
+                }
                 let mut named = std::mem::take(&mut slot.principals).into_vec();
                 named.push(index);
                 slot.principals = named.into_boxed_slice();
@@ -363,10 +446,32 @@ impl<'r> SourceRun<'r> {
         self.slots[i].name.as_deref().unwrap_or("")
     }
 
+    /// What this rollback cannot undo of the run's side effects (contract C7), from what
+    /// the run wrote; `None` when it wrote no entity whose share grants linked access.
+    pub fn side_effects(&self) -> Option<SideEffects> {
+        let shared: Vec<(EntityKind, String)> = self
+            .slots
+            .iter()
+            .filter(|s| s.kind.grants_linked_access())
+            .map(|s| (s.kind, s.id.to_string()))
+            .collect();
+        if shared.is_empty() {
+            return None;
+        }
+        let plan_read_missing = self
+            .slots
+            .iter()
+            .any(|s| s.kind.receives_linked_grants() && s.plan_read.is_none());
+        Some(SideEffects {
+            shared,
+            plan_read_missing,
+        })
+    }
+
     /// Where `(kind, id)` is among the written entities.
     fn find(&self, kind: EntityKind, id: &str) -> Result<usize, usize> {
         self.slots
-            .binary_search_by(|s| (s.kind, s.id).cmp(&(kind, id)))
+            .binary_search_by(|s| order(s.kind, s.id).cmp(&order(kind, id)))
     }
 
     /// What the run did to the `i`th written entity, its access lists read back from the
@@ -374,7 +479,10 @@ impl<'r> SourceRun<'r> {
     pub fn written(&self, i: usize) -> Result<Written, journal::Error> {
         let slot = &self.slots[i];
         let (kind, id) = (slot.kind, slot.id);
-        let before = self.replay.first_before(kind, id)?.unwrap_or_default();
+        let (before, before_on_plan_read) = match self.replay.first_intent(kind, id)? {
+            Some(first) => (first.before, first.on_plan_read),
+            None => (Vec::new(), false),
+        };
         let end = match &slot.entry.state {
             // A partial entity's last write (the one without the inactive users) succeeded
             // too: its read-back is what the run left.
@@ -401,10 +509,21 @@ impl<'r> SourceRun<'r> {
             }
             None => (Vec::new(), Vec::new()),
         };
+        let linked_grantees = match kind.receives_linked_grants() {
+            true => self
+                .linked_grantees
+                .iter()
+                .map(|&p| self.principals[p as usize].clone())
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(Written {
             kind,
             id: id.to_string(),
             before,
+            plan_read: slot.plan_read.as_deref().map(<[Grant]>::to_vec),
+            linked_grantees,
+            before_on_plan_read,
             principals: slot
                 .principals
                 .iter()
@@ -417,8 +536,8 @@ impl<'r> SourceRun<'r> {
     }
 
     /// Takes the written entities' display names from the source run's plan, when it is
-    /// where its journal says and is the same plan; leaves them unknown otherwise (names
-    /// are only for people).
+    /// where its journal says and is the same plan, and the plan's read of those that
+    /// receive linked grants ([`Written::plan_read`]); leaves them unknown otherwise.
     fn read_names(&mut self, journal: &Path) {
         let header = self.replay.header();
         let path = resolve_recorded(journal, &header.plan);
@@ -435,7 +554,11 @@ impl<'r> SourceRun<'r> {
         };
         for entry in plan.filter_map(Result::ok) {
             if let Ok(i) = self.find(entry.kind, &entry.id) {
-                self.slots[i].name = Some(entry.name.into_boxed_str());
+                let slot = &mut self.slots[i];
+                slot.name = Some(entry.name.into_boxed_str());
+                if entry.kind.receives_linked_grants() {
+                    slot.plan_read = Some(entry.current.into_boxed_slice());
+                }
             }
         }
     }
@@ -456,6 +579,56 @@ pub fn changes_of_intent(kind: EntityKind, body: &Value, before: &[Grant]) -> Ve
         });
     }
     changes
+}
+
+/// What a rollback cannot undo of the side effects of the run's shares (contract C7): a
+/// share of a data source makes its recipients CONSUMER of its data store, a share of a
+/// custom model or task makes them CONSUMER of its training data. Where the run also wrote
+/// that data store or dataset, the rollback restores it as the run's plan read it (see
+/// [`Written::plan_read`]); where it did not, the journal holds no list of it from before
+/// the run, and the link itself is not in the journal: the CONSUMER role the run's share
+/// gave there stays, and this rollback's own shares (the departing user made owner again)
+/// may give one the same way. Said in the rollback's output, with the entities to check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SideEffects {
+    /// The written entities whose share grants linked access, by kind then id.
+    pub shared: Vec<(EntityKind, String)>,
+    /// The run's plan is not at hand, so a CONSUMER role on a data store or dataset the
+    /// run also wrote cannot be told from access held before the run either.
+    pub plan_read_missing: bool,
+}
+
+impl SideEffects {
+    /// The note for people: what was shared, what may be left, what to check.
+    pub fn render(&self) -> String {
+        const SHOWN: usize = 10;
+        let mut names: Vec<String> = self
+            .shared
+            .iter()
+            .take(SHOWN)
+            .map(|(kind, id)| format!("{kind} {id}"))
+            .collect();
+        if self.shared.len() > SHOWN {
+            names.push(format!("and {} more", self.shared.len() - SHOWN));
+        }
+        let mut out = format!(
+            "the run shared {} data sources, custom models or tasks, whose shares also make \
+             their recipients CONSUMER of the linked data store or training data (contract \
+             C7). Where the run did not write that data store or dataset, rollback cannot \
+             tell such a role from access held before and leaves it, and its own shares may \
+             make the people it restores CONSUMER there the same way: check the data stores \
+             and datasets linked to {}",
+            self.shared.len(),
+            names.join(", ")
+        );
+        if self.plan_read_missing {
+            out.push_str(
+                ". The run's plan is not where its journal says, so the same holds for the \
+                 data stores and datasets it wrote",
+            );
+        }
+        out
+    }
 }
 
 /// The changes a journaled share body carries, read back from either dialect. Lenient:
@@ -667,8 +840,103 @@ fn rollback_entry(w: &Written, live: Option<Vec<Grant>>, name: &str, force: bool
         }
         _ => expected,
     };
-    let target = restore_target(&current, &principals, &w.before);
+    if !force && let Some(moved) = moved_around_a_blind_write(w, &last_changes, &current) {
+        // Restoring would put back a state nobody saw: someone else was changing the
+        // entity while it was written on the plan's read.
+        return PlanEntry::refused(
+            w.kind,
+            &w.id,
+            name,
+            current.clone(),
+            current,
+            &RefusalKind::Other(format!(
+                "written on the plan's read (offboard --max-read-age) while someone else \
+                 changed it ({moved}): its state before the write was never seen, so it \
+                 is not restored; check it by hand, or rollback --force"
+            )),
+        );
+    }
+    let target = restore_target(&current, &principals, &before_the_run(w));
     PlanEntry::build(w.kind, &w.id, name, current, target)
+}
+
+/// What a rollback restores: the list before the run first wrote the entity, less the
+/// CONSUMER roles the run's own shares of linked entities gave (contract C7) before that
+/// first write: a principal the run gave a role on a data source or custom model, found
+/// CONSUMER here just before the write but without access in the plan's read. Without the
+/// plan's read (the plan is not at hand) the first before-state stands.
+fn before_the_run(w: &Written) -> Vec<Grant> {
+    let Some(plan_read) = &w.plan_read else {
+        return w.before.clone();
+    };
+    w.before
+        .iter()
+        .filter(|g| {
+            let side_effect = g.role == Role::Consumer
+                && w.linked_grantees.iter().any(|p| same_principal(p, g))
+                && !plan_read.iter().any(|p| same_principal(p, g));
+            if side_effect {
+                tracing::debug!(kind = %w.kind, id = %w.id, principal = %g.name, "CONSUMER given by the run's share of a linked entity; not restored");
+            }
+            !side_effect
+        })
+        .cloned()
+        .collect()
+}
+
+/// For an entity whose before-state is the plan's read (`on_plan_read`): how the list the
+/// run left (`left`: its read-back, or the live list where the journal cannot confirm the
+/// write) differs from the plan's read with the run's changes applied, on any principal.
+/// A difference is a change the run did not make, made by someone else between the plan's
+/// read and the read-back, so the plan's read may not be the state the write was sent on.
+/// `None` when they agree (or the before-state was read just before the write). A
+/// principal who only gained a role up to CONSUMER on a kind that receives linked grants
+/// (contract C7: the run's own share of a data source or custom model) is not counted.
+fn moved_around_a_blind_write(w: &Written, changes: &[Change], left: &[Grant]) -> Option<String> {
+    if !w.before_on_plan_read {
+        return None;
+    }
+    let expected = apply_changes(w.kind, &w.last_before, changes);
+    let everyone = differing_grants(w.kind, &expected, left);
+    let moved: Vec<String> = everyone
+        .iter()
+        .filter(|who| {
+            let was = expected.iter().find(|g| same_principal(g, who));
+            let now = left.iter().find(|g| same_principal(g, who));
+            !(w.kind.receives_linked_grants()
+                && was.is_none()
+                && now.is_some_and(|g| g.role == Role::Consumer))
+        })
+        .map(|who| {
+            let role = |list: &[Grant]| {
+                list.iter()
+                    .find(|g| same_principal(g, who))
+                    .map_or_else(|| "none".to_string(), |g| g.role.to_string())
+            };
+            format!(
+                "{}: {} expected, {} found",
+                who.name,
+                role(&expected),
+                role(left)
+            )
+        })
+        .collect();
+    (!moved.is_empty()).then(|| moved.join("; "))
+}
+
+/// Every principal to whom `a` and `b` give different access: another role, or another
+/// stated `can_share` where the kind carries it.
+fn differing_grants(kind: EntityKind, a: &[Grant], b: &[Grant]) -> Vec<Grant> {
+    let mut out: Vec<Grant> = Vec::new();
+    for g in a.iter().chain(b) {
+        if out.iter().any(|o| same_principal(o, g)) {
+            continue;
+        }
+        if !agree_on(kind, a, b, std::slice::from_ref(g)) {
+            out.push(g.clone());
+        }
+    }
+    out
 }
 
 /// Principals to whom `a` and `b` give different roles (as grants of `a`, then of `b`).
@@ -771,8 +1039,17 @@ pub struct Prepared {
     pub plan: PlanReader,
     /// Where the rollback plan is.
     pub plan_path: PathBuf,
+    /// Where the rollback journal is: the spec's, or a later generation of it
+    /// ([`rollback_generation`]).
+    pub journal_path: PathBuf,
     /// The rollback journal, created or resumed.
     pub journal: OpenJournal,
+    /// The latest earlier generation, when it was left because the source journal has
+    /// grown since it was planned (its run resumed after that rollback).
+    pub superseded: Option<PathBuf>,
+    /// What the plan just made cannot undo of the run's shares' side effects; `None`
+    /// when there are none, or when an existing rollback journal was resumed.
+    pub side_effects: Option<SideEffects>,
     /// The plan just made; `None` when an existing rollback journal was resumed.
     pub made: Option<WrittenPlan>,
     /// Held until the rollback ends: the run it undoes must not be resumed meanwhile.
@@ -783,7 +1060,10 @@ impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
             .field("plan_path", &self.plan_path)
+            .field("journal_path", &self.journal_path)
             .field("journal", &self.journal)
+            .field("superseded", &self.superseded)
+            .field("side_effects", &self.side_effects)
             .field("made", &self.made)
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -813,19 +1093,44 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         .display()
         .to_string();
 
-    if let Some((plan, plan_path, journal)) = resume(client, spec, &source_label)? {
-        return Ok(Prepared {
-            plan,
-            plan_path,
-            journal,
-            made: None,
-            source,
-        });
+    // The source journal is locked: its bytes stay as they are until the rollback ends.
+    let digest = file_digest(&spec.journal)?;
+    let mut superseded = None;
+    let mut rollback_journal = spec.rollback_journal.clone();
+    for n in 2.. {
+        match resume(client, spec, &rollback_journal, &source_label, &digest)? {
+            Resumable::Yes(found) => {
+                let (plan, plan_path, journal) = *found;
+                return Ok(Prepared {
+                    plan,
+                    plan_path,
+                    journal_path: rollback_journal,
+                    journal,
+                    made: None,
+                    superseded,
+                    side_effects: None,
+                    source,
+                });
+            }
+            Resumable::Absent => break,
+            Resumable::Outgrown => {
+                tracing::info!(
+                    rollback = %rollback_journal.display(),
+                    source = %spec.journal.display(),
+                    "the source journal has grown since this rollback was planned; planning again"
+                );
+                let next = rollback_generation(&spec.rollback_journal, n);
+                if same_file(&spec.journal, &next) {
+                    return Err(Error::SameJournal { path: next });
+                }
+                superseded = Some(std::mem::replace(&mut rollback_journal, next));
+            }
+        }
     }
 
     let mut undone = SourceRun::read(&spec.journal, &replay)?;
     undone.read_names(&spec.journal);
-    let plan_path = rollback_plan_path(&spec.rollback_journal);
+    let plan_path = rollback_plan_path(&rollback_journal);
     let header = PlanHeader::new(
         endpoint.as_str().trim_end_matches('/'),
         spec.caller.clone(),
@@ -841,13 +1146,20 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
         concurrency: spec.concurrency,
     };
     write_plan(client, &undone, settings, &mut writer).await?;
+    let side_effects = undone.side_effects();
+    if let Some(effects) = &side_effects {
+        tracing::warn!(
+            shared = effects.shared.len(),
+            "linked access the run's shares gave is not all undone"
+        );
+    }
     drop(undone);
     drop(replay);
     let made = writer.finish()?;
     tracing::info!(plan = %plan_path.display(), entities = made.entries, "rollback plan written");
     let plan = PlanReader::open(&plan_path)?;
     let journal = exec::open_journal_for(
-        &spec.rollback_journal,
+        &rollback_journal,
         &plan,
         &plan_path.display().to_string(),
         endpoint,
@@ -857,60 +1169,81 @@ pub async fn prepare(client: &Client, spec: &RollbackSpec) -> Result<Prepared, E
     Ok(Prepared {
         plan,
         plan_path,
+        journal_path: rollback_journal,
         journal,
         made: Some(made),
+        superseded,
+        side_effects,
         source,
     })
 }
 
-/// The rollback journal already exists (with a whole header): its plan, checked to undo
-/// this source journal, and the journal resumed. `None` when there is none to resume.
+/// Whether a rollback journal can be resumed.
+enum Resumable {
+    /// It can: its plan, the plan's path, and the journal opened (boxed: the rest are
+    /// empty).
+    Yes(Box<(PlanReader, PathBuf, OpenJournal)>),
+    /// There is none (or only one killed while it was being created).
+    Absent,
+    /// Its plan was made from other bytes of the source journal, which has grown since:
+    /// the run was resumed after that rollback.
+    Outgrown,
+}
+
+/// Whether the rollback journal at `path` exists (with a whole header) and can be resumed:
+/// its plan checked to undo this source journal, made from the same bytes of it
+/// (`digest`), and the journal resumed.
 fn resume(
     client: &Client,
     spec: &RollbackSpec,
+    path: &Path,
     source_label: &str,
-) -> Result<Option<(PlanReader, PathBuf, OpenJournal)>, Error> {
-    let existing = match Replay::read(&spec.rollback_journal) {
+    digest: &str,
+) -> Result<Resumable, Error> {
+    let existing = match Replay::read(path) {
         Ok(replay) => replay,
         Err(journal::Error::Open { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
-            return Ok(None);
+            return Ok(Resumable::Absent);
         }
         // A rollback killed while creating its journal: the executor starts it over.
-        Err(journal::Error::MissingHeader { .. }) => return Ok(None),
+        Err(journal::Error::MissingHeader { .. }) => return Ok(Resumable::Absent),
         Err(e) => return Err(e.into()),
     };
     let header = existing.header();
     if header.purpose != PurposeKind::Rollback {
         return Err(journal::Error::PurposeMismatch {
-            path: spec.rollback_journal.clone(),
+            path: path.to_path_buf(),
             journal: header.purpose,
             expected: PurposeKind::Rollback,
         }
         .into());
     }
-    let plan_path = resolve_recorded(&spec.rollback_journal, &header.plan);
+    let plan_path = resolve_recorded(path, &header.plan);
     let plan = PlanReader::open(&plan_path)?;
-    if let SourceKind::Csv { file, .. } = &plan.header().source
-        && !same_file(Path::new(file), Path::new(source_label))
-    {
-        return Err(Error::OtherSource {
-            path: spec.rollback_journal.clone(),
-            undoes: file.clone(),
-            source_journal: spec.journal.clone(),
-        });
+    if let SourceKind::Csv { file, sha256 } = &plan.header().source {
+        if !same_file(Path::new(file), Path::new(source_label)) {
+            return Err(Error::OtherSource {
+                path: path.to_path_buf(),
+                undoes: file.clone(),
+                source_journal: spec.journal.clone(),
+            });
+        }
+        if sha256.as_deref().is_some_and(|planned| planned != digest) {
+            return Ok(Resumable::Outgrown);
+        }
     }
     let journal = exec::open_journal_for(
-        &spec.rollback_journal,
+        path,
         &plan,
         &header.plan,
         client.endpoint(),
         JournalMode::ResumeOnly,
         PurposeKind::Rollback,
     )?;
-    tracing::info!(journal = %spec.rollback_journal.display(), "resuming the rollback");
-    Ok(Some((plan, plan_path, journal)))
+    tracing::info!(journal = %path.display(), "resuming the rollback");
+    Ok(Resumable::Yes(Box::new((plan, plan_path, journal))))
 }
 
 /// Runs a prepared rollback to its end or until `shutdown`; the source journal stays
@@ -1048,6 +1381,9 @@ mod tests {
             kind: EntityKind::UseCase,
             id: "u1".into(),
             before: before.clone(),
+            plan_read: None,
+            linked_grantees: Vec::new(),
+            before_on_plan_read: false,
             principals: vec![
                 as_grant(&change("bob", None)),
                 as_grant(&change("alice", None)),

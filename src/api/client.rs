@@ -926,7 +926,8 @@ impl Client {
         id: &str,
         req: &ShareRequest,
     ) -> Result<ShareOutcome, ApiError> {
-        self.patch(kind, id, |kind| share_body(kind, req)).await
+        self.patch(kind, id, |kind| share_body(kind, req), None)
+            .await
     }
 
     /// [`share`](Client::share) on an entity whose access list is `live` (as just read):
@@ -939,7 +940,24 @@ impl Client {
         req: &ShareRequest,
         live: &AccessList,
     ) -> Result<ShareOutcome, ApiError> {
-        self.patch(kind, id, |kind| share_body_on(kind, req, live))
+        self.share_on_rechecked(kind, id, req, live, None).await
+    }
+
+    /// [`share_on`](Client::share_on), asking `recheck` before sending the write again
+    /// after an attempt whose answer was lost (a 5xx, a broken or timed-out connection: it
+    /// may have been applied). Time passes between attempts, so what the drift guard saw
+    /// before the first may no longer hold: the caller reads the entity again and says
+    /// whether to send. On [`Resend::Stop`] the last attempt's error is returned, with its
+    /// attempts.
+    pub async fn share_on_rechecked(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        req: &ShareRequest,
+        live: &AccessList,
+        recheck: Option<&Recheck<'_>>,
+    ) -> Result<ShareOutcome, ApiError> {
+        self.patch(kind, id, |kind| share_body_on(kind, req, live), recheck)
             .await
     }
 
@@ -948,6 +966,7 @@ impl Client {
         kind: EntityKind,
         id: &str,
         body: impl FnOnce(EntityKind) -> Result<Value, ShareBodyError>,
+        recheck: Option<&Recheck<'_>>,
     ) -> Result<ShareOutcome, ApiError> {
         let url = self.access_url(kind, id, "PATCH", &[])?;
         let body = body(kind).map_err(|e| {
@@ -960,7 +979,13 @@ impl Client {
             )
         })?;
         let reply = self
-            .call(Method::PATCH, url, Some(&body), &self.inner.policy.retry)
+            .call_rechecked(
+                Method::PATCH,
+                url,
+                Some(&body),
+                &self.inner.policy.retry,
+                recheck,
+            )
             .await?;
         let body = if reply.body.iter().all(u8::is_ascii_whitespace) {
             None
@@ -1097,7 +1122,21 @@ impl Client {
         body: Option<&Value>,
         retry: &RetryPolicy,
     ) -> Result<Reply, ApiError> {
-        self.call_raw(method, url, body, retry)
+        self.call_rechecked(method, url, body, retry, None).await
+    }
+
+    /// [`Client::call`], asking `recheck` before a retry of a request whose last attempt
+    /// may have been applied (see [`Client::share_on_rechecked`]). Every error's server
+    /// text has the token taken out.
+    async fn call_rechecked(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        retry: &RetryPolicy,
+        recheck: Option<&Recheck<'_>>,
+    ) -> Result<Reply, ApiError> {
+        self.call_raw(method, url, body, retry, recheck)
             .await
             .map_err(|e| e.scrubbed(&self.inner.settings.token))
     }
@@ -1108,6 +1147,7 @@ impl Client {
         url: Url,
         body: Option<&Value>,
         retry: &RetryPolicy,
+        recheck: Option<&Recheck<'_>>,
     ) -> Result<Reply, ApiError> {
         let inner = &*self.inner;
         let path = url.path().to_string();
@@ -1295,9 +1335,40 @@ impl Client {
                 }
                 () = tokio::time::sleep(delay) => {}
             }
+            // An answer lost after the request went out: it may have been applied. 408,
+            // 413 and 429 say it was not; a refused connection never sent it.
+            let maybe_applied = match (status, kind) {
+                (Some(408 | 413 | 429), _) | (_, None) => false,
+                (Some(_), Some(_)) => true,
+                (None, Some(k)) => matches!(
+                    k,
+                    RetryKind::Transport(TransportKind::Broken | TransportKind::Timeout)
+                ),
+            };
+            if maybe_applied
+                && let Some(recheck) = recheck
+                && recheck().await == Resend::Stop
+            {
+                tracing::info!(method = %method, path = %path, attempt, "not sent again: the entity changed since");
+                return Err(err.with_attempts(attempt));
+            }
         }
     }
 }
+
+/// What a write's caller says before it is sent again after a lost answer
+/// ([`Client::share_rechecked`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resend {
+    /// Nothing landed and nothing moved: send it again.
+    Send,
+    /// It landed, or the entity changed since: do not.
+    Stop,
+}
+
+/// The question asked before a write is sent again after a lost answer: read the entity
+/// again and say whether to send ([`Client::share_rechecked`]).
+pub type Recheck<'a> = dyn Fn() -> futures::future::BoxFuture<'a, Resend> + Send + Sync + 'a;
 
 /// Counts a request in flight for as long as it lives.
 struct InFlight<'a>(&'a AtomicU64);

@@ -24,7 +24,7 @@ pub mod paths;
 pub mod retry;
 
 pub use crate::base::request::{Change, ShareRequest};
-pub use client::{Client, ClientPolicy, Counters, ProbeReply, ShareOutcome};
+pub use client::{Client, ClientPolicy, Counters, ProbeReply, Recheck, Resend, ShareOutcome};
 pub use dialect::{
     SR_MAX_ROLES, ShareBodyError, grant_to, revoke_from, share_body, share_body_on, wire_request,
 };

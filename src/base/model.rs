@@ -677,6 +677,16 @@ impl EntityKind {
         self.facts().linked_grants
     }
 
+    /// Whether sharing this entity may grant roles on another one (contract C7): a data
+    /// source's share makes its recipients CONSUMER of its data store, a custom model's or
+    /// task's shares its training data. The other side of [`Self::receives_linked_grants`].
+    pub fn grants_linked_access(self) -> bool {
+        matches!(
+            self,
+            EntityKind::DataSource | EntityKind::CustomModel | EntityKind::CustomTask
+        )
+    }
+
     /// The most changes one share request of this kind may carry, where a schema states
     /// one: 100 for every sharedRoles write (contract R10) and for the accessControl writes
     /// of custom models and tasks (C8).

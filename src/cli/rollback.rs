@@ -51,6 +51,15 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
     let rollback_journal = settings.rollback_journal();
     let ready = rollback::prepare(&settings).await?;
     if !quiet {
+        if let Some(earlier) = &ready.prepared.superseded {
+            eprintln!(
+                "handover: {} has grown since the rollback in {} was planned (the run was \
+                 resumed after it); rolling back everything it records now, in {}",
+                opts.journal.display(),
+                earlier.display(),
+                ready.prepared.journal_path.display()
+            );
+        }
         match &ready.prepared.made {
             Some(made) => {
                 eprintln!(
@@ -62,10 +71,14 @@ pub async fn run(opts: RollbackOpts, quiet: bool) -> anyhow::Result<i32> {
             }
             None => eprintln!(
                 "handover: resuming the rollback journaled in {} (plan {})",
-                rollback_journal.display(),
+                ready.prepared.journal_path.display(),
                 ready.prepared.plan_path.display()
             ),
         }
+    }
+    if let Some(effects) = &ready.prepared.side_effects {
+        // Said even with -q: it is about access this rollback leaves in place.
+        eprintln!("handover: note: {}", effects.render());
     }
     let again = resume_command(&opts, &rollback_journal);
     let done = rollback::run(ready, &settings, super::shutdown_signal(again.clone())).await?;
@@ -137,6 +150,18 @@ mod tests {
         assert_eq!(
             rollback::rollback_plan_path(Path::new("/w/a.rollback.jsonl")),
             PathBuf::from("/w/a.rollback.plan.jsonl")
+        );
+        assert_eq!(
+            rollback::rollback_generation(Path::new("/w/a.rollback.jsonl"), 1),
+            PathBuf::from("/w/a.rollback.jsonl")
+        );
+        assert_eq!(
+            rollback::rollback_generation(Path::new("/w/a.rollback.jsonl"), 3),
+            PathBuf::from("/w/a.rollback.3.jsonl")
+        );
+        assert_eq!(
+            rollback::rollback_generation(Path::new("/w/undo"), 2),
+            PathBuf::from("/w/undo.2")
         );
     }
 }

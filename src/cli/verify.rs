@@ -2,8 +2,11 @@
 //! lists and say which entities are not at their target, and what the departing user
 //! still holds. Exit 0 when everything matches, [`exit::MISMATCH`] when something does
 //! not, also when all that differs is access the server would not take from inactive users
-//! (said as such): it is still there, and usable again if the account is reactivated. The
-//! work is [`crate::after::verify`]'s.
+//! (said as such): it is still there, and usable again if the account is reactivated.
+//! With `--journal` and the plan not where the journal says, what the journal records as
+//! not done (failed, drifted or refused, in flight, a run that did not finish) is also
+//! [`exit::MISMATCH`], with its counts: the live check sees only what it says succeeded.
+//! The work is [`crate::after::verify`]'s.
 //!
 //! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
 //! (read), the connection settings and the endpoint they were made for, the preflight.
@@ -65,6 +68,64 @@ struct Subject {
     header: Option<PlanHeader>,
     /// Every kind the plan or journal names.
     kinds: BTreeSet<EntityKind>,
+    /// Without the plan: what the journal records as not done, which the live check of
+    /// what it says succeeded cannot see. `None` when the plan is checked.
+    unfinished: Option<Unfinished>,
+}
+
+/// What a journal records as not done, for `verify --journal` without its plan: entities
+/// whose write failed, drifted or was refused, entities in flight, and whether the run
+/// ended at all (if not, entities it never reached are in no journal line, and only the
+/// missing plan could count them).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+struct Unfinished {
+    /// Entities whose last outcome is failed, drifted or refused.
+    failed: usize,
+    /// Entities with an intent and no outcome after it.
+    in_flight: usize,
+    /// The run never stopped cleanly, or was interrupted: some entities may be pending.
+    pending: bool,
+}
+
+impl Unfinished {
+    /// What `replay` records as not done.
+    fn of(replay: &Replay) -> Unfinished {
+        let counts = replay.counts();
+        Unfinished {
+            failed: [
+                OutcomeKind::Failed,
+                OutcomeKind::Drifted,
+                OutcomeKind::Refused,
+            ]
+            .iter()
+            .map(|&k| counts.get(k))
+            .sum(),
+            in_flight: counts.in_flight,
+            pending: replay.end().is_none_or(|end| end.interrupted),
+        }
+    }
+
+    /// Whether the journal records anything not done.
+    fn any(&self) -> bool {
+        self.failed > 0 || self.in_flight > 0 || self.pending
+    }
+
+    /// One line for people: `the journal also records 2 failed, drifted or refused, 1 in
+    /// flight, a run that did not finish (…)`.
+    fn render(&self) -> String {
+        let mut parts = vec![
+            format!("{} failed, drifted or refused", self.failed),
+            format!("{} in flight", self.in_flight),
+        ];
+        if self.pending {
+            parts.push(
+                "a run that did not finish (entities it never reached are pending and, \
+                 without the plan, not counted)"
+                    .to_string(),
+            );
+        }
+        format!("the journal also records {}", parts.join(", "))
+    }
 }
 
 /// The `--json` verdict.
@@ -82,6 +143,10 @@ struct Verdict<'a> {
     mismatches: &'a [Mismatch],
     /// What the departing user still holds; `null` without one.
     residual: Option<&'a Residual>,
+    /// With `--journal` and no plan: what the journal records as not done (failed,
+    /// drifted or refused; in flight; whether entities may be pending); `null` when the
+    /// plan was checked.
+    unfinished: Option<&'a Unfinished>,
 }
 
 /// `handover verify`.
@@ -115,15 +180,19 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
     .await
     .map_err(|e| exit::with_code(e.exit_code(), e))?;
 
+    // What the live check of what the journal says succeeded cannot see counts too.
+    let unfinished = subject.unfinished.as_ref().filter(|u| u.any());
+    let ok = verdict.ok() && unfinished.is_none();
     if opts.json {
         let out = Verdict {
-            ok: verdict.ok(),
+            ok,
             source: &subject.label,
             checked: verdict.checked,
             not_at_target: verdict.mismatches.len(),
             inactive_access_remains: verdict.inactive_access_remains(),
             mismatches: &verdict.mismatches,
             residual: residual.as_ref(),
+            unfinished: subject.unfinished.as_ref(),
         };
         println!(
             "{}",
@@ -143,15 +212,14 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
         for m in &verdict.mismatches {
             println!("  {} {} {:?}: {}", m.kind, m.id, m.name, m.problem);
         }
+        if let Some(unfinished) = unfinished {
+            println!("{}", unfinished.render());
+        }
         if let Some(residual) = &residual {
             println!("{}", residual.render());
         }
     }
-    Ok(if verdict.ok() {
-        exit::OK
-    } else {
-        exit::MISMATCH
-    })
+    Ok(if ok { exit::OK } else { exit::MISMATCH })
 }
 
 fn from_plan(path: &Path) -> anyhow::Result<Subject> {
@@ -174,6 +242,7 @@ fn subject_of_plan(plan: PlanReader, label: String) -> anyhow::Result<Subject> {
         expected,
         header: Some(header),
         kinds,
+        unfinished: None,
     })
 }
 
@@ -227,6 +296,7 @@ fn from_journal(journal: &Path) -> anyhow::Result<Subject> {
         kinds: expected.iter().map(|e| e.kind).collect(),
         expected,
         header: None,
+        unfinished: Some(Unfinished::of(&replay)),
     })
 }
 

@@ -184,6 +184,19 @@ pub fn at_target(kind: EntityKind, list: &[Grant], changes: &[Change]) -> Result
     }
 }
 
+/// For every principal `changes` touch, how `now` differs from `sent_on`, the list a
+/// write was sent on: empty when nothing the write touches has moved (role, or a stated
+/// `can_share` where the kind carries it). What the executor asks before sending a write
+/// again after a lost answer.
+pub(crate) fn moved(
+    kind: EntityKind,
+    sent_on: &[Grant],
+    now: &[Grant],
+    changes: &[Change],
+) -> Vec<String> {
+    touched_differences(kind, sent_on, now, changes)
+}
+
 /// For every principal `changes` touch, how `live` differs from `planned` (role, or a
 /// stated `can_share` where the kind carries it). Empty when they agree on all of them.
 fn touched_differences(

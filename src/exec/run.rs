@@ -314,6 +314,7 @@ pub async fn run(
         duplicates: 0,
         stop: None,
         started: Instant::now(),
+        sharing: 0,
     };
 
     // A client an earlier run stopped sends again (the halt is for one run's stop).
@@ -324,21 +325,42 @@ pub async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
+    // An entity that receives linked grants waits here while an entity whose share grants
+    // them is in flight (contract C7): its write and read-back then see what those shares
+    // did, and a later share cannot add a CONSUMER role behind a rollback that just removed
+    // one. A rollback plan lists such entities last, so this makes them follow every share.
+    let mut held: Option<PlanEntry> = None;
     loop {
+        if workers.is_empty() {
+            // Nothing in flight, so no share either, whatever the count says: a held
+            // entity can never wait on a worker that is gone.
+            c.sharing = 0;
+        }
         let mut admitted = 0;
         while c.stop.is_none()
             && !plan_done
             && workers.len() < concurrency
             && admitted < ADMIT_BATCH
         {
-            match plan.next() {
+            let next = match held.take() {
+                Some(entry) => Some(Ok(entry)),
+                None => plan.next(),
+            };
+            match next {
                 None => plan_done = true,
                 Some(Err(e)) => c.halt(StopKind::Fatal {
                     message: format!("cannot read the plan: {e}"),
                 }),
+                Some(Ok(entry)) if entry.kind.receives_linked_grants() && c.sharing > 0 => {
+                    held = Some(entry);
+                    break;
+                }
                 Some(Ok(entry)) => {
                     admitted += 1;
                     if let Some(job) = c.admit(entry) {
+                        if job.entry.kind.grants_linked_access() {
+                            c.sharing += 1;
+                        }
                         workers.spawn(worker::work(
                             client.clone(),
                             job,
@@ -353,7 +375,9 @@ pub async fn run(
         if workers.is_empty() && (plan_done || c.stop.is_some()) {
             break;
         }
-        let can_admit = c.stop.is_none() && !plan_done && workers.len() < concurrency;
+        let waiting_for_shares = held.is_some() && c.sharing > 0;
+        let can_admit =
+            c.stop.is_none() && !plan_done && workers.len() < concurrency && !waiting_for_shares;
         tokio::select! {
             biased;
             () = &mut shutdown, if !shutdown_seen => {
@@ -398,6 +422,8 @@ struct Coordinator<'a> {
     duplicates: u64,
     stop: Option<StopKind>,
     started: Instant,
+    /// Workers in flight on entities whose share grants linked access (contract C7).
+    sharing: usize,
 }
 
 impl Coordinator<'_> {
@@ -470,6 +496,14 @@ impl Coordinator<'_> {
 
     /// A worker ended.
     fn take_end(&mut self, end: Result<WorkerEnd, JoinError>) {
+        let kind = match &end {
+            Ok(WorkerEnd::Outcome(o)) => Some(o.kind),
+            Ok(WorkerEnd::Unfinished { kind, .. }) => Some(*kind),
+            Err(_) => None,
+        };
+        if kind.is_some_and(EntityKind::grants_linked_access) {
+            self.sharing = self.sharing.saturating_sub(1);
+        }
         match end {
             Ok(WorkerEnd::Outcome(outcome)) => self.record(outcome, true),
             Ok(WorkerEnd::Unfinished { kind, id, stop }) => {

@@ -5,10 +5,12 @@
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::api::{self, ApiError, Client, ErrorClass};
+use futures::future::BoxFuture;
+
+use crate::api::{self, ApiError, Client, ErrorClass, Resend};
 use crate::journal::{Intent, Outcome, OutcomeKind};
 use crate::model::{AccessList, EntityKind, Grant, WriteSemanticsKind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::plan::{PlanEntry, ShareRequest, UserIdent, validate};
 
@@ -235,7 +237,50 @@ pub(crate) async fn work(
         return unfinished();
     }
 
-    let sent = match client.share_on(kind, id, &request, &sent_on).await {
+    // Before a write whose answer was lost goes out again: read it again. Landed, or
+    // changed by someone else meanwhile on a principal it touches: not sent again.
+    let rechecked: Mutex<Option<Vec<Grant>>> = Mutex::new(None);
+    let recheck = || -> BoxFuture<'_, Resend> {
+        Box::pin(async {
+            let read = client.access_list(kind, id).await;
+            let Ok(Ok(now)) = read.map(|l| drift::readable(l, &request.changes)) else {
+                // Unreadable now: the attempt is sent again, as it always was.
+                return Resend::Send;
+            };
+            let landed = drift::at_target(kind, &now, &request.changes).is_ok();
+            if !landed && drift::moved(kind, &live, &now, &request.changes).is_empty() {
+                return Resend::Send;
+            }
+            *rechecked.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+            Resend::Stop
+        })
+    };
+    let sent = client
+        .share_on_rechecked(kind, id, &request, &sent_on, Some(&recheck))
+        .await;
+    let seen = rechecked.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let (Some(now), Err(e)) = (seen, &sent) {
+        let attempts = e.attempts();
+        if drift::at_target(kind, &now, &request.changes).is_ok() {
+            return WorkerEnd::Outcome(Outcome {
+                status: e.status(),
+                after: Some(now),
+                ..Outcome::new(kind, id, OutcomeKind::Succeeded, attempts)
+            });
+        }
+        let difference = drift::moved(kind, &live, &now, &request.changes).join("; ");
+        tracing::info!(kind = %kind, id, %difference, "changed between attempts of the write; not sent again");
+        return WorkerEnd::Outcome(Outcome {
+            status: e.status(),
+            error: Some(format!(
+                "drifted between attempts of the write (an answer was lost; an attempt may \
+                 have landed): {difference}"
+            )),
+            after: Some(now),
+            ..Outcome::new(kind, id, OutcomeKind::Drifted, attempts)
+        });
+    }
+    let sent = match sent {
         // A refusal that may be about inactive users: sent again without their changes.
         Err(e) if inactive::is_refusal(&e) => {
             let again = Again {
@@ -362,6 +407,32 @@ struct Again<'a> {
 }
 
 impl Again<'_> {
+    /// The failure of the write sent without the inactive users, after the first was
+    /// refused: both told.
+    fn failed_again(
+        &self,
+        e: ApiError,
+        after: Option<Vec<Grant>>,
+        attempts: u32,
+        refusal: &ApiError,
+    ) -> WorkerEnd {
+        let (kind, id) = (self.entry.kind, self.entry.id.as_str());
+        match failure(
+            kind,
+            id,
+            "write without the inactive users",
+            e,
+            after,
+            attempts,
+        ) {
+            WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
+                error: o.error.map(|e| format!("write: {refusal}; then {e}")),
+                ..o
+            }),
+            other => other,
+        }
+    }
+
     /// Sends the refused request again without the changes that remove or lower the access
     /// of inactive users, when that is what the refusal is about, and ends the entity:
     /// `partial` when the rest is in place. `Err(refusal)`, with nothing sent, when it is
@@ -450,24 +521,37 @@ impl Again<'_> {
         tracing::info!(kind = %kind, id, refusal = %refusal, "refused; sending again without the inactive users' changes");
         let (attempts, status) = match self.client.share_on(kind, id, &reduced, self.live).await {
             Ok(done) => (first_attempts + done.attempts, done.status),
-            Err(e) => {
+            // Out of retries, or a retry refused after an earlier attempt lost its answer
+            // (applied, then a 502): an attempt may have landed, so look before recording
+            // a failure, as the first write does.
+            Err(e)
+                if (e.class() == ErrorClass::Retryable || e.attempts() > 1)
+                    && self.settings.verify =>
+            {
                 let attempts = first_attempts + e.attempts();
+                let read = self.client.access_list(kind, id).await;
                 return Ok(
-                    match failure(
-                        kind,
-                        id,
-                        "write without the inactive users",
-                        e,
-                        None,
-                        attempts,
-                    ) {
-                        WorkerEnd::Outcome(o) => WorkerEnd::Outcome(Outcome {
-                            error: o.error.map(|e| format!("write: {refusal}; then {e}")),
-                            ..o
-                        }),
-                        other => other,
+                    match read.map(|l| drift::readable(l, &self.request.changes)) {
+                        Ok(Ok(after))
+                            if drift::at_target(kind, &after, &reduced.changes).is_ok() =>
+                        {
+                            partial(attempts, e.status(), Some(after))
+                        }
+                        Ok(Ok(after) | Err((after, _))) => {
+                            self.failed_again(e, Some(after), attempts, &refusal)
+                        }
+                        Err(read) => match read.class() {
+                            ErrorClass::Auth | ErrorClass::Fatal => {
+                                failure(kind, id, "read-back", read, None, attempts)
+                            }
+                            _ => self.failed_again(e, None, attempts, &refusal),
+                        },
                     },
                 );
+            }
+            Err(e) => {
+                let attempts = first_attempts + e.attempts();
+                return Ok(self.failed_again(e, None, attempts, &refusal));
             }
         };
         if !self.settings.verify {

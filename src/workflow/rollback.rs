@@ -94,7 +94,8 @@ pub async fn run(
     settings: &RollbackSettings,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RolledBack> {
-    let rollback_journal = settings.rollback_journal();
+    // The spec's journal, or a later generation of it (the source journal grew since).
+    let rollback_journal = ready.prepared.journal_path.clone();
     let plan_path = ready.prepared.plan_path.clone();
     let exec_settings = Settings {
         concurrency: settings.workers,
