@@ -75,6 +75,12 @@ pub enum SourceKind {
         to: UserIdent,
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
+        /// Whether the plan also removes the roles `from` hold on entities they do not own
+        /// (the default since it existed; `--keep-other-access` keeps them). Absent when
+        /// false, so a plan made with the flag reads like one written before: those kept
+        /// other access too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoke_other_access: bool,
     },
     /// `handover plan --map FILE`: several departing users in one pass, each to their own
     /// successor ([`crate::plan::mapfile`]). A mode of its own rather than a field of `offboard`,
@@ -95,6 +101,9 @@ pub enum SourceKind {
         pairs: Vec<HandoverPair>,
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
+        /// As in `offboard`, for every departing user of the map.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoke_other_access: bool,
     },
     /// `handover plan --orphans --to USER`: every entity of `types` whose every owner is
     /// deactivated goes to `to`. `deactivated` is every account `users/` said was not
@@ -191,6 +200,12 @@ pub struct PlanEntry {
     pub current: Vec<Grant>,
     /// The access list wanted. For refused entries, what was wanted (or `current`).
     pub target: Vec<Grant>,
+    /// An offboarding's revoke-only entry: no departing user owns the entity, and the
+    /// request only takes a departing user's role away (`"revoke_only":true`; absent
+    /// otherwise, and in plans written before it existed). The plan's table and review CSV
+    /// show these apart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoke_only: bool,
 }
 
 impl PlanEntry {
@@ -233,6 +248,15 @@ impl PlanEntry {
             request,
             current,
             target,
+            revoke_only: false,
+        }
+    }
+
+    /// The same entry, marked revoke-only (see [`PlanEntry::revoke_only`]).
+    pub fn as_revoke_only(self) -> PlanEntry {
+        PlanEntry {
+            revoke_only: true,
+            ..self
         }
     }
 
@@ -258,6 +282,7 @@ impl PlanEntry {
             request: None,
             current,
             target,
+            revoke_only: false,
         }
     }
 }
