@@ -83,6 +83,11 @@ pub struct SimConfig {
     pub inactive_revoke: InactiveRevokeKind,
     /// Status of a write refused by `inactive_revoke: refuse`: 400, 409 or 422 (default).
     pub inactive_revoke_status: u16,
+    /// The reading of contract C20 the sources leave open: `catalogItems/`'s
+    /// `ownerUserId`/`ownerUsername` filters and a use case's `owners` name only the
+    /// creator, not every user with the OWNER role. Off by default (they name every
+    /// owner); the access lists say who owns what either way.
+    pub owner_hints_creator_only: bool,
 }
 
 impl Default for SimConfig {
@@ -110,6 +115,7 @@ impl Default for SimConfig {
             capacity: None,
             inactive_revoke: InactiveRevokeKind::Allow,
             inactive_revoke_status: 422,
+            owner_hints_creator_only: false,
         }
     }
 }
