@@ -150,7 +150,7 @@ fn demo_runs_end_to_end_and_its_verify_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("39 entities checked, 0 not at target"),
+        stdout.contains("52 entities checked, 0 not at target"),
         "{stdout}"
     );
     assert!(dir.path().join("demo/demo.plan.journal.jsonl").exists());

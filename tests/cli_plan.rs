@@ -114,21 +114,8 @@ fn plan_writes_the_plan_and_prints_the_table() {
     assert_eq!(lines.len(), 14, "{searched}");
     for (line, kind) in lines[1..].iter().zip(EntityKind::ALL) {
         assert!(line.contains(kind.plural_label()), "{line}");
-        // Datasets, files and user blueprints are listed by owner on the server, use cases
-        // by the owners they name.
-        let by_owner = matches!(
-            kind,
-            EntityKind::Dataset
-                | EntityKind::File
-                | EntityKind::UseCase
-                | EntityKind::UserBlueprint
-        );
-        let end = if by_owner {
-            "2 owned by the departing user (listed by owner)"
-        } else {
-            "2 owned by the departing user"
-        };
-        assert!(line.ends_with(end), "{line}");
+        // No list is narrowed by an owner filter (contract C20).
+        assert!(line.ends_with("2 owned by the departing user"), "{line}");
     }
 
     assert_eq!(files_in(w.dir.path()), ["plan.csv", "plan.jsonl"]);

@@ -381,6 +381,7 @@ mod tests {
                 to: ident("bob"),
                 old_owner_role: OldOwnerRoleKind::Editor,
                 types: vec![EntityKind::Project, EntityKind::DataSource],
+                revoke_other_access: false,
             },
         );
         header.created = "2024-05-01T12:34:56Z".into();
@@ -404,6 +405,7 @@ mod tests {
             }],
             old_owner_role: OldOwnerRoleKind::None,
             types: vec![EntityKind::Project],
+            revoke_other_access: true,
         };
         header.selection = Some(SelectionSource {
             only_ids: None,
@@ -414,7 +416,7 @@ mod tests {
         });
         let text = serde_json::to_string(&header).unwrap();
         assert!(
-            text.contains(r#""source":{"mode":"offboard_map","file":"m.csv","pairs":[{"from":{"id":"id-alice","username":"alice"},"to":{"id":"","username":"bob"}}],"old_owner_role":"NONE","types":["project"]},"selection":{"exclude":{"file":"x.txt","sha256":"sha256:00"}},"#),
+            text.contains(r#""source":{"mode":"offboard_map","file":"m.csv","pairs":[{"from":{"id":"id-alice","username":"alice"},"to":{"id":"","username":"bob"}}],"old_owner_role":"NONE","types":["project"],"revoke_other_access":true},"selection":{"exclude":{"file":"x.txt","sha256":"sha256:00"}},"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<PlanHeader>(&text).unwrap(), header);

@@ -124,6 +124,7 @@ impl World {
                 to: self.user(SUCCESSOR_USERNAME),
                 old_owner_role: OldOwnerRoleKind::None,
                 types: EntityKind::ALL.to_vec(),
+                revoke_other_access: false,
             },
         )
     }
