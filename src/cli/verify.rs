@@ -2,8 +2,11 @@
 //! lists and say which entities are not at their target, and what the departing user
 //! still holds. Exit 0 when everything matches, [`exit::MISMATCH`] when something does
 //! not, also when all that differs is access the server would not take from inactive users
-//! (said as such): it is still there, and usable again if the account is reactivated. The
-//! work is [`crate::after::verify`]'s.
+//! (said as such): it is still there, and usable again if the account is reactivated.
+//! Also [`exit::MISMATCH`] when an offboarding plan's departing users still hold what it
+//! meant to remove (the residual's findings, named): after a default offboarding anything
+//! they own or can access, with `--keep-other-access` anything they own. The work is
+//! [`crate::after::verify`]'s.
 //!
 //! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
 //! (read), the connection settings and the endpoint they were made for, the preflight.
@@ -15,7 +18,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::after::rollback::resolve_recorded;
-use crate::after::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
+use crate::after::verify::{self, Expected, Meant, Mismatch, Residual, ResidualSpec};
 use crate::api::Client;
 use crate::exit;
 use crate::journal::{EntityState, OutcomeKind, Replay};
@@ -44,7 +47,8 @@ pub struct VerifyOpts {
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// Also count what USER still owns or can access among every entity of the plan's
-    /// types. [default: the --from of an offboarding plan]
+    /// types, without judging it. [default: the --from of an offboarding plan, judged:
+    /// what they hold beyond what the plan meant is a finding, exit 5]
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Print the verdict as JSON.
@@ -70,7 +74,8 @@ struct Subject {
 /// The `--json` verdict.
 #[derive(Serialize)]
 struct Verdict<'a> {
-    /// Every checked entity is at its target.
+    /// Every checked entity is at its target, and the departing users hold nothing the
+    /// plan meant to remove (`residual.findings` is empty).
     ok: bool,
     /// What was checked: `plan PATH`, or `journal PATH`.
     source: &'a str,
@@ -83,6 +88,9 @@ struct Verdict<'a> {
     /// What the departing user still holds; `null` without one.
     residual: Option<&'a Residual>,
 }
+
+/// Residual findings printed as text, one line each; `--json` has them all.
+const FINDINGS_SHOWN: usize = 50;
 
 /// `handover verify`.
 pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
@@ -115,9 +123,12 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
     .await
     .map_err(|e| exit::with_code(e.exit_code(), e))?;
 
+    // What a departing user still holds beyond what the plan meant is a finding too.
+    let findings = residual.as_ref().map_or(0, Residual::finding_count);
+    let ok = verdict.ok() && findings == 0;
     if opts.json {
         let out = Verdict {
-            ok: verdict.ok(),
+            ok,
             source: &subject.label,
             checked: verdict.checked,
             not_at_target: verdict.mismatches.len(),
@@ -145,9 +156,10 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
         }
         if let Some(residual) = &residual {
             println!("{}", residual.render());
+            print!("{}", residual.render_findings(FINDINGS_SHOWN));
         }
     }
-    Ok(if verdict.ok() {
+    Ok(if ok {
         exit::OK
     } else {
         exit::MISMATCH
@@ -238,29 +250,59 @@ async fn residual_spec(
     subject: &Subject,
 ) -> anyhow::Result<Option<ResidualSpec>> {
     let offboard = subject.header.as_ref().and_then(|h| match &h.source {
-        SourceKind::Offboard { from, types, .. } => Some((from.clone(), types.clone())),
-        SourceKind::OffboardMap { pairs, types, .. } => Some((
+        SourceKind::Offboard {
+            from,
+            types,
+            old_owner_role,
+            revoke_other_access,
+            ..
+        } => Some((
+            from.clone(),
+            types.clone(),
+            Meant {
+                old_owner_role: *old_owner_role,
+                keep_other_access: !revoke_other_access,
+            },
+        )),
+        SourceKind::OffboardMap {
+            pairs,
+            types,
+            old_owner_role,
+            revoke_other_access,
+            ..
+        } => Some((
             pairs.iter().map(|p| p.from.clone()).collect(),
             types.clone(),
+            Meant {
+                old_owner_role: *old_owner_role,
+                keep_other_access: !revoke_other_access,
+            },
         )),
         // A hand-written plan names no departing user.
         _ => None,
     });
-    let users = match (&opts.user, &offboard) {
-        (Some(name), _) => {
+    // The plan's own departing users are judged against what it meant; anyone named with
+    // --user is counted, not judged.
+    let (users, meant) = match (&opts.user, &offboard) {
+        (Some(name), _) => (
             vec![
                 planner::resolve_departing(client, "--user", name, OldOwnerRoleKind::None)
                     .await
                     .map_err(|e| exit::with_code(e.exit_code(), e))?,
-            ]
-        }
-        (None, Some((from, _))) => from.clone(),
+            ],
+            None,
+        ),
+        (None, Some((from, _, meant))) => (from.clone(), Some(*meant)),
         (None, None) => return Ok(None),
     };
     let kinds = match offboard {
-        Some((_, types)) if !types.is_empty() => types,
+        Some((_, types, _)) if !types.is_empty() => types,
         _ if !subject.kinds.is_empty() => subject.kinds.iter().copied().collect(),
         _ => EntityKind::ALL.to_vec(),
     };
-    Ok(Some(ResidualSpec { users, kinds }))
+    Ok(Some(ResidualSpec {
+        users,
+        kinds,
+        meant,
+    }))
 }
