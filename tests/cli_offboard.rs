@@ -229,6 +229,18 @@ fn a_default_offboard_leaves_the_departing_user_nothing_and_keep_other_access_ke
             }
             assert_eq!(held(&w.sim), Vec::new(), "the departing user holds nothing");
         }
+        // The run's page shows the residual its record knows.
+        let page = std::fs::read_to_string(
+            w.dir
+                .path()
+                .join("offboard-departing_acme.test.plan.journal.report.html"),
+        )
+        .unwrap();
+        assert!(page.contains("<h2>Residual: 0</h2>"), "{page}");
+        assert_eq!(
+            page.contains("their other access is kept: <code>--keep-other-access</code>"),
+            keep
+        );
         // Nobody else's access changed but the successor's.
         let after = w.sim.state();
         for (old, new) in before.entities.iter().zip(&after.entities) {

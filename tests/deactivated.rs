@@ -945,6 +945,14 @@ async fn revoke_only_entries_of_an_inactive_leaver_end_partial_on_a_refusing_ser
         assert_eq!(w.sim.stats().writes_to(e.kind, &e.id), 0);
     }
     assert_only_planned_changes(&before, &after, &entries);
+    // The run's page: every entity still holds the inactive user, partial.
+    let page = std::fs::read_to_string(w.path("plan.journal.report.html")).unwrap();
+    let n = entries.len();
+    assert!(page.contains(&format!("<h2>Residual: {n}</h2>")), "{page}");
+    assert!(
+        page.contains(&format!("on {n} entities: {n} partial")),
+        "{page}"
+    );
 
     // verify: not at target because the inactive user keeps access, said as such.
     let v = verify_journal_json(&w).await;
