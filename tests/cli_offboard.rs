@@ -195,12 +195,9 @@ fn a_default_offboard_leaves_the_departing_user_nothing_and_keep_other_access_ke
             String::from_utf8_lossy(&out.stderr)
         );
         // The plan's table and review CSV show the revoke-only changes apart.
-        let csv = std::fs::read_to_string(
-            w.dir
-                .path()
-                .join("offboard-departing_acme.test.plan.csv"),
-        )
-        .unwrap();
+        let csv =
+            std::fs::read_to_string(w.dir.path().join("offboard-departing_acme.test.plan.csv"))
+                .unwrap();
         let revokes = csv.lines().filter(|l| l.contains(",revoke,")).count();
         if keep {
             assert!(!stdout.contains("to revoke"), "{stdout}");
@@ -221,9 +218,8 @@ fn a_default_offboard_leaves_the_departing_user_nothing_and_keep_other_access_ke
             assert_eq!(revokes, members.len(), "{csv}");
             for (kind, id, role) in &members {
                 assert!(
-                    csv.contains(&format!(
-                        ",revoke,{DEPARTING_USERNAME},user,{role},NONE,"
-                    )) && csv.contains(id.as_str()),
+                    csv.contains(&format!(",revoke,{DEPARTING_USERNAME},user,{role},NONE,"))
+                        && csv.contains(id.as_str()),
                     "{kind} {id}: {csv}"
                 );
             }

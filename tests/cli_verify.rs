@@ -227,7 +227,13 @@ async fn verify_after_a_default_offboard_has_residual_0() {
     grants.push(SeedGrant::new(DEPARTING_USERNAME, Role::Consumer));
     w.sim.set_access(e.kind, &e.id, grants).unwrap();
     let out = run(&w, &["verify", "plan.jsonl", "--rate", "1000"]).await;
-    assert_eq!(out.code, Some(exit::MISMATCH), "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code,
+        Some(exit::MISMATCH),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
     assert!(out.stdout.contains("0 not at target"), "{}", out.stdout);
     assert!(
         out.stdout.contains("still owns 0 and has access to 1 more"),
@@ -298,9 +304,9 @@ async fn with_keep_other_access_the_roles_stay_and_the_residual_counts_ownership
         .entities
         .iter()
         .find(|e| {
-            e.access.iter().any(|g| {
-                g.username == DEPARTING_USERNAME && g.role != Role::Owner
-            })
+            e.access
+                .iter()
+                .any(|g| g.username == DEPARTING_USERNAME && g.role != Role::Owner)
         })
         .unwrap();
     let grants: Vec<SeedGrant> = e

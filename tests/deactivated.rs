@@ -914,11 +914,20 @@ async fn revoke_only_entries_of_an_inactive_leaver_end_partial_on_a_refusing_ser
         assert_eq!(e.action, ActionKind::Change, "{} {}", e.kind, e.id);
         let changes = &e.request.as_ref().unwrap().changes;
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].name.as_str(), changes[0].role), (DEPARTING_USERNAME, None));
+        assert_eq!(
+            (changes[0].name.as_str(), changes[0].role),
+            (DEPARTING_USERNAME, None)
+        );
     }
 
     let out = run(&w, &["apply", "plan.jsonl", "--rate", "2000"]).await;
-    assert_eq!(out.code, Some(exit::PARTIAL), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code,
+        Some(exit::PARTIAL),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
     let after = w.sim.state();
     let replay = Replay::read(w.path("plan.journal.jsonl")).unwrap();
     assert_eq!(replay.counts().get(OutcomeKind::Partial), entries.len());

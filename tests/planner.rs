@@ -560,7 +560,12 @@ async fn no_owner_filter_decides_what_is_read() {
         assert_eq!(plan.ids(kind).len() as u64, owned, "{kind}");
     }
     // Only files come from the catalog (they have no list of their own), unfiltered.
-    assert_eq!(stats.route_total("GET catalogItems/"), 1, "{:?}", stats.by_route);
+    assert_eq!(
+        stats.route_total("GET catalogItems/"),
+        1,
+        "{:?}",
+        stats.by_route
+    );
 }
 
 #[tokio::test]

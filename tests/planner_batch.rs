@@ -738,7 +738,13 @@ fn offboard_with_a_map_and_an_exclusion_hands_over_co_owned_entities_to_both_suc
         }
         for (who, heir) in [(DEPARTING_USERNAME, SUCCESSOR_USERNAME), (LEAVER, HEIR)] {
             // Nobody departing holds anything afterwards, owner or not (the default).
-            assert_eq!(after.role_of(e.kind, &e.id, who), None, "{} {}", e.kind, e.id);
+            assert_eq!(
+                after.role_of(e.kind, &e.id, who),
+                None,
+                "{} {}",
+                e.kind,
+                e.id
+            );
             if owned_by(who) {
                 assert_eq!(after.role_of(e.kind, &e.id, heir), Some(Role::Owner.into()));
             }
@@ -1055,11 +1061,22 @@ async fn owner_hints_that_name_only_the_creator_miss_nothing_in_either_mode() {
         let dir = tempfile::tempdir().unwrap();
         let (_, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
         let want = if keep_other_access { &owns } else { &holds };
-        assert_eq!(&keys(&entries), want, "keep_other_access={keep_other_access}");
+        assert_eq!(
+            &keys(&entries),
+            want,
+            "keep_other_access={keep_other_access}"
+        );
         for e in &entries {
             let key = (e.kind, e.id.clone());
             assert_eq!(e.revoke_only, !owns.contains(&key), "{} {}", e.kind, e.id);
-            assert_eq!(e.action, ActionKind::Change, "{} {}: {:?}", e.kind, e.id, e.reason);
+            assert_eq!(
+                e.action,
+                ActionKind::Change,
+                "{} {}: {:?}",
+                e.kind,
+                e.id,
+                e.reason
+            );
             let departing = e
                 .target
                 .iter()

@@ -1059,7 +1059,10 @@ fn residual_notes(b: &mut String, r: &RunResidual, plan: &str) {
     for (n, label) in [
         (r.refused_in_plan, "refused when planned"),
         (r.not_done, "failed, drifted or refused"),
-        (r.partial, "partial (the server kept inactive users' access)"),
+        (
+            r.partial,
+            "partial (the server kept inactive users' access)",
+        ),
         (r.not_reached, "not reached yet"),
     ] {
         if n > 0 {

@@ -215,8 +215,11 @@ impl Residual {
 
     /// Entities where the users hold more than the plan meant (see [`Residual::findings`]).
     pub fn finding_count(&self) -> usize {
-        let mut seen: Vec<(EntityKind, &str)> =
-            self.findings.iter().map(|h| (h.kind, h.id.as_str())).collect();
+        let mut seen: Vec<(EntityKind, &str)> = self
+            .findings
+            .iter()
+            .map(|h| (h.kind, h.id.as_str()))
+            .collect();
         seen.sort();
         seen.dedup();
         seen.len()

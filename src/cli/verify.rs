@@ -159,11 +159,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
             print!("{}", residual.render_findings(FINDINGS_SHOWN));
         }
     }
-    Ok(if ok {
-        exit::OK
-    } else {
-        exit::MISMATCH
-    })
+    Ok(if ok { exit::OK } else { exit::MISMATCH })
 }
 
 fn from_plan(path: &Path) -> anyhow::Result<Subject> {

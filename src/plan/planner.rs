@@ -43,8 +43,8 @@ use crate::plan::csvplan::{CsvChange, Problem};
 use crate::plan::mapfile::{IdList, MapRow};
 use crate::plan::orphan::{Deactivated, Ownership, ownership};
 use crate::plan::{
-    HandoverPair, LeaverTarget, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind,
-    ShareRequest, UserIdent, leaver_target, same_principal,
+    HandoverPair, LeaverTarget, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest,
+    UserIdent, leaver_target, same_principal,
 };
 
 /// What went wrong while planning. Per-entity problems never end up here: they become

@@ -1978,8 +1978,17 @@ async fn owner_hints_can_name_only_the_creator() {
             })
             .map(|u| u["id"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(named, hinted(EntityKind::UseCase), "creator_only={creator_only}");
+        assert_eq!(
+            named,
+            hinted(EntityKind::UseCase),
+            "creator_only={creator_only}"
+        );
         // The access lists tell the truth either way.
-        assert_eq!(state.held_by(EntityKind::UseCase, departing, Role::Owner).len(), 4);
+        assert_eq!(
+            state
+                .held_by(EntityKind::UseCase, departing, Role::Owner)
+                .len(),
+            4
+        );
     }
 }
