@@ -86,6 +86,7 @@ fn every_flag_of_every_command_is_there() {
                 "--csv",
                 "--exclude",
                 "--from",
+                "--keep-other-access",
                 "--map",
                 "--old-owner-role",
                 "--only-ids",
@@ -108,6 +109,7 @@ fn every_flag_of_every_command_is_there() {
             &[
                 "--exclude",
                 "--from",
+                "--keep-other-access",
                 "--journal",
                 "--map",
                 "--max-read-age",
@@ -169,6 +171,7 @@ fn every_flag_of_every_command_is_there() {
                 "--list-page-max",
                 "--listen",
                 "--orphans",
+                "--owner-hints-creator-only",
                 "--per-kind",
                 "--prediction-traffic",
                 "--ragged-pages",

@@ -4,7 +4,9 @@
 //!
 //! It can also count what a departing user still holds ([`Residual`]): every entity of the
 //! kinds a plan covered is listed and its access list read, in the same pass as the plan's
-//! own entities, so no access list is read twice. Without a plan, what a journal says
+//! own entities, so no access list is read twice. For an offboarding plan's own departing
+//! users it is judged against what the plan meant to remove ([`Meant`]): what they hold
+//! beyond it is a finding ([`Held`]), named. Without a plan, what a journal says
 //! succeeded can be checked instead ([`expected_from_journal`]).
 //!
 //! An entity where only the access of inactive users remains, access the plan removes or
