@@ -24,7 +24,7 @@ use handover::plan::{
 use handover::secret::Token;
 use handover::sim::{
     DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME, SUCCESSOR_USERNAME, Seed,
-    SeedGrant, Sim, SimConfig, SimHandle, StateSnapshot, default_token,
+    SeedEntity, SeedGrant, SeedPrincipal, Sim, SimConfig, SimHandle, StateSnapshot, default_token,
 };
 use tempfile::TempDir;
 
@@ -1084,4 +1084,55 @@ async fn owner_hints_that_name_only_the_creator_miss_nothing_in_either_mode() {
             assert!(!departing, "{} {} keeps the departing user", e.kind, e.id);
         }
     }
+}
+
+#[tokio::test]
+async fn a_revoke_only_entry_with_no_readable_owner_is_refused_with_the_reason() {
+    // The only owner is a group whose role no client knows: removing the departing
+    // editor cannot be shown to leave an owner, so a reviewer decides.
+    let mut seed = Seed::generate(&GenSpec::uniform(48, 1));
+    let id = "abcdefabcdefabcdefabcdef".to_string();
+    seed.entities.push(SeedEntity {
+        kind: EntityKind::Deployment.into(),
+        id: id.clone(),
+        name: "owned by a group".into(),
+        creator: Some(DEPARTING_USERNAME.into()),
+        access: vec![SeedGrant::new(DEPARTING_USERNAME, Role::Editor)],
+        principals: vec![SeedPrincipal {
+            recipient_type: "group".into(),
+            id: "g-owners".into(),
+            name: "owners".into(),
+            role: "DATA_SCIENTIST".into(),
+        }],
+        store_type: None,
+        linked: None,
+    });
+    seed.validate().unwrap();
+    let sim = start(seed);
+    let state = sim.state();
+    let client = client_with(&sim, DEFAULT_ADMIN_TOKEN);
+    let caller = caller_of(&client).await;
+    let spec = BatchSpec {
+        pairs: vec![HandoverPair {
+            from: ident(&state, DEPARTING_USERNAME),
+            to: ident(&state, SUCCESSOR_USERNAME),
+        }],
+        old_owner_role: OldOwnerRoleKind::None,
+        kinds: vec![EntityKind::Deployment],
+        keep_other_access: false,
+        selection: Selection::default(),
+        orphans: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
+    let entry = entries.iter().find(|e| e.id == id).unwrap();
+    assert!(entry.revoke_only);
+    assert_eq!(entry.action, ActionKind::Refused);
+    assert_eq!(
+        entry.reason.as_deref(),
+        Some(
+            "no owner can be read in the access list, so removing the departing user's role \
+             cannot be shown to leave one"
+        )
+    );
 }

@@ -719,7 +719,10 @@ impl Coverage {
                 c.owned
             ));
             if c.access > 0 {
-                out.push_str(&format!(", {} with their access only (revoked)", c.access));
+                out.push_str(&format!(
+                    ", {} with their access only (to revoke)",
+                    c.access
+                ));
             }
             if c.unknown > 0 {
                 out.push_str(&format!(", {} unreadable (refused in the plan)", c.unknown));
@@ -931,8 +934,26 @@ pub async fn plan_batch(
                 }
                 LeaverTarget::RevokeOnly(target) => {
                     c.access += 1;
-                    PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target)
-                        .as_revoke_only()
+                    // Removing a non-owner cannot take the last owner away; but with no
+                    // owner to be read (one hidden in an entry handover cannot read), the
+                    // target could not be shown to keep one: a reviewer decides.
+                    if current.iter().any(|g| g.role == Role::Owner) {
+                        PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target)
+                    } else {
+                        PlanEntry::refused(
+                            entity.kind,
+                            &entity.id,
+                            &entity.name,
+                            current,
+                            target,
+                            &RefusalKind::Other(
+                                "no owner can be read in the access list, so removing the \
+                                 departing user's role cannot be shown to leave one"
+                                    .to_string(),
+                            ),
+                        )
+                    }
+                    .as_revoke_only()
                 }
             };
             writer.write(&checked(entry, caller))?;
