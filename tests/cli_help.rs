@@ -86,6 +86,7 @@ fn every_flag_of_every_command_is_there() {
                 "--csv",
                 "--exclude",
                 "--from",
+                "--keep-other-access",
                 "--map",
                 "--old-owner-role",
                 "--only-ids",
@@ -108,6 +109,7 @@ fn every_flag_of_every_command_is_there() {
             &[
                 "--exclude",
                 "--from",
+                "--keep-other-access",
                 "--journal",
                 "--map",
                 "--max-read-age",
@@ -175,6 +177,7 @@ fn every_flag_of_every_command_is_there() {
                 "--no-extra-recipients",
                 "--observer-role-names",
                 "--orphans",
+                "--owner-hints-creator-only",
                 "--per-kind",
                 "--prediction-traffic",
                 "--ragged-pages",

@@ -156,3 +156,104 @@ fn demo_runs_end_to_end_and_its_verify_passes() {
     );
     assert!(dir.path().join("demo/demo.plan.journal.jsonl").exists());
 }
+
+/// What the departing user holds, entity by entity: (kind, id) → role.
+fn held(sim: &SimHandle) -> Vec<(String, String, handover::model::Role)> {
+    sim.state()
+        .entities
+        .iter()
+        .flat_map(|e| {
+            e.access
+                .iter()
+                .filter(|a| a.username == DEPARTING_USERNAME)
+                .map(|a| (e.kind.as_str().to_string(), e.id.clone(), a.role.into()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_default_offboard_leaves_the_departing_user_nothing_and_keep_other_access_keeps_their_roles() {
+    use handover::model::Role;
+    for keep in [false, true] {
+        let w = world(4);
+        let before = w.sim.state();
+        let members: Vec<_> = held(&w.sim)
+            .into_iter()
+            .filter(|(_, _, role)| *role != Role::Owner)
+            .collect();
+        assert!(!members.is_empty());
+        let extra: &[&str] = if keep {
+            &["--yes", "--keep-other-access"]
+        } else {
+            &["--yes"]
+        };
+        let out = w.offboard(extra);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(exit::OK),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The plan's table and review CSV show the revoke-only changes apart.
+        let csv =
+            std::fs::read_to_string(w.dir.path().join("offboard-departing_acme.test.plan.csv"))
+                .unwrap();
+        let revokes = csv.lines().filter(|l| l.contains(",revoke,")).count();
+        if keep {
+            assert!(!stdout.contains("to revoke"), "{stdout}");
+            assert_eq!(revokes, 0);
+            assert_eq!(held(&w.sim), members);
+        } else {
+            assert!(
+                stdout.contains("type                    to change  to revoke  already done"),
+                "{stdout}"
+            );
+            assert!(
+                stdout.contains(&format!(
+                    "total                          52  {:>9}             0        0",
+                    members.len()
+                )),
+                "{stdout}"
+            );
+            assert_eq!(revokes, members.len(), "{csv}");
+            for (kind, id, role) in &members {
+                assert!(
+                    csv.contains(&format!(",revoke,{DEPARTING_USERNAME},user,{role},NONE,"))
+                        && csv.contains(id.as_str()),
+                    "{kind} {id}: {csv}"
+                );
+            }
+            assert_eq!(held(&w.sim), Vec::new(), "the departing user holds nothing");
+        }
+        // The run's page shows the residual its record knows.
+        let page = std::fs::read_to_string(
+            w.dir
+                .path()
+                .join("offboard-departing_acme.test.plan.journal.report.html"),
+        )
+        .unwrap();
+        assert!(page.contains("<h2>Residual: 0</h2>"), "{page}");
+        assert_eq!(
+            page.contains("their other access is kept: <code>--keep-other-access</code>"),
+            keep
+        );
+        // Nobody else's access changed but the successor's.
+        let after = w.sim.state();
+        for (old, new) in before.entities.iter().zip(&after.entities) {
+            let others = |list: &[handover::sim::SnapshotGrant]| {
+                let mut v: Vec<_> = list
+                    .iter()
+                    .filter(|a| {
+                        a.username != DEPARTING_USERNAME && a.username != SUCCESSOR_USERNAME
+                    })
+                    .map(|a| (a.username.clone(), a.role, a.can_share))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(others(&old.access), others(&new.access), "{}", new.id);
+        }
+        assert!(w.sim.stats().ownerless.is_empty());
+    }
+}

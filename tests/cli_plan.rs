@@ -139,21 +139,9 @@ fn plan_writes_the_plan_and_prints_the_table() {
     );
     for (line, kind) in lines[1..].iter().zip(EntityKind::WRITABLE) {
         assert!(line.contains(kind.plural_label()), "{line}");
-        // Datasets, files and user blueprints are listed by owner on the server, use cases
-        // by the owners they name.
-        let by_owner = matches!(
-            kind,
-            EntityKind::Dataset
-                | EntityKind::File
-                | EntityKind::UseCase
-                | EntityKind::UserBlueprint
-        );
-        let end = if by_owner {
-            "2 owned by the departing user (listed by owner)"
-        } else {
-            "2 owned by the departing user"
-        };
-        // The new types' lists may show an administrator only what they hold.
+        // No list is narrowed by an owner filter (contract C20); the new types' lists may
+        // show an administrator only what they hold.
+        let end = "2 owned by the departing user";
         let end = match kind.admin_visibility() {
             handover::model::AdminVisibilityKind::Unknown => {
                 format!("{end}, the list may show only what the caller created or was given")

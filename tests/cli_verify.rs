@@ -62,8 +62,11 @@ fn owner_only_seed() -> Seed {
 }
 
 async fn plan(w: &World) {
-    let out = run(
-        w,
+    plan_with(w, &[]).await
+}
+
+async fn plan_with(w: &World, extra: &[&str]) {
+    let args = [
         &[
             "-q",
             "plan",
@@ -75,9 +78,11 @@ async fn plan(w: &World) {
             "plan.jsonl",
             "--rate",
             "1000",
-        ],
-    )
-    .await;
+        ][..],
+        extra,
+    ]
+    .concat();
+    let out = run(w, &args).await;
     assert_eq!(out.code, Some(exit::OK), "plan: {}", out.stderr);
 }
 
@@ -182,13 +187,9 @@ async fn verify_passes_after_a_clean_apply_and_names_what_changed_behind_its_bac
     assert_eq!(v["residual"]["owned"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_residual_counts_access_that_is_not_ownership() {
-    // The default seed also gives the departing user editor and consumer roles on
-    // entities others own: offboarding moves ownership only, so that access stays.
-    let w = world(generated(6, 4));
-    let member_of = w
-        .sim
+/// Entities where the departing user holds a role without owning the entity.
+fn member_of(w: &World) -> usize {
+    w.sim
         .state()
         .entities
         .iter()
@@ -199,20 +200,76 @@ async fn the_residual_counts_access_that_is_not_ownership() {
                 g.username.eq_ignore_ascii_case(DEPARTING_USERNAME) && g.role != Role::Owner
             })
         })
-        .count();
-    assert!(member_of > 0);
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_after_a_default_offboard_has_residual_0() {
+    // Regression: after a default offboarding, verify said "still owns 0 and has access
+    // to N more" and exited 0: the departing user's editor and consumer roles on
+    // colleagues' entities stayed.
+    let w = world(generated(6, 4));
+    assert!(member_of(&w) > 0);
+    let before = w.sim.state();
     plan(&w).await;
     let out = run(&w, &["-q", "apply", "plan.jsonl", "--rate", "1000"]).await;
     assert_eq!(out.code, Some(exit::OK), "apply: {}", out.stderr);
+    let out = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "{}{}", out.stdout, out.stderr);
+    let v = out.json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["residual"]["owned"], 0);
+    assert_eq!(v["residual"]["other_access"], 0);
+    assert_eq!(v["residual"]["findings"], Value::Array(vec![]));
+    assert_eq!(v["residual"]["meant"]["keep_other_access"], false);
+    assert_eq!(member_of(&w), 0);
+
+    // Behind the tool's back: a role on an entity the plan never named. A residual above
+    // what the plan meant is a finding, with the entity named.
+    let e = before
+        .entities
+        .iter()
+        .find(|e| e.access.iter().all(|g| g.username != DEPARTING_USERNAME))
+        .unwrap();
+    let mut grants: Vec<SeedGrant> = e
+        .access
+        .iter()
+        .map(|g| SeedGrant::new(&g.username, g.role))
+        .collect();
+    grants.push(SeedGrant::new(DEPARTING_USERNAME, Role::Consumer));
+    w.sim.set_access(e.kind, &e.id, grants).unwrap();
+    let out = run(&w, &["verify", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(
+        out.code,
+        Some(exit::MISMATCH),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("0 not at target"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("still owns 0 and has access to 1 more"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "residual findings: 1 entities hold what the plan meant to remove\n  {} {} {:?}: \
+             {DEPARTING_USERNAME} still has CONSUMER\n",
+            e.kind, e.id, e.name
+        )),
+        "{}",
+        out.stdout
+    );
     let v = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"])
         .await
         .json();
-    assert_eq!(v["ok"], true);
-    assert_eq!(v["residual"]["owned"], 0);
-    assert_eq!(v["residual"]["other_access"], member_of);
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["residual"]["findings"][0]["id"], e.id.as_str());
+    assert_eq!(v["residual"]["findings"][0]["role"], "CONSUMER");
 
-    // Anyone can be counted: the successor now owns all 52 handed over.
-    let v = run(
+    // Anyone can be counted, not judged: the successor now owns all 52 handed over.
+    let out = run(
         &w,
         &[
             "verify",
@@ -224,10 +281,65 @@ async fn the_residual_counts_access_that_is_not_ownership() {
             "1000",
         ],
     )
-    .await
-    .json();
+    .await;
+    assert_eq!(out.code, Some(exit::OK), "{}", out.stderr);
+    let v = out.json();
     assert_eq!(v["residual"]["users"][0], SUCCESSOR_USERNAME);
     assert!(v["residual"]["owned"].as_u64().unwrap() >= 52, "{v}");
+    assert_eq!(v["residual"]["meant"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keep_other_access_the_roles_stay_and_the_residual_counts_ownership_only() {
+    let w = world(generated(6, 4));
+    let member_of_before = member_of(&w);
+    assert!(member_of_before > 0);
+    plan_with(&w, &["--keep-other-access"]).await;
+    let out = run(&w, &["-q", "apply", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "apply: {}", out.stderr);
+    assert_eq!(member_of(&w), member_of_before);
+    let out = run(&w, &["verify", "plan.jsonl", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::OK), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "still owns 0 and has access to {member_of_before} more (the plan keeps their \
+             other access: --keep-other-access)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("residual findings"), "{}", out.stdout);
+
+    // Ownership is still residual: given back behind the tool's back, it is a finding.
+    let state = w.sim.state();
+    let e = state
+        .entities
+        .iter()
+        .find(|e| {
+            e.access
+                .iter()
+                .any(|g| g.username == DEPARTING_USERNAME && g.role != Role::Owner)
+        })
+        .unwrap();
+    let grants: Vec<SeedGrant> = e
+        .access
+        .iter()
+        .map(|g| match g.username == DEPARTING_USERNAME {
+            true => SeedGrant::new(&g.username, Role::Owner),
+            false => SeedGrant::new(&g.username, g.role),
+        })
+        .collect();
+    w.sim.set_access(e.kind, &e.id, grants).unwrap();
+    let out = run(&w, &["verify", "plan.jsonl", "--json", "--rate", "1000"]).await;
+    assert_eq!(out.code, Some(exit::MISMATCH), "{}", out.stderr);
+    let v = out.json();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["not_at_target"], 0);
+    assert_eq!(v["residual"]["owned"], 1);
+    let findings = v["residual"]["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{v}");
+    assert_eq!(findings[0]["id"], e.id.as_str());
+    assert_eq!(findings[0]["role"], "OWNER");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -304,8 +304,8 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
     );
     assert!(
         out.stdout.contains(&format!(
-            "\npartial: {n} entities have their new owner, but inactive users the server would \
-             not remove keep their access (see status)\n"
+            "\npartial: {n} entities are as planned but for inactive users the server would \
+             not remove, who keep their access (see status)\n"
         )),
         "{}",
         out.stdout
@@ -553,7 +553,8 @@ async fn a_partial_run_can_be_finished_or_rolled_back() {
                 assert_eq!(changes[0].name, DEPARTING_USERNAME);
                 assert_eq!(changes[0].role, None);
             }
-            // Still inactive: refused again, nothing left to send without them.
+            // Still inactive: refused again, nothing left to send without them, so partial
+            // again with the server's words.
             let out = run(&w, &["apply", "retry.jsonl", "--rate", "2000"]).await;
             assert_eq!(
                 out.code,
@@ -564,7 +565,7 @@ async fn a_partial_run_can_be_finished_or_rolled_back() {
             );
             assert_eq!(w.sim.state(), partial);
             let replay = Replay::read(w.path("retry.journal.jsonl")).unwrap();
-            assert_eq!(replay.counts().get(OutcomeKind::Refused), n);
+            assert_eq!(replay.counts().get(OutcomeKind::Partial), n);
             std::fs::remove_file(w.path("retry.journal.jsonl")).unwrap();
             // Reactivated for the occasion: the revoke goes through.
             w.sim.set_active(DEPARTING_USERNAME, true).unwrap();
@@ -936,4 +937,87 @@ async fn a_lost_answer_to_the_write_without_the_inactive_user_is_read_back_as_pa
     assert_only_planned_changes(&before, &after, &entries);
     let replay = Replay::read(&journal).unwrap();
     assert_eq!(replay.counts().get(OutcomeKind::Partial), n as usize);
+}
+
+/// A deactivated departing user's roles on colleagues' entities (the revoke-only entries
+/// of a default offboarding), on a server that refuses to remove inactive users: each ends
+/// `partial` with the server's words, after one refused request and nothing sent again;
+/// the entity is left as it was, and `verify` names the access that remains (exit 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_only_entries_of_an_inactive_leaver_end_partial_on_a_refusing_server() {
+    let w = world(generated(62, 4));
+    w.sim.set_config(SimConfig {
+        inactive_revoke: InactiveRevokeKind::Refuse,
+        inactive_revoke_status: 422,
+        ..SimConfig::default()
+    });
+    w.sim.set_active(DEPARTING_USERNAME, false).unwrap();
+    let before = w.sim.state();
+    let entries = plan(&w, &[]).await;
+    let revoke_only: Vec<&PlanEntry> = entries.iter().filter(|e| e.revoke_only).collect();
+    assert!(!revoke_only.is_empty());
+    for e in &revoke_only {
+        assert_eq!(e.action, ActionKind::Change, "{} {}", e.kind, e.id);
+        let changes = &e.request.as_ref().unwrap().changes;
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (changes[0].name.as_str(), changes[0].role),
+            (DEPARTING_USERNAME, None)
+        );
+    }
+
+    let out = run(&w, &["apply", "plan.jsonl", "--rate", "2000"]).await;
+    assert_eq!(
+        out.code,
+        Some(exit::PARTIAL),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let after = w.sim.state();
+    let replay = Replay::read(w.path("plan.journal.jsonl")).unwrap();
+    assert_eq!(replay.counts().get(OutcomeKind::Partial), entries.len());
+    for e in &revoke_only {
+        let outcome = replay.outcome(e.kind, &e.id).unwrap().unwrap();
+        assert_eq!(outcome.outcome, OutcomeKind::Partial, "{} {}", e.kind, e.id);
+        assert_eq!(outcome.attempts, 1, "nothing is sent again");
+        let error = outcome.error.unwrap();
+        assert_eq!(
+            error,
+            format!(
+                "nothing else was planned; the server would not remove the access of inactive \
+                 user departing@acme.test (422: {SERVER_WORDS}: departing@acme.test), so they \
+                 keep it"
+            )
+        );
+        assert_eq!(
+            after.access(e.kind, &e.id),
+            before.access(e.kind, &e.id),
+            "{} {} changed",
+            e.kind,
+            e.id
+        );
+        assert_eq!(w.sim.stats().writes_to(e.kind, &e.id), 0);
+    }
+    assert_only_planned_changes(&before, &after, &entries);
+    // The run's page: every entity still holds the inactive user, partial.
+    let page = std::fs::read_to_string(w.path("plan.journal.report.html")).unwrap();
+    let n = entries.len();
+    assert!(page.contains(&format!("<h2>Residual: {n}</h2>")), "{page}");
+    assert!(
+        page.contains(&format!("on {n} entities: {n} partial")),
+        "{page}"
+    );
+
+    // verify: not at target because the inactive user keeps access, said as such.
+    let v = verify_journal_json(&w).await;
+    assert_eq!(v["ok"], false);
+    let mismatches = v["mismatches"].as_array().unwrap();
+    for e in &revoke_only {
+        let m = mismatches
+            .iter()
+            .find(|m| m["id"] == e.id.as_str())
+            .unwrap_or_else(|| panic!("{} {} not named", e.kind, e.id));
+        assert_eq!(m["cause"], "inactive_access_remains");
+    }
 }

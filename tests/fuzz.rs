@@ -342,6 +342,7 @@ fn seed_plan(path: &Path) -> Vec<u8> {
             to: to.clone(),
             old_owner_role: OldOwnerRoleKind::None,
             types: EntityKind::ALL.to_vec(),
+            revoke_other_access: false,
         },
     );
     let mut writer = PlanWriter::create(path, &header).unwrap();

@@ -80,6 +80,7 @@ async fn plan(w: &World, kinds: &[EntityKind]) -> (std::path::PathBuf, Vec<PlanE
         to: to.clone(),
         old_owner_role: OldOwnerRoleKind::None,
         kinds: kinds.to_vec(),
+        keep_other_access: true,
     };
     let header = PlanHeader::new(
         w.client.endpoint().as_str(),
@@ -89,6 +90,7 @@ async fn plan(w: &World, kinds: &[EntityKind]) -> (std::path::PathBuf, Vec<PlanE
             to,
             old_owner_role: OldOwnerRoleKind::None,
             types: kinds.to_vec(),
+            revoke_other_access: false,
         },
     );
     let path = w.path("plan.jsonl");

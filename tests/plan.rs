@@ -38,6 +38,7 @@ fn header() -> PlanHeader {
             to: user("b2", "bob@x.com"),
             old_owner_role: OldOwnerRoleKind::None,
             types: vec![EntityKind::Project, EntityKind::Dataset],
+            revoke_other_access: false,
         },
     );
     h.created = "2024-05-01T12:34:56Z".into();

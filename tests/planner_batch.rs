@@ -24,7 +24,7 @@ use handover::plan::{
 use handover::secret::Token;
 use handover::sim::{
     DEFAULT_ADMIN_TOKEN, DEPARTING_USERNAME, GenSpec, INACTIVE_USERNAME, SUCCESSOR_USERNAME, Seed,
-    SeedGrant, Sim, SimConfig, SimHandle, StateSnapshot, default_token,
+    SeedEntity, SeedGrant, SeedPrincipal, Sim, SimConfig, SimHandle, StateSnapshot, default_token,
 };
 use tempfile::TempDir;
 
@@ -178,6 +178,7 @@ async fn plan_batch(
         pairs: spec.pairs.clone(),
         old_owner_role: spec.old_owner_role,
         types: spec.kinds.clone(),
+        revoke_other_access: !spec.keep_other_access,
     };
     let header = PlanHeader::new(client.endpoint().as_str(), caller.user.clone(), source);
     let path = dir.join("plan.jsonl");
@@ -252,6 +253,7 @@ async fn two_departing_users_are_planned_in_one_pass() {
         pairs: pairs(&state),
         old_owner_role: OldOwnerRoleKind::None,
         kinds: EntityKind::WRITABLE.to_vec(),
+        keep_other_access: true,
         selection: Selection::default(),
         orphans: None,
     };
@@ -397,6 +399,7 @@ async fn only_ids_and_exclude_narrow_the_plan_before_any_access_list_is_read() {
         pairs: pairs(&state),
         old_owner_role: OldOwnerRoleKind::None,
         kinds: EntityKind::WRITABLE.to_vec(),
+        keep_other_access: true,
         selection: Selection {
             only: Some(id_list(&only, IdListKind::Only)),
             exclude: Some(id_list(
@@ -768,18 +771,23 @@ fn offboard_with_a_map_and_an_exclusion_hands_over_co_owned_entities_to_both_suc
                 .iter()
                 .any(|g| g.username == who && g.role == Role::Owner)
         };
+        let holds = |who: &str| e.access.iter().any(|g| g.username == who);
         let now = after.access(e.kind, &e.id).unwrap();
-        if &key == kept || !(owned_by(DEPARTING_USERNAME) || owned_by(LEAVER)) {
+        if &key == kept || !(holds(DEPARTING_USERNAME) || holds(LEAVER)) {
             assert_eq!(now, e.access.as_slice(), "{} {} changed", e.kind, e.id);
             continue;
         }
         for (who, heir) in [(DEPARTING_USERNAME, SUCCESSOR_USERNAME), (LEAVER, HEIR)] {
-            let had = e.access.iter().find(|g| g.username == who).map(|g| g.role);
+            // Nobody departing holds anything afterwards, owner or not (the default).
+            assert_eq!(
+                after.role_of(e.kind, &e.id, who),
+                None,
+                "{} {}",
+                e.kind,
+                e.id
+            );
             if owned_by(who) {
-                assert_eq!(after.role_of(e.kind, &e.id, who), None);
                 assert_eq!(after.role_of(e.kind, &e.id, heir), Some(Role::Owner.into()));
-            } else {
-                assert_eq!(after.role_of(e.kind, &e.id, who), had);
             }
         }
         if co_owned.contains(&key) {
@@ -809,6 +817,8 @@ fn a_non_admin_reassigns_all_of_their_own_projects_end_to_end() {
             "project",
             "--out",
             "mine.plan.jsonl",
+            // Reassigning one's own projects, and staying: other access is kept.
+            "--keep-other-access",
         ],
     );
     assert_code(&out, exit::OK);
@@ -1011,4 +1021,160 @@ fn a_non_admin_plans_a_csv_narrowed_by_an_exclusion_without_looking_anyone_up() 
     );
     // One refused lookup, then none.
     assert_eq!(w.sim.stats().route_total("GET users/"), 1);
+}
+
+/// The default world of `handover sim`, where one entity of each kind whose owner filter
+/// or `owners` may name only the creator (datasets, files, user blueprints, use cases) is
+/// co-owned by the departing user and was created by a colleague.
+fn co_created_seed() -> (Seed, BTreeSet<(EntityKind, String)>) {
+    let mut seed = Seed::generate(&GenSpec {
+        departed: 2,
+        orphans: 1,
+        ..GenSpec::realistic(0, 5)
+    });
+    let colleague = seed.users[4].username.clone();
+    let mut co_created = BTreeSet::new();
+    for kind in [
+        EntityKind::Dataset,
+        EntityKind::File,
+        EntityKind::UserBlueprint,
+        EntityKind::UseCase,
+    ] {
+        let e = seed
+            .entities
+            .iter_mut()
+            .find(|e| {
+                e.kind == kind
+                    && e.access
+                        .iter()
+                        .any(|g| g.username == DEPARTING_USERNAME && g.role == Role::Owner)
+            })
+            .expect("the departing user owns something of every kind");
+        set_role(&mut e.access, &colleague, Role::Owner);
+        e.creator = Some(colleague.clone());
+        co_created.insert((kind, e.id.clone()));
+    }
+    seed.validate().unwrap();
+    (seed, co_created)
+}
+
+#[tokio::test]
+async fn owner_hints_that_name_only_the_creator_miss_nothing_in_either_mode() {
+    // Regression: with catalogItems' ownerUserId and use cases' owners naming only the
+    // creator (contract C20), the plan missed what the departing user co-owns but did not
+    // create, with exit 0.
+    let (seed, co_created) = co_created_seed();
+    let sim = Sim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        seed,
+        SimConfig {
+            owner_hints_creator_only: true,
+            ..SimConfig::default()
+        },
+    )
+    .unwrap();
+    let state = sim.state();
+    let client = client_with(&sim, DEFAULT_ADMIN_TOKEN);
+    let caller = caller_of(&client).await;
+    let owns = owned_all(&state, DEPARTING_USERNAME);
+    assert!(co_created.is_subset(&owns));
+    // Every entity where the departing user holds a role of their own.
+    let holds: BTreeSet<(EntityKind, String)> = state
+        .entities
+        .iter()
+        .filter(|e| e.access.iter().any(|g| g.username == DEPARTING_USERNAME))
+        .map(|e| (e.kind.into(), e.id.clone()))
+        .collect();
+    assert!(holds.len() > owns.len());
+
+    for keep_other_access in [false, true] {
+        let spec = BatchSpec {
+            pairs: vec![HandoverPair {
+                from: ident(&state, DEPARTING_USERNAME),
+                to: ident(&state, SUCCESSOR_USERNAME),
+            }],
+            old_owner_role: OldOwnerRoleKind::None,
+            kinds: EntityKind::ALL.to_vec(),
+            keep_other_access,
+            selection: Selection::default(),
+            orphans: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (_, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
+        let want = if keep_other_access { &owns } else { &holds };
+        assert_eq!(
+            &keys(&entries),
+            want,
+            "keep_other_access={keep_other_access}"
+        );
+        for e in &entries {
+            let key = (e.kind, e.id.clone());
+            assert_eq!(e.revoke_only, !owns.contains(&key), "{} {}", e.kind, e.id);
+            assert_eq!(
+                e.action,
+                ActionKind::Change,
+                "{} {}: {:?}",
+                e.kind,
+                e.id,
+                e.reason
+            );
+            let departing = e
+                .target
+                .iter()
+                .any(|g| g.name.eq_ignore_ascii_case(DEPARTING_USERNAME));
+            assert!(!departing, "{} {} keeps the departing user", e.kind, e.id);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_revoke_only_entry_with_no_readable_owner_is_refused_with_the_reason() {
+    // The only owner is a group whose role no client knows: removing the departing
+    // editor cannot be shown to leave an owner, so a reviewer decides.
+    let mut seed = Seed::generate(&GenSpec::uniform(48, 1));
+    let id = "abcdefabcdefabcdefabcdef".to_string();
+    seed.entities.push(SeedEntity {
+        kind: EntityKind::Deployment.into(),
+        id: id.clone(),
+        name: "owned by a group".into(),
+        creator: Some(DEPARTING_USERNAME.into()),
+        access: vec![SeedGrant::new(DEPARTING_USERNAME, Role::Editor)],
+        principals: vec![SeedPrincipal {
+            recipient_type: "group".into(),
+            id: "g-owners".into(),
+            name: "owners".into(),
+            role: "DATA_SCIENTIST".into(),
+        }],
+        store_type: None,
+        linked: None,
+        related_entity_type: None,
+    });
+    seed.validate().unwrap();
+    let sim = start(seed);
+    let state = sim.state();
+    let client = client_with(&sim, DEFAULT_ADMIN_TOKEN);
+    let caller = caller_of(&client).await;
+    let spec = BatchSpec {
+        pairs: vec![HandoverPair {
+            from: ident(&state, DEPARTING_USERNAME),
+            to: ident(&state, SUCCESSOR_USERNAME),
+        }],
+        old_owner_role: OldOwnerRoleKind::None,
+        kinds: vec![EntityKind::Deployment],
+        keep_other_access: false,
+        selection: Selection::default(),
+        orphans: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, entries) = plan_batch(&client, &caller, &spec, dir.path()).await;
+    let entry = entries.iter().find(|e| e.id == id).unwrap();
+    assert!(entry.revoke_only);
+    assert_eq!(entry.action, ActionKind::Refused);
+    assert_eq!(
+        entry.reason.as_deref(),
+        Some(
+            "no owner can be read in the access list, so removing the departing user's role \
+             cannot be shown to leave one"
+        )
+    );
 }

@@ -56,6 +56,20 @@ fn owned(state: &StateSnapshot) -> BTreeSet<(EntityKind, String)> {
         .collect()
 }
 
+/// Every entity where the departing user holds a role of their own without owning it.
+fn member_of(state: &StateSnapshot) -> BTreeSet<(EntityKind, String)> {
+    state
+        .entities
+        .iter()
+        .filter(|e| {
+            e.access
+                .iter()
+                .any(|g| g.username == DEPARTING_USERNAME && Role::from(g.role) != Role::Owner)
+        })
+        .map(|e| (e.kind.into(), e.id.clone()))
+        .collect()
+}
+
 fn keys(entries: &[PlanEntry], action: ActionKind) -> BTreeSet<(EntityKind, String)> {
     entries
         .iter()
@@ -106,11 +120,21 @@ fn the_realistic_world_holds_what_these_tests_need() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plan_names_every_entity_the_departing_user_owns_and_no_other() {
+async fn plan_names_every_entity_the_departing_user_owns_or_holds_and_no_other() {
     let w = real_world(tenant());
     let want = owned(&w.sim.state());
     let entries = plan_with_binary(&w, "all.plan.jsonl", 8).await;
-    let planned = keys(&entries, ActionKind::Change);
+    // What they hold without owning is revoked on its own.
+    let revoked: BTreeSet<(EntityKind, String)> = entries
+        .iter()
+        .filter(|e| e.revoke_only && e.action == ActionKind::Change)
+        .map(|e| (e.kind, e.id.clone()))
+        .collect();
+    assert_eq!(revoked, member_of(&w.sim.state()));
+    let planned: BTreeSet<_> = keys(&entries, ActionKind::Change)
+        .difference(&revoked)
+        .cloned()
+        .collect();
     let missing: Vec<_> = want.difference(&planned).collect();
     let extra: Vec<_> = planned.difference(&want).collect();
     assert!(
@@ -159,26 +183,23 @@ async fn offboard_moves_everything_and_leaves_groups_and_organizations_as_they_w
         "{summary:?}"
     );
     assert!(owned(&after).is_empty(), "still owned: {:?}", owned(&after));
+    assert!(
+        member_of(&after).is_empty(),
+        "still held: {:?}",
+        member_of(&after)
+    );
     for e in entries.iter().filter(|e| e.action == ActionKind::Change) {
-        assert_eq!(
-            after.role_of(
+        let id = exec_support::sim_id(e.kind, &e.id);
+        if !e.revoke_only {
+            assert_eq!(
+                after.role_of(e.kind, id, SUCCESSOR_USERNAME),
+                Some(Role::Owner.into()),
+                "{} {}",
                 e.kind,
-                exec_support::sim_id(e.kind, &e.id),
-                SUCCESSOR_USERNAME
-            ),
-            Some(Role::Owner.into()),
-            "{} {}",
-            e.kind,
-            e.id
-        );
-        assert_eq!(
-            after.role_of(
-                e.kind,
-                exec_support::sim_id(e.kind, &e.id),
-                DEPARTING_USERNAME
-            ),
-            None
-        );
+                e.id
+            );
+        }
+        assert_eq!(after.role_of(e.kind, id, DEPARTING_USERNAME), None);
     }
     for (b, a) in before.entities.iter().zip(&after.entities) {
         assert_eq!((b.kind, &b.id), (a.kind, &a.id));

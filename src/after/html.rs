@@ -394,6 +394,36 @@ pub struct RunView {
     pub failures: Vec<FailureRow>,
     /// Every such entity, listed or not.
     pub failures_total: u64,
+    /// What the departing users still hold as the run's record shows it, when the plan is
+    /// an offboarding plan at hand; `None` otherwise.
+    pub residual: Option<RunResidual>,
+}
+
+/// The residual of an offboarding run as its plan and journal show it: every entity the
+/// plan meant to take something from (a handover, or a revoke-only entry) that the run did
+/// not finish. The plan read every access list, so nothing else was held when it was made;
+/// `handover verify` reads the live lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunResidual {
+    /// The departing users.
+    pub users: Vec<String>,
+    /// Whether the plan keeps the roles they hold without owning (`--keep-other-access`).
+    pub keep_other_access: bool,
+    /// Refused when planned (the caller may not share it, an unreadable list, …).
+    pub refused_in_plan: u64,
+    /// Written and not at target: failed, drifted or refused by the server.
+    pub not_done: u64,
+    /// `partial`: the server would not remove inactive users' access.
+    pub partial: u64,
+    /// Not reached yet, or written with no outcome.
+    pub not_reached: u64,
+}
+
+impl RunResidual {
+    /// Entities where the departing users still hold what the plan meant to remove.
+    pub fn total(&self) -> u64 {
+        self.refused_in_plan + self.not_done + self.partial + self.not_reached
+    }
 }
 
 impl RunView {
@@ -633,6 +663,10 @@ pub fn run_page(view: &RunView) -> String {
         tile(&mut b, "in flight", view.in_flight, "warn");
     }
     b.push_str("</section>");
+
+    if let Some(r) = &view.residual {
+        residual_notes(&mut b, r, &view.plan);
+    }
 
     // Outcomes: one bar across, and the legend with counts.
     b.push_str("<section><h2>Outcomes</h2>");
@@ -1004,6 +1038,54 @@ fn notes(b: &mut String, notes: &[String]) {
     b.push_str("</ul></div>");
 }
 
+/// The run's residual: how many entities the departing users still hold what the plan
+/// meant to remove from, and why.
+fn residual_notes(b: &mut String, r: &RunResidual, plan: &str) {
+    let what = if r.keep_other_access {
+        "ownership (their other access is kept: <code>--keep-other-access</code>)"
+    } else {
+        "ownership or access"
+    };
+    let users = esc(&r.users.join(", "));
+    if r.total() == 0 {
+        let _ = write!(
+            b,
+            "<div class=\"notes\"><h2>Residual: 0</h2><p>By this run's record, {users} \
+             hold{} no {what} the plan meant to remove. <code>handover verify {}</code> reads \
+             the live access lists.</p></div>",
+            if r.users.len() == 1 { "s" } else { "" },
+            esc(plan)
+        );
+        return;
+    }
+    let mut parts = Vec::new();
+    for (n, label) in [
+        (r.refused_in_plan, "refused when planned"),
+        (r.not_done, "failed, drifted or refused"),
+        (
+            r.partial,
+            "partial (the server kept inactive users' access)",
+        ),
+        (r.not_reached, "not reached yet"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{} {label}", num(n)));
+        }
+    }
+    let _ = write!(
+        b,
+        "<div class=\"notes bad\"><h2>Residual: {}</h2><p>By this run's record, {users} \
+         still hold{} {what} the plan meant to remove on {} {}: {}. \
+         <code>handover verify {}</code> reads the live access lists and names them.</p></div>",
+        num(r.total()),
+        if r.users.len() == 1 { "s" } else { "" },
+        num(r.total()),
+        if r.total() == 1 { "entity" } else { "entities" },
+        parts.join(", "),
+        esc(plan)
+    );
+}
+
 fn tile(b: &mut String, label: &str, n: u64, class: &str) {
     let _ = write!(
         b,
@@ -1321,6 +1403,7 @@ mod tests {
                 http_status: Some(500),
                 reason: Some("<b>bad</b>".into()),
             }],
+            residual: None,
             failures_total: 1,
             journal: "<j>".into(),
             ..RunView::default()
@@ -1373,6 +1456,7 @@ mod tests {
         let html = inventory_page(&inventory());
         assert!(html.contains("and 29 more orphaned entities"), "{html}");
         let run = RunView {
+            residual: None,
             failures_total: 1234,
             failures: vec![FailureRow::default()],
             ..RunView::default()

@@ -1,8 +1,9 @@
 //! A run's page gathered from its journal and plan: the counts from the [`Replay`] a
 //! caller already holds, the rate over time from one more streaming pass over the journal
 //! (only each line's `type`, `at` and `outcome` are kept), and, when the plan is at hand,
-//! one pass over it for the entries per type (to count what is not reached yet) and the
-//! names of the failures listed.
+//! one pass over it for the entries per type (to count what is not reached yet), the
+//! names of the failures listed, and, for an offboarding plan, the residual as the record
+//! shows it ([`RunResidual`]).
 //!
 //! Memory does not grow with the run: the timeline has at most [`MAX_BUCKETS`] buckets
 //! (they double in width as the run gets longer), and at most [`FAILURES_SHOWN`] failures
@@ -18,11 +19,12 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use super::html::{
-    Error, FailureRow, PageFile, RateBucket, RunView, Timeline, TypeOutcomes, parse_ms, run_page,
+    Error, FailureRow, PageFile, RateBucket, RunResidual, RunView, Timeline, TypeOutcomes,
+    parse_ms, run_page,
 };
-use crate::journal::{self, OutcomeKind, Replay};
+use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::EntityKind;
-use crate::plan::{self, PlanReader};
+use crate::plan::{self, ActionKind, PlanReader, SourceKind, UserIdent};
 
 /// Buckets the rate chart has at most; the first bucket is 100 ms wide, and the width
 /// doubles whenever the run outgrows them (so a long run has between half and all of them).
@@ -74,9 +76,37 @@ impl RunView {
             })
             .collect();
 
-        let (mut plan_entries, mut pending) = (None, None);
+        let (mut plan_entries, mut pending, mut residual) = (None, None, None);
         if let Some(plan) = plan {
             plan_entries = Some(plan.entries());
+            let departing: Vec<UserIdent> = match &plan.header().source {
+                SourceKind::Offboard { from, .. } => from.clone(),
+                SourceKind::OffboardMap { pairs, .. } => {
+                    pairs.iter().map(|p| p.from.clone()).collect()
+                }
+                _ => Vec::new(),
+            };
+            residual = match &plan.header().source {
+                SourceKind::Offboard {
+                    from,
+                    revoke_other_access,
+                    ..
+                } => Some(RunResidual {
+                    users: from.iter().map(|u| u.username.clone()).collect(),
+                    keep_other_access: !revoke_other_access,
+                    ..RunResidual::default()
+                }),
+                SourceKind::OffboardMap {
+                    pairs,
+                    revoke_other_access,
+                    ..
+                } => Some(RunResidual {
+                    users: pairs.iter().map(|p| p.from.username.clone()).collect(),
+                    keep_other_access: !revoke_other_access,
+                    ..RunResidual::default()
+                }),
+                _ => None,
+            };
             pending = Some(plan.entries().saturating_sub(counts.total() as u64));
             // Which listed failure each (kind, id) is, to name it.
             let mut wanted: HashMap<EntityKind, HashMap<&str, usize>> = HashMap::new();
@@ -88,6 +118,9 @@ impl RunView {
             for entry in plan {
                 let entry = entry?;
                 *planned.entry(entry.kind).or_default() += 1;
+                if let Some(r) = residual.as_mut() {
+                    count_residual(r, replay, &entry, &departing);
+                }
                 let listed = wanted.get_mut(&entry.kind);
                 if let Some(i) = listed.and_then(|ids| ids.remove(entry.id.as_str())) {
                     names[i] = Some(entry.name);
@@ -128,7 +161,45 @@ impl RunView {
             timeline: scan.timeline,
             failures,
             failures_total,
+            residual,
         })
+    }
+}
+
+/// Counts `entry` of an offboarding plan in `r` when the run left it holding what the
+/// plan meant to remove: every `change` entry of such a plan takes a departing user's
+/// ownership or access (a `noop` takes nothing); a write that succeeded, was already done,
+/// landed unconfirmed or found the entity gone took it.
+fn count_residual(
+    r: &mut RunResidual,
+    replay: &Replay,
+    entry: &plan::PlanEntry,
+    departing: &[UserIdent],
+) {
+    match entry.action {
+        ActionKind::Noop => {}
+        // Refused when planned: held when its list, as read, names a departing user (an
+        // entity gone since it was listed holds nothing).
+        ActionKind::Refused => {
+            if entry
+                .current
+                .iter()
+                .any(|g| departing.iter().any(|u| u.matches(g)))
+            {
+                r.refused_in_plan += 1;
+            }
+        }
+        ActionKind::Change => match replay.state(entry.kind, &entry.id) {
+            Some(EntityState::Done { outcome }) => match outcome.outcome {
+                OutcomeKind::Succeeded
+                | OutcomeKind::AlreadyDone
+                | OutcomeKind::Unconfirmed
+                | OutcomeKind::Skipped => {}
+                OutcomeKind::Partial => r.partial += 1,
+                _ => r.not_done += 1,
+            },
+            Some(EntityState::InFlight) | None => r.not_reached += 1,
+        },
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! It can also count what a departing user still holds ([`Residual`]): every entity of the
 //! kinds a plan covered is listed and its access list read, in the same pass as the plan's
-//! own entities, so no access list is read twice. Without a plan, what a journal says
+//! own entities, so no access list is read twice. For an offboarding plan's own departing
+//! users it is judged against what the plan meant to remove ([`Meant`]): what they hold
+//! beyond it is a finding ([`Held`]), named. Without a plan, what a journal says
 //! succeeded can be checked instead ([`expected_from_journal`]).
 //!
 //! An entity where only the access of inactive users remains, access the plan removes or
@@ -24,7 +26,7 @@ use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
 use crate::exec::{self, Activity, at_target, readable};
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
 use crate::model::{EntityKind, Grant, Role};
-use crate::plan::{ActionKind, Change, PlanEntry, ShareRequest, UserIdent};
+use crate::plan::{ActionKind, Change, OldOwnerRoleKind, PlanEntry, ShareRequest, UserIdent};
 
 /// One entity that is not where the plan wants it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,6 +87,9 @@ pub struct Expected {
     /// What the run recorded when it left the entity `partial` (the server would not
     /// remove an inactive user's access, in its words); `None` otherwise or unknown.
     pub partial: Option<String>,
+    /// The plan's entry was an offboarding's revoke-only one (the departing users owned
+    /// nothing there): whatever they still hold on it is residual.
+    pub revoke_only: bool,
 }
 
 impl Expected {
@@ -100,6 +105,7 @@ impl Expected {
             name: entry.name,
             changes: entry.request.map(|r| r.changes).unwrap_or_default(),
             partial: None,
+            revoke_only: entry.revoke_only,
         })
     }
 }
@@ -125,6 +131,34 @@ pub struct ResidualSpec {
     pub users: Vec<UserIdent>,
     /// The kinds to list.
     pub kinds: Vec<EntityKind>,
+    /// What the plan meant them to keep, when the users are an offboarding plan's
+    /// departing users: what they hold beyond it is a finding. `None` (`--user`, a plan
+    /// that names no departing user): the counts are told, nothing is judged.
+    pub meant: Option<Meant>,
+}
+
+/// What an offboarding plan meant its departing users to keep, from its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Meant {
+    /// `--old-owner-role`: what they keep of what the plan handed over.
+    pub old_owner_role: OldOwnerRoleKind,
+    /// `--keep-other-access` (or a plan written before other access was removed): the
+    /// roles they hold without owning stay, and only ownership is residual.
+    pub keep_other_access: bool,
+}
+
+impl Meant {
+    /// Whether a departing user holding `role` on an entity is what the plan meant:
+    /// ownership only where the plan handed the entity over and kept them as OWNER;
+    /// another role where other access is kept, or where the plan handed the entity over
+    /// and `--old-owner-role` left them at least that.
+    fn allows(&self, role: Role, handed_over: bool) -> bool {
+        let kept = handed_over && self.old_owner_role.role().is_some_and(|k| role <= k);
+        match role {
+            Role::Owner => kept,
+            _ => self.keep_other_access || kept,
+        }
+    }
 }
 
 /// How many entities of one kind the users still hold.
@@ -134,6 +168,21 @@ pub struct ResidualCounts {
     pub owned: u64,
     /// Entities one of the users can access without owning them.
     pub other_access: u64,
+}
+
+/// One entity where a departing user holds what the plan meant to remove (or whose access
+/// list could not be read, so that it cannot be told).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub kind: EntityKind,
+    pub id: String,
+    pub name: String,
+    /// Who holds it, and what; `None` when the access list could not be read.
+    pub user: Option<String>,
+    pub role: Option<Role>,
+    /// Why it could not be told, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// What the departing users still hold, among every entity of the kinds listed.
@@ -153,6 +202,11 @@ pub struct Residual {
     pub unreadable: u64,
     /// The counts per kind, kinds with nothing held left out.
     pub by_kind: BTreeMap<EntityKind, ResidualCounts>,
+    /// What the plan meant the users to keep; `null` when nothing is judged.
+    pub meant: Option<Meant>,
+    /// With `meant`: the entities where they hold more than it (or that could not be
+    /// read, gone ones aside), each user's role named; `verify` exits 5 when there is one.
+    pub findings: Vec<Held>,
 }
 
 impl Residual {
@@ -161,10 +215,28 @@ impl Residual {
         self.owned + self.other_access
     }
 
+    /// Entities where the users hold more than the plan meant (see [`Residual::findings`]).
+    pub fn finding_count(&self) -> usize {
+        let mut seen: Vec<(EntityKind, &str)> = self
+            .findings
+            .iter()
+            .map(|h| (h.kind, h.id.as_str()))
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    }
+
     /// The one line `verify` prints.
     pub fn render(&self) -> String {
+        let kept = match self.meant {
+            Some(m) if m.keep_other_access && self.other_access > 0 => {
+                " (the plan keeps their other access: --keep-other-access)"
+            }
+            _ => "",
+        };
         format!(
-            "residual: {} still {} {} and {} access to {} more, of {} entities of {} types listed{}",
+            "residual: {} still {} {} and {} access to {} more{kept}, of {} entities of {} types listed{}",
             self.users.join(", "),
             if self.users.len() == 1 { "owns" } else { "own" },
             self.owned,
@@ -178,12 +250,40 @@ impl Residual {
             }
         )
     }
+
+    /// The findings as `verify` prints them: a line that counts them, then one line per
+    /// entity, at most `shown`; empty when there is none.
+    pub fn render_findings(&self, shown: usize) -> String {
+        if self.findings.is_empty() {
+            return String::new();
+        }
+        let mut out = format!(
+            "residual findings: {} entities hold what the plan meant to remove\n",
+            self.finding_count()
+        );
+        for h in self.findings.iter().take(shown) {
+            let what = match (&h.user, h.role, &h.problem) {
+                (Some(user), Some(role), _) => format!("{user} still has {role}"),
+                (_, _, Some(problem)) => problem.clone(),
+                _ => "cannot be told".to_string(),
+            };
+            out.push_str(&format!("  {} {} {:?}: {what}\n", h.kind, h.id, h.name));
+        }
+        if self.findings.len() > shown {
+            out.push_str(&format!(
+                "  and {} more (--json lists them all)\n",
+                self.findings.len() - shown
+            ));
+        }
+        out
+    }
 }
 
 /// One entity to read: what to check it against, and whether it counts for the residual.
 struct Item {
     kind: EntityKind,
     id: String,
+    name: String,
     expected: Option<Expected>,
     residual: bool,
 }
@@ -229,6 +329,7 @@ pub async fn verify(
             items.push(Item {
                 kind: entity.kind,
                 id: entity.id,
+                name: entity.name,
                 expected,
                 residual: true,
             });
@@ -239,6 +340,7 @@ pub async fn verify(
         items.extend(rest.into_iter().map(|e| Item {
             kind: e.kind,
             id: e.id.clone(),
+            name: e.name.clone(),
             expected: Some(e),
             residual: false,
         }));
@@ -249,12 +351,14 @@ pub async fn verify(
             users: spec.users.iter().map(|u| u.username.clone()).collect(),
             kinds,
             unreadable: unlisted as u64,
+            meant: spec.meant,
             ..Residual::default()
         });
     } else {
         items.extend(expected.into_iter().map(|e| Item {
             kind: e.kind,
             id: e.id.clone(),
+            name: e.name.clone(),
             expected: Some(e),
             residual: false,
         }));
@@ -283,6 +387,8 @@ pub async fn verify(
             }
             Err(e) => return Err(e),
         };
+        // Whether the plan handed this entity over (so `--old-owner-role` applies to it).
+        let handed_over = item.expected.as_ref().is_some_and(|e| !e.revoke_only);
         if let Some(entry) = item.expected {
             verdict.checked += 1;
             let problem = match &live {
@@ -317,10 +423,46 @@ pub async fn verify(
                 .iter()
                 .map(|u| u.grant(Role::Consumer, None))
                 .collect();
+            let name = item.name.clone();
+            let problem = match &live {
+                Err(e) if e.class() == ErrorClass::Gone => None,
+                Err(e) => Some(format!("cannot read the access list: {e}")),
+                Ok(l) => l
+                    .hides(&users)
+                    .map(|u| format!("cannot read the access list entry {u}")),
+            };
             let Some(live) = live.as_ref().ok().filter(|l| l.hides(&users).is_none()) else {
                 held.unreadable += 1;
+                // What cannot be read cannot be told to hold nothing; a deleted entity
+                // holds nothing.
+                if let (Some(_), Some(problem)) = (spec.meant, problem) {
+                    held.findings.push(Held {
+                        kind: item.kind,
+                        id: item.id.clone(),
+                        name,
+                        user: None,
+                        role: None,
+                        problem: Some(problem),
+                    });
+                }
                 continue;
             };
+            if let Some(meant) = spec.meant {
+                for g in &live.grants {
+                    if let Some(u) = spec.users.iter().find(|u| u.matches(g))
+                        && !meant.allows(g.role, handed_over)
+                    {
+                        held.findings.push(Held {
+                            kind: item.kind,
+                            id: item.id.clone(),
+                            name: name.clone(),
+                            user: Some(u.username.clone()),
+                            role: Some(g.role),
+                            problem: None,
+                        });
+                    }
+                }
+            }
             let best = live
                 .grants
                 .iter()
@@ -343,6 +485,10 @@ pub async fn verify(
     verdict
         .mismatches
         .sort_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+    if let Some(held) = held.as_mut() {
+        held.findings
+            .sort_by(|a, b| (a.kind, &a.id, &a.user).cmp(&(b.kind, &b.id, &b.user)));
+    }
     Ok((verdict, held))
 }
 
@@ -445,6 +591,7 @@ pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Erro
             } else {
                 None
             },
+            revoke_only: false,
         });
     }
     Ok(expected)

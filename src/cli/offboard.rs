@@ -43,6 +43,13 @@ pub struct OffboardOpts {
     /// What the old owner keeps: none (revoked), consumer, editor or owner.
     #[arg(long, value_name = "ROLE", default_value = "none")]
     pub old_owner_role: OldOwnerRoleKind,
+    /// Keep the roles the departing user holds on entities they do not own (as editor or
+    /// consumer of colleagues' entities); by default an offboarding removes them too, so
+    /// that the leaver holds nothing afterwards. Ownership moves either way, and
+    /// --old-owner-role still says what they keep of what they owned. Not with --orphans,
+    /// which never touches what deactivated users hold without owning.
+    #[arg(long, conflicts_with = "orphans")]
+    pub keep_other_access: bool,
     /// Entity types to include, comma-separated [default: all 25 that can be shared].
     #[arg(
         long,
@@ -89,6 +96,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         to,
         old_owner_role: opts.old_owner_role,
         types: &opts.types,
+        keep_other_access: opts.keep_other_access,
     });
     if opts.orphans {
         crate::workflow::plan::check_orphans(opts.old_owner_role)?;
@@ -107,6 +115,7 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             map,
             old_owner_role: opts.old_owner_role,
             types: &opts.types,
+            keep_other_access: opts.keep_other_access,
         },
         (None, Some(who)) => Handover::One(who),
         (None, None) => unreachable!("clap requires --to without --map"),
@@ -136,8 +145,9 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
         written.path.display(),
         written.csv_path.display()
     );
-    let to_change = written.summary.total().change;
-    if to_change == 0 {
+    let total = written.summary.total();
+    let to_change = total.change - total.revoke_only;
+    if total.change == 0 {
         println!("nothing to change");
         return Ok(exit::OK);
     }
@@ -151,6 +161,15 @@ pub async fn run(opts: OffboardOpts, quiet: bool) -> anyhow::Result<i32> {
             "hand {to_change} entities from {} to {} now?",
             opts.from.as_deref().unwrap_or(&planned.account.username),
             to.unwrap_or_default()
+        ),
+    };
+    // Revoke-only changes are said apart: they take access away from entities the
+    // departing users do not own.
+    let question = match total.revoke_only {
+        0 => question,
+        n => format!(
+            "{}, and remove their access to {n} more?",
+            question.trim_end_matches(" now?")
         ),
     };
     // Before anything is sent: these notifications cannot be stopped (contract §12 X5).

@@ -53,6 +53,13 @@ pub struct PlanOpts {
         conflicts_with = "csv"
     )]
     pub old_owner_role: OldOwnerRoleKind,
+    /// Keep the roles the departing user holds on entities they do not own (as editor or
+    /// consumer of colleagues' entities); by default an offboarding removes them too, so
+    /// that the leaver holds nothing afterwards. Ownership moves either way, and
+    /// --old-owner-role still says what they keep of what they owned. Not with --orphans,
+    /// which never touches what deactivated users hold without owning.
+    #[arg(long, conflicts_with_all = ["csv", "orphans"])]
+    pub keep_other_access: bool,
     /// Entity types to include, comma-separated (e.g. project,dataset) [default: all 25
     /// that can be shared].
     #[arg(
@@ -97,6 +104,7 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
         to,
         old_owner_role: opts.old_owner_role,
         types: &opts.types,
+        keep_other_access: opts.keep_other_access,
     });
     let (written, coverage) = match (csv, &map, &who) {
         (Some(csv), _, _) => {
@@ -108,6 +116,7 @@ pub async fn run(opts: PlanOpts, quiet: bool) -> anyhow::Result<i32> {
                 map,
                 old_owner_role: opts.old_owner_role,
                 types: &opts.types,
+                keep_other_access: opts.keep_other_access,
             };
             let (written, coverage) =
                 plan_handover(&client, &caller, &handover, &narrowing, settings, &opts.out).await?;

@@ -162,6 +162,11 @@ pub struct SimOpts {
     #[arg(long)]
     pub type_default_all: bool,
 
+    /// catalogItems' ownerUserId/ownerUsername filters and use cases' `owners` name only
+    /// the creator, not every owner (a reading the sources leave open, contract C20).
+    #[arg(long)]
+    pub owner_hints_creator_only: bool,
+
     /// At most K API requests in service at once; the others queue (so latency grows with
     /// load). Off unless given.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -372,6 +377,7 @@ impl SimOpts {
             ragged_pages: self.ragged_pages,
             access_control_principals: self.access_control_principals,
             type_default_all: self.type_default_all,
+            owner_hints_creator_only: self.owner_hints_creator_only,
             capacity: self.capacity.map(|k| k as usize),
             inactive_revoke: match self.inactive_revoke {
                 InactiveRevokeOpt::Allow => InactiveRevokeKind::Allow,

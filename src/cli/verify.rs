@@ -6,7 +6,10 @@
 //! With `--journal` and the plan not where the journal says, what the journal records as
 //! not done (failed, drifted or refused, in flight, a run that did not finish) is also
 //! [`exit::MISMATCH`], with its counts: the live check sees only what it says succeeded.
-//! The work is [`crate::after::verify`]'s.
+//! Also [`exit::MISMATCH`] when an offboarding plan's departing users still hold what it
+//! meant to remove (the residual's findings, named): after a default offboarding anything
+//! they own or can access, with `--keep-other-access` anything they own. The work is
+//! [`crate::after::verify`]'s.
 //!
 //! Order of checks, so that nothing is sent when an input is wrong: the plan or journal
 //! (read), the connection settings and the endpoint they were made for, the preflight.
@@ -18,7 +21,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::after::rollback::resolve_recorded;
-use crate::after::verify::{self, Expected, Mismatch, Residual, ResidualSpec};
+use crate::after::verify::{self, Expected, Meant, Mismatch, Residual, ResidualSpec};
 use crate::api::Client;
 use crate::exit;
 use crate::journal::{EntityState, OutcomeKind, Replay};
@@ -47,7 +50,8 @@ pub struct VerifyOpts {
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
     /// Also count what USER still owns or can access among every entity of the plan's
-    /// types. [default: the --from of an offboarding plan]
+    /// types, without judging it. [default: the --from of an offboarding plan, judged:
+    /// what they hold beyond what the plan meant is a finding, exit 5]
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Print the verdict as JSON.
@@ -131,7 +135,8 @@ impl Unfinished {
 /// The `--json` verdict.
 #[derive(Serialize)]
 struct Verdict<'a> {
-    /// Every checked entity is at its target.
+    /// Every checked entity is at its target, and the departing users hold nothing the
+    /// plan meant to remove (`residual.findings` is empty).
     ok: bool,
     /// What was checked: `plan PATH`, or `journal PATH`.
     source: &'a str,
@@ -148,6 +153,9 @@ struct Verdict<'a> {
     /// plan was checked.
     unfinished: Option<&'a Unfinished>,
 }
+
+/// Residual findings printed as text, one line each; `--json` has them all.
+const FINDINGS_SHOWN: usize = 50;
 
 /// `handover verify`.
 pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
@@ -180,9 +188,11 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
     .await
     .map_err(|e| exit::with_code(e.exit_code(), e))?;
 
-    // What the live check of what the journal says succeeded cannot see counts too.
+    // What the live check of what the journal says succeeded cannot see counts too, and
+    // so does what a departing user still holds beyond what the plan meant.
     let unfinished = subject.unfinished.as_ref().filter(|u| u.any());
-    let ok = verdict.ok() && unfinished.is_none();
+    let findings = residual.as_ref().map_or(0, Residual::finding_count);
+    let ok = verdict.ok() && unfinished.is_none() && findings == 0;
     if opts.json {
         let out = Verdict {
             ok,
@@ -217,6 +227,7 @@ pub async fn run(opts: VerifyOpts) -> anyhow::Result<i32> {
         }
         if let Some(residual) = &residual {
             println!("{}", residual.render());
+            print!("{}", residual.render_findings(FINDINGS_SHOWN));
         }
     }
     Ok(if ok { exit::OK } else { exit::MISMATCH })
@@ -308,29 +319,59 @@ async fn residual_spec(
     subject: &Subject,
 ) -> anyhow::Result<Option<ResidualSpec>> {
     let offboard = subject.header.as_ref().and_then(|h| match &h.source {
-        SourceKind::Offboard { from, types, .. } => Some((from.clone(), types.clone())),
-        SourceKind::OffboardMap { pairs, types, .. } => Some((
+        SourceKind::Offboard {
+            from,
+            types,
+            old_owner_role,
+            revoke_other_access,
+            ..
+        } => Some((
+            from.clone(),
+            types.clone(),
+            Meant {
+                old_owner_role: *old_owner_role,
+                keep_other_access: !revoke_other_access,
+            },
+        )),
+        SourceKind::OffboardMap {
+            pairs,
+            types,
+            old_owner_role,
+            revoke_other_access,
+            ..
+        } => Some((
             pairs.iter().map(|p| p.from.clone()).collect(),
             types.clone(),
+            Meant {
+                old_owner_role: *old_owner_role,
+                keep_other_access: !revoke_other_access,
+            },
         )),
         // A hand-written plan names no departing user.
         _ => None,
     });
-    let users = match (&opts.user, &offboard) {
-        (Some(name), _) => {
+    // The plan's own departing users are judged against what it meant; anyone named with
+    // --user is counted, not judged.
+    let (users, meant) = match (&opts.user, &offboard) {
+        (Some(name), _) => (
             vec![
                 planner::resolve_departing(client, "--user", name, OldOwnerRoleKind::None)
                     .await
                     .map_err(|e| exit::with_code(e.exit_code(), e))?,
-            ]
-        }
-        (None, Some((from, _))) => from.clone(),
+            ],
+            None,
+        ),
+        (None, Some((from, _, meant))) => (from.clone(), Some(*meant)),
         (None, None) => return Ok(None),
     };
     let kinds = match offboard {
-        Some((_, types)) if !types.is_empty() => types,
+        Some((_, types, _)) if !types.is_empty() => types,
         _ if !subject.kinds.is_empty() => subject.kinds.iter().copied().collect(),
         _ => EntityKind::WRITABLE.to_vec(),
     };
-    Ok(Some(ResidualSpec { users, kinds }))
+    Ok(Some(ResidualSpec {
+        users,
+        kinds,
+        meant,
+    }))
 }

@@ -11,8 +11,10 @@
 //! executor sends the request once more in the same entity's turn, without those users'
 //! changes ([`without`]) and with every other change, so the new owner is in place; the
 //! entity is recorded `partial`, with the server's words ([`note`]). It never does so when
-//! what is left would leave the entity without an owner or changes nothing the plan asked
-//! for, and it drops no grant: nobody's access changes but as the plan says.
+//! what is left would leave the entity without an owner, and it drops no grant: nobody's
+//! access changes but as the plan says. A request that asked nothing but those users'
+//! removal (an offboarding's revoke-only entry) has nothing left to send: the entity is
+//! recorded `partial` at once, with the server's words.
 //!
 //! The server's wording is unknown, so the decision does not depend on it: the lookup is
 //! the evidence, and a message that names the user only stands in where the lookup is
@@ -95,6 +97,8 @@ pub(crate) fn note(kept: &[Change], dropped: &[&Change], refusal: &ApiError) -> 
     let names: Vec<&str> = dropped.iter().map(|c| c.name.as_str()).collect();
     let in_place = if kept.iter().any(|c| c.role == Some(Role::Owner)) {
         "the new owner is in place"
+    } else if kept.is_empty() {
+        "nothing else was planned"
     } else {
         "the other changes are in place"
     };
@@ -345,13 +349,21 @@ mod tests {
              user alice (422: alice is not active), so they keep it"
         );
         let carol = c("carol", Some(Role::Consumer));
-        let text = note(&[], &[&alice, &carol], &refused(409, "no"));
+        let dave = c("dave", Some(Role::Editor));
+        let text = note(&[dave], &[&alice, &carol], &refused(409, "no"));
         assert!(
             text.starts_with(
                 "the other changes are in place; the server would not remove or lower the \
                  access of inactive users alice, carol (409: no)"
             ),
             "{text}"
+        );
+        // A revoke-only entry: nothing else was asked.
+        let text = note(&[], &[&alice], &refused(422, "inactive"));
+        assert_eq!(
+            text,
+            "nothing else was planned; the server would not remove the access of inactive \
+             user alice (422: inactive), so they keep it"
         );
     }
 }

@@ -523,7 +523,11 @@ pub fn write_failed_plan(
         let retry = match (seen, &entry.request) {
             (Some(seen), Some(request)) => {
                 let target = apply_changes(entry.kind, &seen, &request.changes);
-                PlanEntry::build(entry.kind, &entry.id, &entry.name, seen, target)
+                PlanEntry {
+                    // Still what it was: a handover, or a revoke-only entry.
+                    revoke_only: entry.revoke_only,
+                    ..PlanEntry::build(entry.kind, &entry.id, &entry.name, seen, target)
+                }
             }
             _ => entry,
         };

@@ -287,8 +287,8 @@ impl RunSummary {
         if partial > 0 {
             let _ = writeln!(
                 out,
-                "partial: {partial} entities have their new owner, but inactive users the server \
-                 would not remove keep their access (see status)"
+                "partial: {partial} entities are as planned but for inactive users the server \
+                 would not remove, who keep their access (see status)"
             );
         }
         if let Some(stop) = &self.stop {

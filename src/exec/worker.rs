@@ -435,9 +435,10 @@ impl Again<'_> {
 
     /// Sends the refused request again without the changes that remove or lower the access
     /// of inactive users, when that is what the refusal is about, and ends the entity:
-    /// `partial` when the rest is in place. `Err(refusal)`, with nothing sent, when it is
-    /// not: no such change, no user known to be inactive, or what is left would change
-    /// nothing the plan asks for or leave the entity without an owner.
+    /// `partial` when the rest is in place (or when the request asked nothing else: then
+    /// nothing is sent again). `Err(refusal)`, with nothing sent, when it is not: no such
+    /// change, no user known to be inactive, or what is left would leave the entity
+    /// without an owner.
     async fn without_inactive(&self, refusal: ApiError) -> Result<WorkerEnd, ApiError> {
         let (kind, id) = (self.entry.kind, self.entry.id.as_str());
         let lowering = inactive::lowering(&self.live.grants, self.request);
@@ -455,17 +456,20 @@ impl Again<'_> {
         let users: Vec<&crate::plan::Change> =
             dropped.iter().map(|&i| &self.request.changes[i]).collect();
         // What the plan asks of everyone else: what a partial entity shows. A request that
-        // asked nothing else is refused as it was.
+        // asked nothing else (an offboarding's revoke-only entry: the inactive departing
+        // user's role on an entity they do not own) is not sent again: there is nothing
+        // left to send, and the entity ends `partial` with the server's words, like one
+        // whose new owner is in place.
         let planned = self
             .entry
             .request
             .as_ref()
             .map_or(&[][..], |r| &r.changes[..]);
         let kept = inactive::not_naming(planned, &users);
-        if kept.is_empty() {
+        let reduced = inactive::without(self.request, &dropped);
+        if kept.is_empty() && !reduced.changes.is_empty() {
             return Err(refusal);
         }
-        let reduced = inactive::without(self.request, &dropped);
         if validate(&drift::apply_changes(
             kind,
             &self.live.grants,

@@ -75,6 +75,12 @@ pub enum SourceKind {
         to: UserIdent,
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
+        /// Whether the plan also removes the roles `from` hold on entities they do not own
+        /// (the default since it existed; `--keep-other-access` keeps them). Absent when
+        /// false, so a plan made with the flag reads like one written before: those kept
+        /// other access too.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoke_other_access: bool,
     },
     /// `handover plan --map FILE`: several departing users in one pass, each to their own
     /// successor ([`crate::plan::mapfile`]). A mode of its own rather than a field of `offboard`,
@@ -95,6 +101,9 @@ pub enum SourceKind {
         pairs: Vec<HandoverPair>,
         old_owner_role: OldOwnerRoleKind,
         types: Vec<EntityKind>,
+        /// As in `offboard`, for every departing user of the map.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        revoke_other_access: bool,
     },
     /// `handover plan --orphans --to USER`: every entity of `types` whose every owner is
     /// deactivated goes to `to`. `deactivated` is every account `users/` said was not
@@ -191,6 +200,12 @@ pub struct PlanEntry {
     pub current: Vec<Grant>,
     /// The access list wanted. For refused entries, what was wanted (or `current`).
     pub target: Vec<Grant>,
+    /// An offboarding's revoke-only entry: no departing user owns the entity, and the
+    /// request only takes a departing user's role away (`"revoke_only":true`; absent
+    /// otherwise, and in plans written before it existed). The plan's table and review CSV
+    /// show these apart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoke_only: bool,
 }
 
 impl PlanEntry {
@@ -233,6 +248,15 @@ impl PlanEntry {
             request,
             current,
             target,
+            revoke_only: false,
+        }
+    }
+
+    /// The same entry, marked revoke-only (see [`PlanEntry::revoke_only`]).
+    pub fn as_revoke_only(self) -> PlanEntry {
+        PlanEntry {
+            revoke_only: true,
+            ..self
         }
     }
 
@@ -279,6 +303,7 @@ impl PlanEntry {
             request: None,
             current,
             target,
+            revoke_only: false,
         }
     }
 }
@@ -377,6 +402,7 @@ mod tests {
                 to: ident("bob"),
                 old_owner_role: OldOwnerRoleKind::Editor,
                 types: vec![EntityKind::Project, EntityKind::DataSource],
+                revoke_other_access: false,
             },
         );
         header.created = "2024-05-01T12:34:56Z".into();
@@ -400,6 +426,7 @@ mod tests {
             }],
             old_owner_role: OldOwnerRoleKind::None,
             types: vec![EntityKind::Project],
+            revoke_other_access: true,
         };
         header.selection = Some(SelectionSource {
             only_ids: None,
@@ -410,7 +437,7 @@ mod tests {
         });
         let text = serde_json::to_string(&header).unwrap();
         assert!(
-            text.contains(r#""source":{"mode":"offboard_map","file":"m.csv","pairs":[{"from":{"id":"id-alice","username":"alice"},"to":{"id":"","username":"bob"}}],"old_owner_role":"NONE","types":["project"]},"selection":{"exclude":{"file":"x.txt","sha256":"sha256:00"}},"#),
+            text.contains(r#""source":{"mode":"offboard_map","file":"m.csv","pairs":[{"from":{"id":"id-alice","username":"alice"},"to":{"id":"","username":"bob"}}],"old_owner_role":"NONE","types":["project"],"revoke_other_access":true},"selection":{"exclude":{"file":"x.txt","sha256":"sha256:00"}},"#),
             "{text}"
         );
         assert_eq!(serde_json::from_str::<PlanHeader>(&text).unwrap(), header);

@@ -156,7 +156,7 @@ pub fn companion_csv_path(plan: &Path) -> PathBuf {
 /// |---|---|
 /// | `type` | entity kind (`project`, `data_source`, …) |
 /// | `id`, `name` | the entity |
-/// | `action` | `change`, `noop` or `refused` |
+/// | `action` | `change`, `noop` or `refused`; `revoke` for an offboarding's revoke-only change (the plan's `change` with `revoke_only`: a departing user's role on an entity no departing user owns) |
 /// | `principal` | username, or group/organization name |
 /// | `principal_type` | `user`, `group`, `organization`, `externalApplication` |
 /// | `role_before`, `role_after` | `OWNER`, `EDITOR`, `CONSUMER`, or `NONE` for no access |
@@ -347,7 +347,10 @@ fn csv_rows(entry: &PlanEntry) -> Vec<[String; 12]> {
             entry.kind.as_str().to_string(),
             spreadsheet_cell(&entry.id),
             spreadsheet_cell(&entry.name),
-            entry.action.as_str().to_string(),
+            match (entry.action, entry.revoke_only) {
+                (ActionKind::Change, true) => "revoke".to_string(),
+                (action, _) => action.as_str().to_string(),
+            },
             spreadsheet_cell(principal),
             spreadsheet_cell(principal_type),
             before.0.to_string(),

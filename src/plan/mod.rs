@@ -46,8 +46,8 @@ pub use entry::{
 pub use file::{Error, PlanReader, PlanWriter, WrittenPlan, companion_csv_path};
 pub use summary::{Counts, Summary, notification_line, render_table};
 pub use target::{
-    HandoverPair, OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent, batch_target,
-    offboard_target, owner_of,
+    HandoverPair, LeaverTarget, OldOwnerRoleKind, UnknownOldOwnerRoleError, UserIdent,
+    batch_target, leaver_target, offboard_target, owner_of,
 };
 pub use time::rfc3339_utc;
 

@@ -45,8 +45,8 @@ use crate::plan::csvplan::{CsvChange, Problem};
 use crate::plan::mapfile::{IdList, MapRow};
 use crate::plan::orphan::{Deactivated, Ownership, ownership};
 use crate::plan::{
-    HandoverPair, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest, UserIdent,
-    batch_target, same_principal,
+    HandoverPair, LeaverTarget, OldOwnerRoleKind, PlanEntry, PlanWriter, RefusalKind, ShareRequest,
+    UserIdent, leaver_target, same_principal,
 };
 
 /// What went wrong while planning. Per-entity problems never end up here: they become
@@ -552,14 +552,17 @@ fn checked(entry: PlanEntry, caller: &Caller) -> PlanEntry {
     if allowed {
         return entry;
     }
-    PlanEntry::refused(
-        entry.kind,
-        entry.id,
-        entry.name,
-        entry.current,
-        entry.target,
-        &RefusalKind::CallerCannotShare,
-    )
+    PlanEntry {
+        revoke_only: entry.revoke_only,
+        ..PlanEntry::refused(
+            entry.kind,
+            entry.id,
+            entry.name,
+            entry.current,
+            entry.target,
+            &RefusalKind::CallerCannotShare,
+        )
+    }
 }
 
 /// `entry`, or, when its request cannot be sent as the kind's write needs it, the same
@@ -577,14 +580,17 @@ fn sendable(entry: PlanEntry, unreadable: Vec<UnreadableEntry>) -> PlanEntry {
     };
     match wire_request(entry.kind, request, &list) {
         Ok(_) => entry,
-        Err(e) => PlanEntry::refused(
-            entry.kind,
-            entry.id,
-            entry.name,
-            entry.current,
-            entry.target,
-            &RefusalKind::Other(format!("not sendable: {e}")),
-        ),
+        Err(e) => PlanEntry {
+            revoke_only: entry.revoke_only,
+            ..PlanEntry::refused(
+                entry.kind,
+                entry.id,
+                entry.name,
+                entry.current,
+                entry.target,
+                &RefusalKind::Other(format!("not sendable: {e}")),
+            )
+        },
     }
 }
 
@@ -645,6 +651,9 @@ pub struct OffboardSpec {
     pub to: UserIdent,
     pub old_owner_role: OldOwnerRoleKind,
     pub kinds: Vec<EntityKind>,
+    /// Keep the roles the departing users hold on entities they do not own
+    /// (`--keep-other-access`); by default they are removed.
+    pub keep_other_access: bool,
 }
 
 /// Several departing users, each with their own successor, planned in one pass.
@@ -655,11 +664,19 @@ pub struct BatchSpec {
     pub pairs: Vec<HandoverPair>,
     pub old_owner_role: OldOwnerRoleKind,
     pub kinds: Vec<EntityKind>,
+    /// Keep the roles a departing user holds on entities no departing user owns, and on
+    /// those a departing user does own (`--keep-other-access`). By default every such role
+    /// is removed: entities no departing user owns get a revoke-only entry
+    /// ([`PlanEntry::revoke_only`]). Orphans keep them either way (see
+    /// [`BatchSpec::orphans`]).
+    pub keep_other_access: bool,
     /// Which entities may be planned.
     pub selection: Selection,
     /// Orphans only (`plan --orphans`): the pairs hand every deactivated user over, and
     /// an entity is planned only when every owner is one of these (see
-    /// [`orphan`](crate::plan::orphan)).
+    /// [`orphan`](crate::plan::orphan)). What the deactivated users hold without owning is
+    /// left alone: `--orphans` rescues entities without an active owner, it does not
+    /// offboard every former employee.
     pub orphans: Option<Deactivated>,
 }
 
@@ -676,6 +693,7 @@ impl From<&OffboardSpec> for BatchSpec {
                 .collect(),
             old_owner_role: spec.old_owner_role,
             kinds: spec.kinds.clone(),
+            keep_other_access: spec.keep_other_access,
             selection: Selection::default(),
             orphans: None,
         }
@@ -702,13 +720,14 @@ pub struct Coverage {
 /// One kind's line of [`Coverage`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KindCoverage {
-    /// Entities listed (after a server-side owner filter, where one was used).
+    /// Entities listed (every one the caller can see: no owner filter is trusted).
     pub listed: usize,
-    /// Whether the server filtered the list by owner.
-    pub owner_filtered: bool,
     /// Of those, entities a departing user owns, or orphans (planned as a change or a
     /// no-op).
     pub owned: usize,
+    /// Entities no departing user owns but one holds a role on: planned as revoke-only
+    /// entries (none with `--keep-other-access`, nor for orphans).
+    pub access: usize,
     /// Entities whose ownership could not be told (an access list that could not be read,
     /// or an entry in it that could not): in the plan as refused, with the reason.
     pub unknown: usize,
@@ -739,8 +758,11 @@ impl Coverage {
                 c.listed,
                 c.owned
             ));
-            if c.owner_filtered {
-                out.push_str(" (listed by owner)");
+            if c.access > 0 {
+                out.push_str(&format!(
+                    ", {} with their access only (to revoke)",
+                    c.access
+                ));
             }
             if c.unknown > 0 {
                 out.push_str(&format!(", {} unreadable (refused in the plan)", c.unknown));
@@ -793,28 +815,13 @@ pub async fn plan_batch(
     settings: PlannerSettings,
     writer: &mut PlanWriter,
 ) -> Result<Coverage, Error> {
-    // With one departing user whose id is known the server can filter for us where it
-    // knows how; with several, one unfiltered pass serves them all.
-    let mut departing: Vec<&UserIdent> = Vec::new();
-    for pair in &spec.pairs {
-        if !departing
-            .iter()
-            .any(|u| u.username.eq_ignore_ascii_case(&pair.from.username))
-        {
-            departing.push(&pair.from);
-        }
-    }
-    let filter = ListFilter {
-        owner: match departing.as_slice() {
-            [one] => one.known_id().map(|id| User {
-                id: id.to_string(),
-                username: one.username.clone(),
-                full_name: None,
-                active: Some(true),
-            }),
-            _ => None,
-        },
-    };
+    // Every list is read whole, never narrowed by an owner filter: `catalogItems/`'s
+    // `ownerUserId` and use cases' `owners` may name only the creator (contract C20), and
+    // what a departing user can access without owning is in no filter at all. Ownership
+    // and access are read from each entity's access list.
+    let filter = ListFilter::default();
+    // Orphans rescue ownerless entities; they do not offboard every former employee.
+    let keep_other_access = spec.keep_other_access || spec.orphans.is_some();
     // Everyone a plan entry may touch: an unreadable entry that may be one of them makes
     // the entity's ownership, or its target, unknowable.
     let touched: Vec<Grant> = spec
@@ -966,15 +973,47 @@ pub async fn plan_batch(
                 }
                 Err(e) => return Err(e.into()),
             };
-            let Some(target) =
-                batch_target(entity.kind, &current, &spec.pairs, spec.old_owner_role)
-            else {
+            let Some(target) = leaver_target(
+                entity.kind,
+                &current,
+                &spec.pairs,
+                spec.old_owner_role,
+                keep_other_access,
+            ) else {
                 continue;
             };
-            let entry = PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target);
+            let c = coverage.kinds.entry(entity.kind).or_default();
+            let entry = match target {
+                LeaverTarget::Handover(target) => {
+                    c.owned += 1;
+                    PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target)
+                }
+                LeaverTarget::RevokeOnly(target) => {
+                    c.access += 1;
+                    // Removing a non-owner cannot take the last owner away; but with no
+                    // owner to be read (one hidden in an entry handover cannot read), the
+                    // target could not be shown to keep one: a reviewer decides.
+                    if current.iter().any(|g| g.role == Role::Owner) {
+                        PlanEntry::build(entity.kind, &entity.id, &entity.name, current, target)
+                    } else {
+                        PlanEntry::refused(
+                            entity.kind,
+                            &entity.id,
+                            &entity.name,
+                            current,
+                            target,
+                            &RefusalKind::Other(
+                                "no owner can be read in the access list, so removing the \
+                                 departing user's role cannot be shown to leave one"
+                                    .to_string(),
+                            ),
+                        )
+                    }
+                    .as_revoke_only()
+                }
+            };
             writer.write(&checked(sendable(entry, unreadable), caller))?;
             planned.insert((entity.kind, entity.id.to_lowercase()));
-            coverage.kinds.entry(entity.kind).or_default().owned += 1;
         }
         Ok::<_, Error>(planned)
     };
@@ -985,7 +1024,6 @@ pub async fn plan_batch(
         match listing {
             Ok(listing) => {
                 c.listed = listing.entities.len();
-                c.owner_filtered = listing.owner_filtered;
                 c.unreadable_items = listing.unreadable.len();
             }
             Err(words) => {
@@ -996,7 +1034,7 @@ pub async fn plan_batch(
     }
     spec.selection.warn_missing(
         &planned?,
-        "not in the plan (not of the selected types, or not owned by a departing user)",
+        "not in the plan (not of the selected types, or nothing a departing user holds)",
     );
     Ok(coverage)
 }

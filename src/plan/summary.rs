@@ -15,6 +15,9 @@ pub struct Counts {
     pub noop: u64,
     /// Entries refused.
     pub refused: u64,
+    /// Of `change`, the revoke-only entries of an offboarding ([`PlanEntry::revoke_only`]):
+    /// a departing user's role on an entity no departing user owns.
+    pub revoke_only: u64,
 }
 
 impl Counts {
@@ -49,6 +52,9 @@ impl Summary {
     /// Counts one entry.
     pub fn add(&mut self, entry: &PlanEntry) {
         self.record(entry.kind, entry.action);
+        if entry.revoke_only && entry.action == ActionKind::Change {
+            self.by_kind.entry(entry.kind).or_default().revoke_only += 1;
+        }
         self.notifications += entry.notifications();
     }
 
@@ -81,6 +87,7 @@ impl Summary {
                 change: acc.change + c.change,
                 noop: acc.noop + c.noop,
                 refused: acc.refused + c.refused,
+                revoke_only: acc.revoke_only + c.revoke_only,
             })
     }
 }
@@ -94,6 +101,10 @@ impl Summary {
 /// total                 3             3        1
 /// ```
 ///
+/// When the plan has revoke-only entries (an offboarding that also removes what the
+/// departing user holds without owning), they get their own column, `to revoke`, after
+/// `to change`, which then counts the other changes only.
+///
 /// The first column is left-aligned, the numbers right-aligned under their headings,
 /// columns separated by two spaces, no trailing spaces, each line ending in `\n`. Tests
 /// pin this format; change it only on purpose.
@@ -105,21 +116,26 @@ impl Summary {
 /// notifications: applying makes DataRobot send 2 (one to each user given a role on a secure configuration; nothing on the wire turns that off)
 /// ```
 pub fn render_table(summary: &Summary) -> String {
-    const HEADINGS: [&str; 4] = ["type", "to change", "already done", "refused"];
-    let mut rows: Vec<[String; 4]> = summary
+    let revokes = summary.total().revoke_only > 0;
+    let mut headings = vec!["type", "to change"];
+    if revokes {
+        headings.push("to revoke");
+    }
+    headings.extend(["already done", "refused"]);
+    let mut rows: Vec<Vec<String>> = summary
         .iter()
-        .map(|(kind, c)| row(kind.plural_label(), c))
+        .map(|(kind, c)| row(kind.plural_label(), c, revokes))
         .collect();
-    rows.push(row("total", summary.total()));
+    rows.push(row("total", summary.total(), revokes));
 
-    let mut widths = HEADINGS.map(str::len);
+    let mut widths: Vec<usize> = headings.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = String::new();
-    let headings = HEADINGS.map(str::to_string);
+    let headings: Vec<String> = headings.iter().map(|h| h.to_string()).collect();
     for r in std::iter::once(&headings).chain(&rows) {
         let mut line = format!("{:<w$}", r[0], w = widths[0]);
         for (cell, w) in r[1..].iter().zip(&widths[1..]) {
@@ -145,13 +161,17 @@ pub fn notification_line(notifications: u64) -> Option<String> {
     })
 }
 
-fn row(label: &str, c: Counts) -> [String; 4] {
-    [
-        label.to_string(),
-        c.change.to_string(),
-        c.noop.to_string(),
-        c.refused.to_string(),
-    ]
+fn row(label: &str, c: Counts, revokes: bool) -> Vec<String> {
+    let mut cells = vec![label.to_string()];
+    if revokes {
+        cells.push((c.change - c.revoke_only).to_string());
+        cells.push(c.revoke_only.to_string());
+    } else {
+        cells.push(c.change.to_string());
+    }
+    cells.push(c.noop.to_string());
+    cells.push(c.refused.to_string());
+    cells
 }
 
 #[cfg(test)]
@@ -220,6 +240,24 @@ total                 3             3        1
 type                      to change  already done  refused
 execution environments  12345678901             0        0
 total                   12345678901             0        0
+"
+        );
+    }
+
+    #[test]
+    fn revoke_only_entries_get_their_own_column() {
+        let mut s = Summary::new();
+        s.record(EntityKind::Project, ActionKind::Change);
+        s.record(EntityKind::Project, ActionKind::Change);
+        s.by_kind.get_mut(&EntityKind::Project).unwrap().revoke_only = 1;
+        s.record(EntityKind::Dataset, ActionKind::Refused);
+        assert_eq!(
+            render_table(&s),
+            "\
+type      to change  to revoke  already done  refused
+projects          1          1             0        0
+datasets          0          0             0        1
+total             1          1             0        1
 "
         );
     }

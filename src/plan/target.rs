@@ -214,6 +214,56 @@ pub fn batch_target(
     target
 }
 
+/// What an offboarding plans for one entity ([`leaver_target`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaverTarget {
+    /// A departing user owns it: the handover ([`batch_target`]), and, unless other
+    /// access is kept, no role for a departing user who does not own it.
+    Handover(Vec<Grant>),
+    /// No departing user owns it but one holds a role on it: the same list without the
+    /// departing users (a revoke-only change).
+    RevokeOnly(Vec<Grant>),
+}
+
+/// The target of an offboarding for one entity: [`batch_target`] where a departing user
+/// owns it; where none does, the list without the departing users' roles, unless
+/// `keep_other_access` (`--keep-other-access`), which keeps every role a departing user
+/// holds without owning the entity. `None` when there is nothing to do: no departing user
+/// holds anything (or only kept access).
+///
+/// Only users' own entries are removed: access a departing user has through a group or
+/// an organization is that principal's, and is never changed. Removing a user who is not
+/// an owner cannot leave the entity without one (the entity's owners stay, groups and
+/// organizations included); [`validate`](super::validate) checks the target all the same.
+pub fn leaver_target(
+    kind: EntityKind,
+    current: &[Grant],
+    pairs: &[HandoverPair],
+    old_owner_role: OldOwnerRoleKind,
+    keep_other_access: bool,
+) -> Option<LeaverTarget> {
+    // Departing users who hold a role here without owning the entity.
+    let members: Vec<&UserIdent> = pairs
+        .iter()
+        .map(|p| &p.from)
+        .filter(|u| !owner_of(current, u))
+        .collect();
+    let without_members = |list: Vec<Grant>| -> Vec<Grant> {
+        list.into_iter()
+            .filter(|g| !members.iter().any(|u| u.matches(g)))
+            .collect()
+    };
+    match batch_target(kind, current, pairs, old_owner_role) {
+        Some(target) if keep_other_access => Some(LeaverTarget::Handover(target)),
+        Some(target) => Some(LeaverTarget::Handover(without_members(target))),
+        None if keep_other_access => None,
+        None => {
+            let target = without_members(current.to_vec());
+            (target.len() != current.len()).then_some(LeaverTarget::RevokeOnly(target))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +587,76 @@ mod tests {
         assert_eq!(
             "boss".parse::<OldOwnerRoleKind>().unwrap_err().to_string(),
             r#"unknown old-owner role "boss" (expected NONE, CONSUMER, EDITOR or OWNER)"#
+        );
+    }
+
+    #[test]
+    fn a_leaver_loses_the_roles_they_hold_without_owning_unless_kept() {
+        let carol = user("c3", "carol@x.com");
+        let dave = user("d4", "dave@x.com");
+        let pairs = [
+            HandoverPair {
+                from: alice(),
+                to: bob(),
+            },
+            HandoverPair {
+                from: dave.clone(),
+                to: bob(),
+            },
+        ];
+        let owner = |u: &UserIdent| grant(Some(&u.id), &u.username, Role::Owner, None);
+        let editor = |u: &UserIdent| grant(Some(&u.id), &u.username, Role::Editor, None);
+        let none = OldOwnerRoleKind::None;
+        let kind = EntityKind::Project;
+
+        // Someone else's entity: the departing editor goes, the owner stays.
+        let theirs = vec![owner(&carol), editor(&alice())];
+        assert_eq!(
+            leaver_target(kind, &theirs, &pairs, none, false),
+            Some(LeaverTarget::RevokeOnly(vec![owner(&carol)]))
+        );
+        assert_eq!(leaver_target(kind, &theirs, &pairs, none, true), None);
+        // A group owner is an owner: the revoke leaves it.
+        let group_owned = vec![
+            Grant {
+                recipient_type: "group".into(),
+                ..grant(Some("g1"), "analysts", Role::Owner, None)
+            },
+            editor(&alice()),
+        ];
+        assert_eq!(
+            leaver_target(kind, &group_owned, &pairs, none, false),
+            Some(LeaverTarget::RevokeOnly(group_owned[..1].to_vec()))
+        );
+        // Nobody departing holds anything: nothing to do.
+        assert_eq!(
+            leaver_target(kind, &[owner(&carol)], &pairs, none, false),
+            None
+        );
+        // Alice owns it and Dave edits it: Dave goes too, unless kept.
+        let shared = vec![owner(&alice()), editor(&dave)];
+        let handed = offboard_target(kind, &shared, &alice(), &bob(), none);
+        assert_eq!(
+            leaver_target(kind, &shared, &pairs, none, true),
+            Some(LeaverTarget::Handover(handed.clone()))
+        );
+        assert_eq!(
+            leaver_target(kind, &shared, &pairs, none, false),
+            Some(LeaverTarget::Handover(vec![grant(
+                Some("b2"),
+                "bob@x.com",
+                Role::Owner,
+                None
+            )]))
+        );
+        // --old-owner-role keeps its meaning on what the leaver owned.
+        let kept = leaver_target(kind, &shared, &pairs, OldOwnerRoleKind::Consumer, false);
+        assert_eq!(
+            kept,
+            Some(LeaverTarget::Handover(vec![
+                grant(Some("a1"), "alice@x.com", Role::Consumer, None),
+                grant(Some("b2"), "bob@x.com", Role::Owner, None),
+            ]))
         );
     }
 }

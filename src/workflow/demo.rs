@@ -111,6 +111,7 @@ pub async fn run<F: Future<Output = ()>>(
         to: SUCCESSOR_USERNAME,
         old_owner_role: OldOwnerRoleKind::None,
         types: &[],
+        keep_other_access: false,
     };
     let settings = PlannerSettings {
         concurrency: opts.workers,

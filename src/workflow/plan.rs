@@ -23,6 +23,9 @@ pub struct OffboardWho<'a> {
     pub to: &'a str,
     pub old_owner_role: OldOwnerRoleKind,
     pub types: &'a [EntityKind],
+    /// `--keep-other-access`: the departing user keeps the roles they hold on entities
+    /// they do not own.
+    pub keep_other_access: bool,
 }
 
 /// A map file, read and checked.
@@ -95,6 +98,8 @@ pub enum Handover<'a> {
         map: &'a MapInput,
         old_owner_role: OldOwnerRoleKind,
         types: &'a [EntityKind],
+        /// `--keep-other-access`, for every departing user of the map.
+        keep_other_access: bool,
     },
     /// `--orphans --to USER`: every deactivated user to `to`, orphans only.
     Orphans {
@@ -192,12 +197,14 @@ pub async fn plan_handover(
                 to,
                 old_owner_role: who.old_owner_role,
                 kinds: kinds_of(who.types),
+                keep_other_access: who.keep_other_access,
             };
             let source = SourceKind::Offboard {
                 from: spec.from.clone(),
                 to: spec.to.clone(),
                 old_owner_role: spec.old_owner_role,
                 types: spec.kinds.clone(),
+                revoke_other_access: !spec.keep_other_access,
             };
             (BatchSpec::from(&spec), source)
         }
@@ -205,6 +212,7 @@ pub async fn plan_handover(
             map,
             old_owner_role,
             types,
+            keep_other_access,
         } => {
             let (pairs, _unchecked) = planner::resolve_map(
                 client,
@@ -223,11 +231,13 @@ pub async fn plan_handover(
                 pairs: pairs.clone(),
                 old_owner_role: *old_owner_role,
                 types: kinds.clone(),
+                revoke_other_access: !keep_other_access,
             };
             let batch = BatchSpec {
                 pairs,
                 old_owner_role: *old_owner_role,
                 kinds,
+                keep_other_access: *keep_other_access,
                 selection: Selection::default(),
                 orphans: None,
             };
@@ -266,6 +276,7 @@ pub async fn plan_handover(
                 pairs,
                 old_owner_role: *old_owner_role,
                 kinds,
+                keep_other_access: true,
                 selection: Selection::default(),
                 orphans: Some(deactivated),
             };

@@ -138,6 +138,7 @@ impl World {
                 to: self.user(SUCCESSOR_USERNAME),
                 old_owner_role: OldOwnerRoleKind::None,
                 types: EntityKind::WRITABLE.to_vec(),
+                revoke_other_access: false,
             },
         )
     }

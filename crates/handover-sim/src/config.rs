@@ -86,6 +86,11 @@ pub struct SimConfig {
     pub inactive_revoke: InactiveRevokeKind,
     /// Status of a write refused by `inactive_revoke: refuse`: 400, 409 or 422 (default).
     pub inactive_revoke_status: u16,
+    /// The reading of contract C20 the sources leave open: `catalogItems/`'s
+    /// `ownerUserId`/`ownerUsername` filters and a use case's `owners` name only the
+    /// creator, not every user with the OWNER role. Off by default (they name every
+    /// owner); the access lists say who owns what either way.
+    pub owner_hints_creator_only: bool,
     /// Kinds whose updateRoles PATCH replaces the whole access list with the one sent
     /// (users, groups, organizations, roles: whatever is not named loses its access);
     /// the others set only the recipients named. Default: workloads, artifacts and
@@ -174,6 +179,7 @@ impl Default for SimConfig {
             workload_limit_over_max: LimitOverMaxKind::Refuse,
             observer_role_names: false,
             absent_lists: Vec::new(),
+            owner_hints_creator_only: false,
         }
     }
 }

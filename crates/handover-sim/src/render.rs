@@ -25,6 +25,14 @@ fn caller_role(st: &State, e: &EntityRec, caller: usize) -> Role {
         })
 }
 
+/// Makes a use case's `owners` name its creator alone, whatever roles the access list
+/// holds (the creator-only reading of contract C20).
+pub(crate) fn creator_as_owners(st: &State, e: &EntityRec, v: &mut Value) {
+    if let Some(owners) = v.get_mut("owners") {
+        *owners = json!([user_obj(&st.users[e.creator])]);
+    }
+}
+
 /// A user as use cases embed them (`created`, `owners`, `members`).
 fn user_obj(u: &UserRec) -> Value {
     json!({

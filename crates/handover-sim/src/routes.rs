@@ -696,7 +696,7 @@ impl Ctx<'_> {
             }
             _ => {}
         }
-        let render = |e: &EntityRec| render::entity(self.st, e, self.caller, self.vocab());
+        let render = |e: &EntityRec| self.entity(e);
         if kind == EntityKind::DataStore {
             // Contract C2: `offset`/`limit` (default 100, and the server returns at most
             // 100), answered as `{"data": […]}` with no `next` and no `count`.
@@ -822,7 +822,17 @@ impl Ctx<'_> {
 
     fn one(&self, kind: EntityKind, id: &str) -> Result<Value, ApiError> {
         let e = self.found(kind, id)?;
-        Ok(render::entity(self.st, e, self.caller, self.vocab()))
+        Ok(self.entity(e))
+    }
+
+    /// An entity as its list and get-one routes show it; a use case's `owners` name only
+    /// its creator under `owner_hints_creator_only` (contract C20).
+    fn entity(&self, e: &EntityRec) -> Value {
+        let mut v = render::entity(self.st, e, self.caller, self.vocab());
+        if self.cfg.owner_hints_creator_only && e.kind == EntityKind::UseCase {
+            render::creator_as_owners(self.st, e, &mut v);
+        }
+        v
     }
 
     fn catalog_kinds(&self) -> Result<&'static [EntityKind], ApiError> {
@@ -851,11 +861,16 @@ impl Ctx<'_> {
             name_contains: q.get("searchFor").map(str::to_lowercase),
             ..Filter::default()
         };
+        // Contract C20: "owned by" may mean "created by" (`owner_hints_creator_only`).
+        let by_owner = |f: &mut Filter, o: Option<usize>| match self.cfg.owner_hints_creator_only {
+            true => f.creator = Some(o),
+            false => f.owner = Some(o),
+        };
         if let Some(o) = self.user_filter("ownerUserId") {
-            f.owner = Some(o);
+            by_owner(&mut f, o);
         }
         if let Some(o) = self.user_filter("ownerUsername") {
-            f.owner = Some(o);
+            by_owner(&mut f, o);
         }
         match q.get("accessType") {
             None | Some("any" | "all") => {}

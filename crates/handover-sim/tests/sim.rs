@@ -2526,3 +2526,112 @@ async fn read_only_types_show_their_parents_list_and_answer_405_to_a_patch() {
         .into()
     );
 }
+
+#[tokio::test]
+async fn owner_hints_can_name_only_the_creator() {
+    // Contract C20: whether catalogItems' owner filters and use cases' `owners` name every
+    // owner or the creator alone is not documented; the knob plays the creator-only reading.
+    let mut seed = Seed::generate(&GenSpec::uniform(5, 4));
+    let admin = seed.token_of("admin@acme.test").unwrap();
+    let departing = "departing@acme.test";
+    let colleague = seed.users[4].username.clone();
+    let kinds = [
+        EntityKind::Dataset,
+        EntityKind::File,
+        EntityKind::UserBlueprint,
+        EntityKind::UseCase,
+    ];
+    // One of each kind the departing user co-owns but a colleague created.
+    for kind in kinds {
+        let e = seed
+            .entities
+            .iter_mut()
+            .find(|e| {
+                e.kind == kind
+                    && e.access
+                        .iter()
+                        .any(|g| g.username == departing && g.role == Role::Owner)
+            })
+            .unwrap();
+        e.access.retain(|g| g.username != colleague);
+        e.access.push(SeedGrant::new(&colleague, Role::Owner));
+        e.creator = Some(colleague.clone());
+    }
+    let departing_id = seed
+        .users
+        .iter()
+        .find(|u| u.username == departing)
+        .unwrap()
+        .id
+        .clone();
+    for creator_only in [false, true] {
+        let t = start_with(
+            seed.clone(),
+            SimConfig {
+                owner_hints_creator_only: creator_only,
+                ..SimConfig::default()
+            },
+        )
+        .await;
+        let state = t.sim.state();
+        let hinted = |kind| -> BTreeSet<String> {
+            state
+                .held_by(kind, departing, Role::Owner)
+                .iter()
+                .filter(|e| !creator_only || e.creator == departing)
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        for (ty, kind) in [
+            ("dataset", EntityKind::Dataset),
+            ("files", EntityKind::File),
+            ("user_blueprint", EntityKind::UserBlueprint),
+        ] {
+            let want = hinted(kind);
+            assert_eq!(want.len(), if creator_only { 3 } else { 4 }, "{ty}");
+            for filter in [
+                format!("ownerUserId={departing_id}"),
+                format!("ownerUsername={departing}"),
+            ] {
+                let a = t
+                    .get(&admin, &format!("catalogItems/?type={ty}&{filter}&limit=0"))
+                    .await;
+                let got: BTreeSet<String> = a.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(got, want, "{ty} {filter} creator_only={creator_only}");
+            }
+        }
+        let a = t
+            .get(&admin, "useCases/?showOrgUseCases=true&limit=100")
+            .await;
+        let named: BTreeSet<String> = a.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| {
+                u["owners"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|o| o["username"] == departing)
+            })
+            .map(|u| u["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            named,
+            hinted(EntityKind::UseCase),
+            "creator_only={creator_only}"
+        );
+        // The access lists tell the truth either way.
+        assert_eq!(
+            state
+                .held_by(EntityKind::UseCase, departing, Role::Owner)
+                .len(),
+            4
+        );
+    }
+}
