@@ -183,7 +183,7 @@ async fn deactivated_before_the_plan_ends_at_the_target() {
     assert_eq!(out.code, Some(exit::OK), "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("26 entities checked, 0 not at target\n"),
+            .contains("50 entities checked, 0 not at target\n"),
         "{}",
         out.stdout
     );
@@ -758,8 +758,8 @@ async fn a_map_with_a_deactivated_departing_user() {
             .iter()
             .filter(|e| e.action == ActionKind::Change)
             .count();
-        // The 26 the departing user owns, and what user1 owns besides.
-        assert!(changes > 26, "{changes} changes");
+        // The 50 the departing user owns, and what user1 owns besides.
+        assert!(changes > 50, "{changes} changes");
         // Every entity the deactivated user owned is found.
         for (kind, id) in owned_by_departing(&before) {
             assert!(

@@ -96,6 +96,19 @@ fn sim_id(kind: impl Into<EntityKind>, id: &str) -> &str {
     kind.into().related_id(id).map_or(id, |(_, raw)| raw)
 }
 
+/// The simulator's route template of `kind`'s access-list reads: a policy template's has
+/// its related type, the Workload API's no trailing slash.
+fn acl_route(kind: EntityKind) -> String {
+    let base = match kind.list_route() {
+        handover::model::ListRouteKind::PerRelatedType(_) => {
+            format!("{}/{{rel}}", kind.collection())
+        }
+        _ => kind.collection().to_string(),
+    };
+    let slash = if kind.trailing_slash() { "/" } else { "" };
+    format!("GET {base}/{{id}}/{}{slash}", kind.access_segment())
+}
+
 fn colleague(n: usize) -> String {
     format!("user{n}@acme.test")
 }
@@ -524,11 +537,7 @@ async fn small_pages_find_an_owner_seen_only_on_the_third_page() {
         // The buried lists really took three pages each.
         let stats = sim.stats();
         for kind in EntityKind::WRITABLE {
-            let route = format!(
-                "GET {}/{{id}}/{}/",
-                kind.collection(),
-                kind.access_segment()
-            );
+            let route = acl_route(kind);
             let reads = stats.route_total(&route);
             assert!(
                 reads >= plan.ids(kind).len() as u64 + 2,
@@ -577,16 +586,7 @@ async fn catalog_kinds_are_filtered_by_owner_on_the_server() {
         assert_eq!(stats.route_total(&list), 0, "{list}: {:?}", stats.by_route);
     }
     for kind in EntityKind::WRITABLE {
-        // The simulator's route template: a policy template's has its related type, the
-        // Workload API's no trailing slash.
-        let base = match kind.list_route() {
-            handover::model::ListRouteKind::PerRelatedType(_) => {
-                format!("{}/{{rel}}", kind.collection())
-            }
-            _ => kind.collection().to_string(),
-        };
-        let slash = if kind.trailing_slash() { "/" } else { "" };
-        let route = format!("GET {base}/{{id}}/{}{slash}", kind.access_segment());
+        let route = acl_route(kind);
         let reads = stats.route_total(&route);
         let owned = owned(&state, kind, DEPARTING_USERNAME).len() as u64;
         let all = count_of(&state, kind) as u64;

@@ -120,7 +120,7 @@ async fn rollback_after_a_full_run_restores_every_entity_and_nobody_else() {
     let w = world(generated(21, 2));
     let before = w.sim.state();
     let (entries, journal) = offboarded(&w).await;
-    assert_eq!(entries.len(), 26);
+    assert_eq!(entries.len(), 50);
     assert_ne!(
         acls(&before),
         acls(&w.sim.state()),
@@ -130,7 +130,7 @@ async fn rollback_after_a_full_run_restores_every_entity_and_nobody_else() {
     let spec = spec(&w, &journal, false);
     let summary = roll_back(&w, &spec, &settings(4), never()).await;
     assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
-    assert_eq!(summary.this_run.outcome(OutcomeKind::Succeeded), 26);
+    assert_eq!(summary.this_run.outcome(OutcomeKind::Succeeded), 50);
 
     assert_same_state(&before, &w.sim.state(), &[]);
     let stats = w.sim.stats();
@@ -159,12 +159,12 @@ async fn rollback_after_a_full_run_restores_every_entity_and_nobody_else() {
         .map(Result::unwrap)
         .filter(|e| !e.name.is_empty())
         .count();
-    assert_eq!(named, 26);
+    assert_eq!(named, 50);
 
     // A second rollback finds the first one's journal finished: nothing is written again.
     let again = roll_back(&w, &spec, &settings(4), never()).await;
     assert_eq!(again.exit_code(), exit::OK);
-    assert_eq!((again.this_run.total(), again.earlier.total()), (0, 26));
+    assert_eq!((again.this_run.total(), again.earlier.total()), (0, 50));
     assert_eq!(w.sim.stats().total_writes(), stats.total_writes());
 }
 
@@ -404,7 +404,7 @@ async fn an_entity_changed_since_is_left_alone_unless_forced() {
     let summary = roll_back(&w, &spec(&w, &journal, true), &settings(4), never()).await;
     assert_eq!(summary.exit_code(), exit::OK, "{}", summary.render());
     assert_eq!(summary.this_run.outcome(OutcomeKind::Succeeded), 1);
-    assert_eq!(summary.this_run.outcome(OutcomeKind::AlreadyDone), 25);
+    assert_eq!(summary.this_run.outcome(OutcomeKind::AlreadyDone), 49);
     assert_same_state(&before, &w.sim.state(), &[&colleague.id]);
     assert!(w.sim.stats().ownerless.is_empty());
 }
