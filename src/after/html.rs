@@ -1080,9 +1080,14 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// `data_store` → `data store`.
+/// `data_store` → `data stores`: the label every human table gives the kind
+/// ([`EntityKind::plural_label`](crate::model::EntityKind::plural_label)); a name that is
+/// not a kind (a view built by hand) only loses its underscores.
 fn kind_label(kind: &str) -> String {
-    kind.replace('_', " ")
+    match kind.parse::<crate::model::EntityKind>() {
+        Ok(kind) => kind.plural_label().to_string(),
+        Err(_) => kind.replace('_', " "),
+    }
 }
 
 /// `12345` → `12,345`.
