@@ -1266,6 +1266,15 @@ footer{margin-top:36px;padding-top:12px;border-top:1px solid var(--line);color:v
 mod tests {
     use super::*;
 
+    /// The pages label a kind as every human table does, not by its snake_case name.
+    #[test]
+    fn kinds_are_labelled_as_in_the_tables() {
+        for kind in crate::model::EntityKind::ALL {
+            assert_eq!(kind_label(kind.as_str()), kind.plural_label());
+        }
+        assert_eq!(kind_label("some_thing"), "some thing");
+    }
+
     fn inventory() -> InventoryView {
         InventoryView {
             title: "Inventory".into(),

@@ -361,6 +361,31 @@ mod tests {
         assert_eq!(t.failures(), 1);
     }
 
+    /// Regression: `plan` printed "data sources" where `apply` and `status` printed
+    /// `data_source` for the same kind. Every kind's row starts with the same label in
+    /// both tables.
+    #[test]
+    fn kinds_are_labelled_as_in_the_plan_table() {
+        use crate::plan::{ActionKind, Summary, render_table};
+        for kind in EntityKind::ALL {
+            let mut outcomes = Tally::default();
+            outcomes.add(kind, OutcomeKind::Succeeded);
+            let mut planned = Summary::new();
+            planned.record(kind, ActionKind::Change);
+            let label = |table: &str| -> String {
+                let row = table.lines().nth(1).expect("a row for the kind");
+                // The label ends where the first count's column starts.
+                row.split("  ").next().expect("a first column").to_string()
+            };
+            assert_eq!(label(&outcomes.render(None)), kind.plural_label(), "{kind}");
+            assert_eq!(
+                label(&render_table(&planned)),
+                kind.plural_label(),
+                "{kind}"
+            );
+        }
+    }
+
     #[test]
     fn exit_codes_follow_the_worst_news() {
         let mut s = RunSummary {
