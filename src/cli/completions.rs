@@ -88,10 +88,10 @@ fn once_preamble(page: &[u8]) -> Vec<u8> {
     let mut seen = [false; 2];
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        if let Some(i) = PREAMBLE.iter().position(|p| *p == line) {
-            if std::mem::replace(&mut seen[i], true) {
-                continue;
-            }
+        if let Some(i) = PREAMBLE.iter().position(|p| *p == line)
+            && std::mem::replace(&mut seen[i], true)
+        {
+            continue;
         }
         out.push_str(line);
         out.push('\n');
