@@ -1,5 +1,6 @@
-//! The command line's surface: every command and every flag the help shows. A move of
-//! code that lost a command or a flag fails here, whatever else still passes.
+//! The command line's surface: every command and every flag the help shows, the bash
+//! completion offers and the man page documents. A move of code that lost a command or a
+//! flag fails here, whatever else still passes.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -45,22 +46,27 @@ const CONN: &[&str] = &["--allow-insecure-http", "--config", "--endpoint", "--to
 const PACE: &[&str] = &["--concurrency", "--max-concurrency", "--max-rate", "--rate"];
 const RUN: &[&str] = &["--max-errors", "--no-verify", "--notify", "--report"];
 
+/// Every subcommand.
+const COMMANDS: &[&str] = &[
+    "sim",
+    "plan",
+    "offboard",
+    "demo",
+    "apply",
+    "resume",
+    "status",
+    "rollback",
+    "verify",
+    "doctor",
+    "inventory",
+    "completions",
+    "man",
+];
+
 #[test]
 fn every_command_is_there() {
     let text = help(&[]);
-    for command in [
-        "sim",
-        "plan",
-        "offboard",
-        "demo",
-        "apply",
-        "resume",
-        "status",
-        "rollback",
-        "verify",
-        "doctor",
-        "inventory",
-    ] {
+    for &command in COMMANDS {
         assert!(
             text.lines()
                 .any(|l| l.trim_start().starts_with(&format!("{command} "))),
@@ -76,9 +82,9 @@ type Case = (
     &'static [&'static str],
 );
 
-#[test]
-fn every_flag_of_every_command_is_there() {
-    let cases: [Case; 11] = [
+/// Every command with every flag it takes: the global ones, its groups and its own.
+fn every_flag() -> Vec<(&'static str, BTreeSet<String>)> {
+    let cases: [Case; 13] = [
         (
             "plan",
             vec![CONN, PACE],
@@ -194,14 +200,154 @@ fn every_flag_of_every_command_is_there() {
                 "--world",
             ],
         ),
+        ("completions", vec![], &[]),
+        ("man", vec![], &[]),
     ];
-    for (command, groups, own) in cases {
-        let want: BTreeSet<String> = GLOBAL
-            .iter()
-            .chain(groups.iter().flat_map(|g| g.iter()))
-            .chain(own)
-            .map(|f| f.to_string())
-            .collect();
+    cases
+        .into_iter()
+        .map(|(command, groups, own)| {
+            let flags = GLOBAL
+                .iter()
+                .chain(groups.iter().flat_map(|g| g.iter()))
+                .chain(own)
+                .map(|f| f.to_string())
+                .collect();
+            (command, flags)
+        })
+        .collect()
+}
+
+#[test]
+fn every_flag_of_every_command_is_there() {
+    let all = every_flag();
+    assert_eq!(all.len(), COMMANDS.len());
+    for (command, want) in all {
         assert_eq!(flags(&help(&[command])), want, "{command}");
+    }
+}
+
+fn handover(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_handover"))
+        .env_clear()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// What bash's programmable completion offers for `handover WORDS… CURRENT`: the script
+/// `handover completions bash` prints is sourced into a bash, and its function called the
+/// way bash calls it on Tab.
+fn bash_offers(words: &[&str], current: &str) -> BTreeSet<String> {
+    let out = handover(&["completions", "bash"]);
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("handover.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let words: Vec<&str> = std::iter::once("handover")
+        .chain(words.iter().copied())
+        .chain([current])
+        .collect();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let line = words.join(" ");
+    let program = format!(
+        "source '{script}'\n\
+         COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT={point}\n\
+         _handover handover '{current}' '{previous}'\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script = script.display(),
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        point = line.len(),
+        previous = words[words.len() - 2],
+    );
+    let out = Command::new("bash")
+        .arg("--norc")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_bash_completion_offers_every_command() {
+    let offered = bash_offers(&[], "");
+    for &command in COMMANDS {
+        assert!(offered.contains(command), "{command} not in {offered:?}");
+    }
+    // And after a command, its flags.
+    let offered = bash_offers(&["plan"], "--");
+    let (_, want) = every_flag()
+        .into_iter()
+        .find(|(c, _)| *c == "plan")
+        .unwrap();
+    for flag in &want {
+        assert!(offered.contains(flag), "plan {flag} not in {offered:?}");
+    }
+}
+
+#[test]
+fn every_shell_has_a_completion_script() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = handover(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("handover"), "{shell}");
+        assert!(script.contains("inventory"), "{shell}: no subcommands");
+    }
+}
+
+#[test]
+fn an_unknown_shell_is_bad_input_and_lists_the_shells() {
+    let out = handover(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("handover: error: invalid value 'tcsh'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{stderr}"
+    );
+}
+
+/// The man page's text with roff's escaped hyphens (`\-`) read back as hyphens.
+fn man_page() -> String {
+    let out = handover(&["man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie"), "not roff: {page:.200}");
+    page.replace("\\-", "-")
+}
+
+#[test]
+fn the_man_page_names_every_command_and_flag() {
+    let page = man_page();
+    assert!(page.contains("\n.TH handover 1 "), "{page:.400}");
+    // One section per command, and each command's flags within its own section.
+    for (command, flags) in every_flag() {
+        let heading = format!(".SH \"HANDOVER {}\"\n", command.to_uppercase());
+        let start = page
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section for {command}"));
+        let rest = &page[start + heading.len()..];
+        let section = &rest[..rest.find("\n.SH ").unwrap_or(rest.len())];
+        for flag in flags {
+            assert!(
+                section.contains(&format!("\\fB{flag}\\fR")),
+                "man page: {command} {flag} is not documented"
+            );
+        }
     }
 }

@@ -1165,9 +1165,14 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// `data_store` → `data store`.
+/// `data_store` → `data stores`: the label every human table gives the kind
+/// ([`EntityKind::plural_label`](crate::model::EntityKind::plural_label)); a name that is
+/// not a kind (a view built by hand) only loses its underscores.
 fn kind_label(kind: &str) -> String {
-    kind.replace('_', " ")
+    match kind.parse::<crate::model::EntityKind>() {
+        Ok(kind) => kind.plural_label().to_string(),
+        Err(_) => kind.replace('_', " "),
+    }
 }
 
 /// `12345` → `12,345`.
@@ -1345,6 +1350,15 @@ footer{margin-top:36px;padding-top:12px;border-top:1px solid var(--line);color:v
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pages label a kind as every human table does, not by its snake_case name.
+    #[test]
+    fn kinds_are_labelled_as_in_the_tables() {
+        for kind in crate::model::EntityKind::ALL {
+            assert_eq!(kind_label(kind.as_str()), kind.plural_label());
+        }
+        assert_eq!(kind_label("some_thing"), "some thing");
+    }
 
     fn inventory() -> InventoryView {
         InventoryView {

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apply;
+pub mod completions;
 pub mod conn;
 pub mod demo;
 pub mod doctor;
@@ -78,6 +79,10 @@ pub enum Command {
     /// Re-read the live access lists and report every entity not at its target (exit 5),
     /// and what the departing user still owns or can access.
     Verify(verify::VerifyOpts),
+    /// Print the shell completion script for bash, zsh, fish, powershell or elvish.
+    Completions(completions::CompletionsOpts),
+    /// Print the manual page (roff), every command and flag in one page.
+    Man(completions::ManOpts),
 }
 
 /// Parses the process's command line. Help and version print as clap prints them; a usage
@@ -159,6 +164,8 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             Command::Verify(o) => verify::run(o).await,
             Command::Doctor(o) => doctor::run(o).await,
             Command::Inventory(o) => inventory::run(o, opts.global.quiet).await,
+            Command::Completions(o) => completions::completions(o),
+            Command::Man(o) => completions::man(o),
         }
     })
 }

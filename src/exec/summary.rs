@@ -12,6 +12,10 @@ use crate::exit;
 use crate::journal::{EntityState, OutcomeKind, Replay};
 use crate::model::EntityKind;
 
+/// The width of the outcome table's first column: the longest of the 13 kinds' labels
+/// ("execution environments"). A longer label widens it.
+const LABEL_WIDTH: usize = 22;
+
 /// Why a run stopped before the end of the plan. Every one leaves the journal consistent
 /// and the run resumable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -152,12 +156,14 @@ impl Tally {
         out
     }
 
-    /// The table `apply`, `resume` and `status` print: one row per kind, one column per
-    /// outcome, a total row. Fixed widths; stable for scripts and tests.
+    /// The table `apply`, `resume` and `status` print: one row per kind, labelled as in
+    /// every human table (`plan`'s too: [`EntityKind::plural_label`]), one column per
+    /// outcome, a total row. Fixed widths (the first column widens only for a label longer
+    /// than its 22 characters); stable for scripts and tests.
     ///
     /// ```text
     /// type                    succeeded  already_done  partial  unconfirmed  failed  drifted  refused  skipped
-    /// project                         4             1        0            0       0        0        0        0
+    /// projects                        4             1        0            0       0        0        0        0
     /// total                           4             1        0            0       0        0        0        0
     /// ```
     pub fn render(&self, extra: Option<(&str, &BTreeMap<EntityKind, u64>)>) -> String {
@@ -168,9 +174,11 @@ impl Tally {
         }
         kinds.sort();
         kinds.dedup();
-        // The column keeps its width (scripts read this table); the longest names of the
-        // types of contract §12 push their row's numbers right.
-        let _ = write!(out, "{:<22}", "type");
+        let width = kinds
+            .iter()
+            .map(|k| k.plural_label().len())
+            .fold(LABEL_WIDTH, usize::max);
+        let _ = write!(out, "{:<width$}", "type");
         for o in OutcomeKind::ALL {
             let _ = write!(out, "  {:>12}", o.as_str());
         }
@@ -180,7 +188,7 @@ impl Tally {
         out.push('\n');
         let row =
             |out: &mut String, label: &str, counts: &dyn Fn(OutcomeKind) -> u64, x: Option<u64>| {
-                let _ = write!(out, "{label:<22}");
+                let _ = write!(out, "{label:<width$}");
                 for o in OutcomeKind::ALL {
                     let _ = write!(out, "  {:>12}", counts(o));
                 }
@@ -191,7 +199,7 @@ impl Tally {
             };
         for kind in &kinds {
             let x = extra.map(|(_, m)| m.get(kind).copied().unwrap_or(0));
-            row(&mut out, kind.as_str(), &|o| self.get(*kind, o), x);
+            row(&mut out, kind.plural_label(), &|o| self.get(*kind, o), x);
         }
         let x = extra.map(|(_, m)| m.values().sum());
         row(&mut out, "total", &|o| self.outcome(o), x);
@@ -346,11 +354,36 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "project                            2             0             0             0             0             0             0             0"
+            "projects                           2             0             0             0             0             0             0             0"
         );
-        assert!(lines[2].starts_with("data_store"));
+        assert!(lines[2].starts_with("data stores "));
         assert!(lines[3].starts_with("total                              2"));
         assert_eq!(t.failures(), 1);
+    }
+
+    /// Regression: `plan` printed "data sources" where `apply` and `status` printed
+    /// `data_source` for the same kind. Every kind's row starts with the same label in
+    /// both tables.
+    #[test]
+    fn kinds_are_labelled_as_in_the_plan_table() {
+        use crate::plan::{ActionKind, Summary, render_table};
+        for kind in EntityKind::ALL {
+            let mut outcomes = Tally::default();
+            outcomes.add(kind, OutcomeKind::Succeeded);
+            let mut planned = Summary::new();
+            planned.record(kind, ActionKind::Change);
+            let label = |table: &str| -> String {
+                let row = table.lines().nth(1).expect("a row for the kind");
+                // The label ends where the first count's column starts.
+                row.split("  ").next().expect("a first column").to_string()
+            };
+            assert_eq!(label(&outcomes.render(None)), kind.plural_label(), "{kind}");
+            assert_eq!(
+                label(&render_table(&planned)),
+                kind.plural_label(),
+                "{kind}"
+            );
+        }
     }
 
     #[test]
