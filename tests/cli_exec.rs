@@ -24,15 +24,22 @@ async fn apply_prints_the_summary_writes_the_report_and_status_reads_the_journal
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(exit::OK), "{stdout}\n{stderr}");
     let n = entries.len();
+    // The type column is as wide as the longest label in the table (at least 22).
+    let width = entries
+        .iter()
+        .map(|e| e.kind.plural_label().len())
+        .fold(22, usize::max);
     assert!(
-        stdout.starts_with(
-            "type                       succeeded  already_done       partial   unconfirmed        failed       drifted       refused       skipped\n"
-        ),
+        stdout.starts_with(&format!(
+            "{:<width$}     succeeded  already_done       partial   unconfirmed        failed       drifted       refused       skipped\n",
+            "type"
+        )),
         "{stdout}"
     );
     assert!(
         stdout.contains(&format!(
-            "\ntotal                     {n:>10}             0             0             0             0             0             0             0\n"
+            "\n{:<width$}    {n:>10}             0             0             0             0             0             0             0\n",
+            "total"
         )),
         "{stdout}"
     );

@@ -310,16 +310,23 @@ async fn refused_revoke(status: u16, deactivate_before_plan: bool, seed: u64) {
         "{}",
         out.stdout
     );
+    // The type column is as wide as the longest label in the table (at least 22).
+    let width = entries
+        .iter()
+        .map(|e| e.kind.plural_label().len())
+        .fold(22, usize::max);
     assert!(
-        out.stdout.starts_with(
-            "type                       succeeded  already_done       partial   unconfirmed"
-        ),
+        out.stdout.starts_with(&format!(
+            "{:<width$}     succeeded  already_done       partial   unconfirmed",
+            "type"
+        )),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout.contains(&format!(
-            "\ntotal                              0             0 {n:>13}             0"
+            "\n{:<width$}             0             0 {n:>13}             0",
+            "total"
         )),
         "{}",
         out.stdout

@@ -61,12 +61,13 @@ fn member_of(state: &StateSnapshot) -> BTreeSet<(EntityKind, String)> {
     state
         .entities
         .iter()
+        .filter(|e| EntityKind::from(e.kind).is_writable())
         .filter(|e| {
             e.access
                 .iter()
                 .any(|g| g.username == DEPARTING_USERNAME && Role::from(g.role) != Role::Owner)
         })
-        .map(|e| (e.kind.into(), e.id.clone()))
+        .map(|e| (e.kind.into(), exec_support::tool_id(e)))
         .collect()
 }
 

@@ -1407,7 +1407,7 @@ mod tests {
         assert!(html.contains("&quot;bob&quot;&amp;&lt;i&gt;"));
         assert!(html.contains("&lt;only&gt;"));
         // A read-only type says so on its row.
-        assert!(html.contains("<td>notebook (read only)</td>"), "{html}");
+        assert!(html.contains("<td>notebooks (read only)</td>"), "{html}");
         let run = RunView {
             failures: vec![FailureRow {
                 kind: "project".into(),

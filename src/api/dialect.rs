@@ -116,11 +116,7 @@ pub fn wire_request(
     if kind.semantics() == WriteSemanticsKind::Set {
         return Ok(req.clone());
     }
-    if let Some(u) = live.unreadable.first() {
-        return Err(ShareBodyError::NotWhole {
-            reason: format!("cannot read the entry {u}"),
-        });
-    }
+    let restated = restatable(live, req)?;
     let mut used = vec![false; req.changes.len()];
     let mut changes = Vec::with_capacity(live.grants.len() + req.changes.len());
     for g in &live.grants {
@@ -141,11 +137,11 @@ pub fn wire_request(
             .map(|(c, _)| c.clone()),
     );
     let max = kind.max_changes().unwrap_or(SR_MAX_ROLES);
-    if changes.len() > max {
+    if changes.len() + restated.len() > max {
         return Err(ShareBodyError::NotWhole {
             reason: format!(
                 "it would hold {} entries and one write takes at most {max}",
-                changes.len()
+                changes.len() + restated.len()
             ),
         });
     }
@@ -153,6 +149,44 @@ pub fn wire_request(
         changes,
         notify: req.notify,
     })
+}
+
+/// The entries of `live` handover could not read that a replacing write can still send
+/// back exactly as read: each names its recipient type, its id and a role that is not a
+/// revocation (a role no vocabulary here has, such as the Workload API's `ADMIN`), and
+/// none may be a principal `req` changes. Such an entry is never the plan's to change, so
+/// restating it verbatim keeps its access under either reading of the write. Any other
+/// unreadable entry makes the list impossible to send back whole: the entity is refused.
+fn restatable<'a>(
+    live: &'a AccessList,
+    req: &ShareRequest,
+) -> Result<Vec<&'a UnreadableEntry>, ShareBodyError> {
+    let touched: Vec<Grant> = req
+        .changes
+        .iter()
+        .map(|c| Grant {
+            recipient_type: c.recipient_type.clone(),
+            id: c.id.clone(),
+            name: c.name.clone(),
+            role: Role::Consumer,
+            can_share: None,
+        })
+        .collect();
+    live.unreadable
+        .iter()
+        .map(|u| {
+            let whole = u.recipient_type.as_deref().is_some_and(|t| !t.is_empty())
+                && u.id.as_deref().is_some_and(|i| !i.is_empty())
+                && u.role.as_deref().is_some_and(|r| !r.is_empty() && !is_revoke_name(r));
+            if whole && !touched.iter().any(|p| u.may_be(p)) {
+                Ok(u)
+            } else {
+                Err(ShareBodyError::NotWhole {
+                    reason: format!("cannot read the entry {u}"),
+                })
+            }
+        })
+        .collect()
 }
 
 /// Whether change `c` names the principal of `g`: same recipient type, and the same id
@@ -193,6 +227,14 @@ pub fn share_body_on(
             {
                 entry["role"] = Value::String(name.clone());
             }
+        }
+        // Entries handover cannot read but can restate, exactly as the server gave them.
+        for u in restatable(live, req)? {
+            roles.push(serde_json::json!({
+                "role": u.role,
+                "shareRecipientType": u.recipient_type,
+                "id": u.id,
+            }));
         }
     }
     Ok(body)
@@ -905,9 +947,43 @@ mod tests {
             role: Some("ADMIN".into()),
             reason: "unknown role \"ADMIN\"".into(),
         });
-        let err = share_body_on(kind, &handover(), &list).unwrap_err();
-        assert!(matches!(err, ShareBodyError::NotWhole { .. }), "{err}");
-        assert!(err.to_string().contains("ADMIN"), "{err}");
+        // A group entry with a role no vocabulary here has, named by type and id: sent
+        // back exactly as read, so the replacing write keeps it.
+        let body = share_body_on(kind, &handover(), &list).unwrap();
+        let restated: Vec<&Value> = body["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["id"] == "g-9")
+            .collect();
+        assert_eq!(
+            restated,
+            [&json!({"role": "ADMIN", "shareRecipientType": "group", "id": "g-9"})]
+        );
+        // One that names no id cannot be restated, and one that may be a principal the
+        // request changes cannot be known to be kept: the list cannot be sent whole.
+        for unsendable in [
+            UnreadableEntry {
+                recipient_type: Some("group".into()),
+                id: None,
+                name: Some("Admins".into()),
+                role: Some("ADMIN".into()),
+                reason: "unknown role \"ADMIN\"".into(),
+            },
+            UnreadableEntry {
+                recipient_type: Some("user".into()),
+                id: None,
+                name: None,
+                role: Some("ADMIN".into()),
+                reason: "names nobody".into(),
+            },
+        ] {
+            let mut list = workload_list();
+            list.unreadable.push(unsendable);
+            let err = share_body_on(kind, &handover(), &list).unwrap_err();
+            assert!(matches!(err, ShareBodyError::NotWhole { .. }), "{err}");
+            assert!(err.to_string().contains("ADMIN") || err.to_string().contains("nobody"), "{err}");
+        }
 
         let mut long = workload_list();
         for i in 0..94 {
