@@ -215,7 +215,11 @@ async fn sigkill_at_20_seeded_moments_under_faults_then_resume_converges() {
 /// read-back that disagreed with the write).
 fn retries_ran_out(outcome: &OutcomeSummary) -> bool {
     let error = outcome.error.as_deref().unwrap_or("");
-    outcome.outcome == OutcomeKind::Failed
+    // A write whose retries ran out is failed; one that was accepted but whose read-back's
+    // retries ran out is unconfirmed: both are left for the retry below.
+    let unconfirmed = outcome.outcome == OutcomeKind::Unconfirmed
+        && error.starts_with("write accepted; read-back: ");
+    (outcome.outcome == OutcomeKind::Failed || unconfirmed)
         && error.ends_with(" attempts)")
         && (error.contains("(injected fault)") || error.contains(": connection to "))
 }
