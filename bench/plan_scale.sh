@@ -3,12 +3,14 @@
 # the planner under 200 MB resident, and the plan is written as it is made (streamed).
 #
 #   bench/plan_scale.sh [PER_KIND] [RATE] [CONCURRENCY] [EXTRA_RATIO]
-#                       (defaults: 7700, 5000, 64, 0.5)
+#                       (defaults: 4000, 5000, 64, 0.5)
+#   BENCH_KINDS=k1,k2,...  kinds to seed and plan (default: the 25 writable kinds)
 #
 # Builds the release binary, starts `handover sim` on a free loopback port with a generated
-# seed where the departing user owns PER_KIND entities of each of the 13 kinds (7700 x 13 =
-# 100,100 owned) plus EXTRA_RATIO as many owned by others (which the planner must also read
-# where no server-side owner filter exists), then runs
+# seed where the departing user owns PER_KIND entities of each of the 25 writable kinds
+# (4000 x 25 = 100,000 owned) plus EXTRA_RATIO as many owned by others (the planner reads
+# every entity's access list: ownership comes from the access lists, issue 18; half of the
+# others' entities give the departing user a role, which the default plan revokes), then runs
 #
 #   handover plan --from departing@acme.test --to successor@acme.test -q \
 #       --rate RATE --concurrency CONCURRENCY --out plan.jsonl
@@ -20,15 +22,19 @@
 #
 # and exits 1 when the peak RSS is 200 MB or more. The simulator's RSS is printed for
 # reference. Needs GNU time (Debian: apt-get install -y time). Traffic stays on 127.0.0.1.
-# With the defaults the simulator holds ~150k entities (about 250 MB) and the run takes about
-# 30 s at 5000 requests/s (~136k requests: lists, then one access-list read per candidate).
+# With the defaults the simulator holds ~150k entities and the planner sends ~150k requests
+# (lists, then one access-list read per listed entity).
 set -euo pipefail
 
-PER_KIND=${1:-7700}
+PER_KIND=${1:-4000}
 RATE=${2:-5000}
 CONCURRENCY=${3:-64}
 EXTRA_RATIO=${4:-0.5}
 LIMIT_MB=200
+# The 25 writable kinds (issue 18); the 2 read-only ones (model packages, notebooks) are left out.
+KINDS=${BENCH_KINDS:-project,dataset,data_source,data_store,calendar,deployment,use_case,registered_model,custom_model,custom_task,execution_environment,file,user_blueprint,application,custom_application,custom_application_source,custom_job,secure_config,notification_channel_template,notification_policy_template,compliance_doc_template,value_tracker,workload,artifact,artifact_repository}
+IFS=, read -r -a KIND_LIST <<<"$KINDS"
+NKINDS=${#KIND_LIST[@]}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
@@ -51,7 +57,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$BIN" sim --listen 127.0.0.1:0 --seed 1 --per-kind "$PER_KIND" --extra-ratio "$EXTRA_RATIO" \
+"$BIN" sim --listen 127.0.0.1:0 --seed 1 --per-kind "$PER_KIND" --kinds "$KINDS" --extra-ratio "$EXTRA_RATIO" \
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 SIM_PID=$!
 
@@ -66,7 +72,7 @@ ENDPOINT=$(sed -E 's/.*endpoint=([^ ]+).*/\1/' <<<"$LINE")
 TOKEN=$(sed -E 's/.*token=([^ ]+).*/\1/' <<<"$LINE")
 ORIGIN=${ENDPOINT%/api/v2}
 
-echo "plan_scale: $PER_KIND owned per kind x 13 (+$EXTRA_RATIO others'), rate $RATE/s, concurrency $CONCURRENCY, endpoint $ENDPOINT"
+echo "plan_scale: $PER_KIND owned per kind x $NKINDS kinds (+$EXTRA_RATIO others'), rate $RATE/s, concurrency $CONCURRENCY, endpoint $ENDPOINT"
 # A clean environment: no config file or DATAROBOT_* variable of this machine leaks in.
 env -i HOME="$WORK" PATH="$PATH" /usr/bin/time -v -o "$WORK/time.txt" \
     "$BIN" plan --endpoint "$ENDPOINT" --token "$TOKEN" \
