@@ -625,9 +625,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::api::pace::AutoPace;
     use crate::api::ClientPolicy;
     use crate::api::config::ConnSettings;
+    use crate::api::pace::AutoPace;
     use crate::base::secret::Token;
     use crate::sim::{self, Seed, SeedEntity, SeedGrant, SeedUser, Sim, SimConfig};
 
@@ -707,12 +707,9 @@ mod tests {
             ..SimConfig::default()
         };
         let sim = Sim::start("127.0.0.1:0".parse().unwrap(), seed, config).unwrap();
-        let settings = ConnSettings::new(
-            &sim.endpoint(),
-            Token::new(sim::DEFAULT_ADMIN_TOKEN),
-            false,
-        )
-        .unwrap();
+        let settings =
+            ConnSettings::new(&sim.endpoint(), Token::new(sim::DEFAULT_ADMIN_TOKEN), false)
+                .unwrap();
         let policy = ClientPolicy {
             pace: Some(AutoPace::default()),
             ..ClientPolicy::default()
@@ -723,7 +720,13 @@ mod tests {
             verify(&client, expected, None, 64),
         )
         .await
-        .unwrap_or_else(|_| panic!("verify hung: {:?} sim {:?}", client.counters(), sim.stats().requests))
+        .unwrap_or_else(|_| {
+            panic!(
+                "verify hung: {:?} sim {:?}",
+                client.counters(),
+                sim.stats().requests
+            )
+        })
         .unwrap()
         .0;
         assert_eq!(verdict.checked, 60);
