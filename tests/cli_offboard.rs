@@ -208,7 +208,10 @@ fn a_default_offboard_leaves_the_departing_user_nothing_and_keep_other_access_ke
             assert_eq!(held(&w.sim), members);
         } else {
             assert!(
-                stdout.contains(&format!("{:<34}  to change  to revoke  already done", "type")),
+                stdout.contains(&format!(
+                    "{:<34}  to change  to revoke  already done",
+                    "type"
+                )),
                 "{stdout}"
             );
             assert!(

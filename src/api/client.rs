@@ -832,7 +832,9 @@ impl Client {
     pub async fn get(&self, kind: EntityKind, id: &str) -> Result<EntityRef, ApiError> {
         // There is no `GET files/{id}/`; a file is read as a catalog item (contract C5).
         let path = match kind.list_route() {
-            ListRouteKind::Catalog(_) => format!("catalogItems/{}/", seg("GET", "catalogItems/", id)?),
+            ListRouteKind::Catalog(_) => {
+                format!("catalogItems/{}/", seg("GET", "catalogItems/", id)?)
+            }
             _ => entity_path(kind, id).map_err(|e| bad_id("GET", e))?,
         };
         // A user blueprint is read with the parameters the official client sends: the
@@ -1407,9 +1409,8 @@ fn bad_id(method: &str, e: BadIdError) -> ApiError {
 
 /// An id as one path segment ([`paths::seg`]), or the refusal of that one entity.
 fn seg(method: &str, collection: &str, id: &str) -> Result<String, ApiError> {
-    super::paths::seg(id).map_err(|reason| {
-        ApiError::new(method, collection, ApiErrorKind::Invalid { reason })
-    })
+    super::paths::seg(id)
+        .map_err(|reason| ApiError::new(method, collection, ApiErrorKind::Invalid { reason }))
 }
 
 /// Whether a response header speaks of rate limits.

@@ -177,7 +177,9 @@ fn restatable<'a>(
         .map(|u| {
             let whole = u.recipient_type.as_deref().is_some_and(|t| !t.is_empty())
                 && u.id.as_deref().is_some_and(|i| !i.is_empty())
-                && u.role.as_deref().is_some_and(|r| !r.is_empty() && !is_revoke_name(r));
+                && u.role
+                    .as_deref()
+                    .is_some_and(|r| !r.is_empty() && !is_revoke_name(r));
             if whole && !touched.iter().any(|p| u.may_be(p)) {
                 Ok(u)
             } else {
@@ -982,7 +984,10 @@ mod tests {
             list.unreadable.push(unsendable);
             let err = share_body_on(kind, &handover(), &list).unwrap_err();
             assert!(matches!(err, ShareBodyError::NotWhole { .. }), "{err}");
-            assert!(err.to_string().contains("ADMIN") || err.to_string().contains("nobody"), "{err}");
+            assert!(
+                err.to_string().contains("ADMIN") || err.to_string().contains("nobody"),
+                "{err}"
+            );
         }
 
         let mut long = workload_list();
