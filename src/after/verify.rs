@@ -731,6 +731,14 @@ mod tests {
         .0;
         assert_eq!(verdict.checked, 60);
         assert_eq!(verdict.mismatches.len(), 60);
-        assert!(client.counters().concurrency_limit.is_some());
+        // Each entity read once and each user asked about once.
+        let counters = client.counters();
+        assert_eq!(counters.requests, 120, "{counters:?}");
+        // What made it hang: the limit fell below what had been in flight.
+        let peak = counters.pace.map_or(0, |p| p.peak_in_flight);
+        assert!(
+            counters.concurrency_limit.is_some_and(|l| l < peak),
+            "{counters:?}"
+        );
     }
 }
