@@ -25,7 +25,7 @@ use crate::after::rollback;
 use crate::api::{ApiError, ApiErrorKind, Client, ErrorClass, ListFilter};
 use crate::exec::{self, Activity, at_target, readable};
 use crate::journal::{self, EntityState, OutcomeKind, Replay};
-use crate::model::{EntityKind, Grant, Role};
+use crate::model::{AccessList, EntityKind, Grant, Role};
 use crate::plan::{ActionKind, Change, OldOwnerRoleKind, PlanEntry, ShareRequest, UserIdent};
 
 /// One entity that is not where the plan wants it.
@@ -365,14 +365,26 @@ pub async fn verify(
     }
 
     let activity = Activity::default();
+    let activity = &activity;
+    // Every request an item needs (its access list, and `users/` when telling why it is
+    // off target) is made inside its future in the buffer, never in the loop below: the
+    // loop awaiting the client while the buffer is not polled left reads that hold a
+    // place in flight (or wait for their rate token with one) unpolled, and once the
+    // pace had lowered its limit below the places they held, the loop's own request
+    // waited for a place for ever (a verify seen idle for half an hour on a loaded
+    // machine).
     let mut reads = stream::iter(items)
         .map(|item| async move {
             let live = client.access_list(item.kind, &item.id).await;
-            (item, live)
+            let problem = match &item.expected {
+                Some(entry) => problem_of(client, activity, entry, &live).await,
+                None => None,
+            };
+            (item, live, problem)
         })
         .buffer_unordered(concurrency);
     let mut verdict = Verdict::default();
-    while let Some((item, live)) = reads.next().await {
+    while let Some((item, live, problem)) = reads.next().await {
         let live = match live {
             Ok(live) => Ok(live),
             // One entity the server would not show (gone, not allowed, or still failing
@@ -391,21 +403,6 @@ pub async fn verify(
         let handed_over = item.expected.as_ref().is_some_and(|e| !e.revoke_only);
         if let Some(entry) = item.expected {
             verdict.checked += 1;
-            let problem = match &live {
-                Ok(live) => match readable(live.clone(), &entry.changes) {
-                    Ok(grants) => match at_target(entry.kind, &grants, &entry.changes) {
-                        Ok(()) => None,
-                        Err(problem) => Some(
-                            match inactive_remains(client, &activity, &entry, &grants).await {
-                                Some(why) => (why, Some(CauseKind::InactiveAccessRemains)),
-                                None => (problem, None),
-                            },
-                        ),
-                    },
-                    Err((_, reason)) => Some((reason, None)),
-                },
-                Err(e) => Some((format!("cannot read the access list: {e}"), None)),
-            };
             if let Some((problem, cause)) = problem {
                 verdict.mismatches.push(Mismatch {
                     kind: entry.kind,
@@ -490,6 +487,32 @@ pub async fn verify(
             .sort_by(|a, b| (a.kind, &a.id, &a.user).cmp(&(b.kind, &b.id, &b.user)));
     }
     Ok((verdict, held))
+}
+
+/// What is wrong with `entry` on what its access-list read returned, and why where it
+/// can be told; `None` when it is at its target. May ask `users/` (see
+/// [`inactive_remains`]).
+async fn problem_of(
+    client: &Client,
+    activity: &Activity,
+    entry: &Expected,
+    live: &Result<AccessList, ApiError>,
+) -> Option<(String, Option<CauseKind>)> {
+    match live {
+        Ok(live) => match readable(live.clone(), &entry.changes) {
+            Ok(grants) => match at_target(entry.kind, &grants, &entry.changes) {
+                Ok(()) => None,
+                Err(problem) => Some(
+                    match inactive_remains(client, activity, entry, &grants).await {
+                        Some(why) => (why, Some(CauseKind::InactiveAccessRemains)),
+                        None => (problem, None),
+                    },
+                ),
+            },
+            Err((_, reason)) => Some((reason, None)),
+        },
+        Err(e) => Some((format!("cannot read the access list: {e}"), None)),
+    }
 }
 
 /// Why `entry` is not at its target on `live`, when the only principals not there are
@@ -595,4 +618,127 @@ pub fn expected_from_journal(path: &Path) -> Result<Vec<Expected>, journal::Erro
         });
     }
     Ok(expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::api::ClientPolicy;
+    use crate::api::config::ConnSettings;
+    use crate::api::pace::AutoPace;
+    use crate::base::secret::Token;
+    use crate::sim::{self, Seed, SeedEntity, SeedGrant, SeedUser, Sim, SimConfig};
+
+    fn hex_id(n: usize) -> String {
+        format!("{n:024x}")
+    }
+
+    /// A world of `n` projects, each owned by the admin and shared with its own user, and
+    /// what a plan that took each user's access away expects of them: every project is
+    /// off its target by one user only, so telling why asks `users/` about that user.
+    fn one_user_left_on_each(n: usize) -> (Seed, Vec<Expected>) {
+        let mut seed = Seed::default();
+        seed.users.push(SeedUser {
+            id: hex_id(1),
+            username: sim::ADMIN_USERNAME.into(),
+            full_name: "Ada Admin".into(),
+            active: true,
+            org_admin: true,
+            token: sim::DEFAULT_ADMIN_TOKEN.into(),
+        });
+        let mut expected = Vec::new();
+        for i in 0..n {
+            let username = format!("user{i}@acme.test");
+            seed.users.push(SeedUser {
+                id: hex_id(0x100 + i),
+                username: username.clone(),
+                full_name: format!("User {i}"),
+                active: true,
+                org_admin: false,
+                token: String::new(),
+            });
+            let id = hex_id(0x1000 + i);
+            seed.entities.push(SeedEntity {
+                kind: sim::EntityKind::Project,
+                id: id.clone(),
+                name: format!("project {i}"),
+                creator: None,
+                access: vec![
+                    SeedGrant::new(sim::ADMIN_USERNAME, sim::Role::Owner),
+                    SeedGrant::new(&username, sim::Role::Consumer),
+                ],
+                principals: Vec::new(),
+                store_type: None,
+                linked: None,
+                related_entity_type: None,
+            });
+            expected.push(Expected {
+                kind: EntityKind::Project,
+                id,
+                name: format!("project {i}"),
+                changes: vec![Change {
+                    recipient_type: "user".into(),
+                    id: Some(hex_id(0x100 + i)),
+                    name: username,
+                    role: None,
+                    can_share: None,
+                }],
+                partial: None,
+                revoke_only: false,
+            });
+        }
+        (seed, expected)
+    }
+
+    /// Seen hanging for half an hour on a loaded machine: a server that slows under load
+    /// makes the pace lower its in-flight limit while the reads waiting in verify's
+    /// buffer already hold every place, and verify then asked `users/` about a mismatch
+    /// from outside that buffer, so the reads that would free a place were never polled
+    /// again and its own request waited for a place for ever. A saturated simulator (one
+    /// request in service at a time) lowers the limit the same way, on paused time.
+    #[tokio::test(start_paused = true)]
+    async fn verify_does_not_hang_when_the_pace_lowers_its_limit_during_mismatch_lookups() {
+        let (seed, expected) = one_user_left_on_each(60);
+        let config = SimConfig {
+            capacity: Some(1),
+            latency_ms: 10,
+            ..SimConfig::default()
+        };
+        let sim = Sim::start("127.0.0.1:0".parse().unwrap(), seed, config).unwrap();
+        let settings =
+            ConnSettings::new(&sim.endpoint(), Token::new(sim::DEFAULT_ADMIN_TOKEN), false)
+                .unwrap();
+        let policy = ClientPolicy {
+            pace: Some(AutoPace::default()),
+            ..ClientPolicy::default()
+        };
+        let client = Client::new(settings, policy).unwrap();
+        let verdict = tokio::time::timeout(
+            Duration::from_secs(3600),
+            verify(&client, expected, None, 64),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "verify hung: {:?} sim {:?}",
+                client.counters(),
+                sim.stats().requests
+            )
+        })
+        .unwrap()
+        .0;
+        assert_eq!(verdict.checked, 60);
+        assert_eq!(verdict.mismatches.len(), 60);
+        // Each entity read once and each user asked about once.
+        let counters = client.counters();
+        assert_eq!(counters.requests, 120, "{counters:?}");
+        // What made it hang: the limit fell below what had been in flight.
+        let peak = counters.pace.map_or(0, |p| p.peak_in_flight);
+        assert!(
+            counters.concurrency_limit.is_some_and(|l| l < peak),
+            "{counters:?}"
+        );
+    }
 }
