@@ -205,6 +205,10 @@ pub struct KindFacts {
     pub notifies_recipients: bool,
     /// Whether sharing another entity may grant roles on this one (contract C7).
     pub linked_grants: bool,
+    /// Whether sharing this entity may grant roles on another one (contract C7): a data
+    /// source's share makes its recipients CONSUMER of its data store, a custom model's or
+    /// task's shares its training data.
+    pub grants_linked: bool,
     /// Whether an administrator's list is known to show other users' entities.
     pub admin_visibility: AdminVisibilityKind,
     /// For a read-only kind, the kind whose share moves it (a notebook moves with its use
@@ -236,6 +240,7 @@ const fn new_sr(name: &'static str, label: &'static str, collection: &'static st
         writable: true,
         notifies_recipients: false,
         linked_grants: false,
+        grants_linked: false,
         admin_visibility: AdminVisibilityKind::Unknown,
         moves_with: None,
     }
@@ -289,6 +294,7 @@ const fn classic(
         writable: true,
         notifies_recipients: false,
         linked_grants: false,
+        grants_linked: false,
         admin_visibility: AdminVisibilityKind::Known,
         moves_with: None,
     }
@@ -310,6 +316,7 @@ const DATASET: KindFacts = KindFacts {
 };
 const DATA_SOURCE: KindFacts = KindFacts {
     list_query: &[("type", "all")],
+    grants_linked: true,
     envelope: EnvelopeKind::DataOnly,
     paging: PagingKind::Once,
     ..classic(
@@ -356,6 +363,7 @@ const REGISTERED_MODEL: KindFacts = classic(
 );
 const CUSTOM_MODEL: KindFacts = KindFacts {
     max_changes: Some(100),
+    grants_linked: true,
     ..classic(
         "custom_model",
         "custom models",
@@ -366,6 +374,7 @@ const CUSTOM_MODEL: KindFacts = KindFacts {
 };
 const CUSTOM_TASK: KindFacts = KindFacts {
     max_changes: Some(100),
+    grants_linked: true,
     ..classic("custom_task", "custom tasks", "customTasks", AC, USER_ROLES)
 };
 const EXECUTION_ENVIRONMENT: KindFacts = classic(
@@ -681,10 +690,7 @@ impl EntityKind {
     /// source's share makes its recipients CONSUMER of its data store, a custom model's or
     /// task's shares its training data. The other side of [`Self::receives_linked_grants`].
     pub fn grants_linked_access(self) -> bool {
-        matches!(
-            self,
-            EntityKind::DataSource | EntityKind::CustomModel | EntityKind::CustomTask
-        )
+        self.facts().grants_linked
     }
 
     /// The most changes one share request of this kind may carry, where a schema states
@@ -1123,6 +1129,28 @@ mod tests {
         assert_eq!(Role::from_wire("NO_ROLE"), None);
         assert!(is_revoke_name("no_role"));
         assert!(!is_revoke_name("OWNER"));
+    }
+
+    #[test]
+    fn linked_grants_go_from_sources_models_and_tasks_to_stores_and_datasets() {
+        // Contract C7: the two sides of a linked grant, as rollback orders its writes.
+        let giving: Vec<EntityKind> = EntityKind::ALL
+            .into_iter()
+            .filter(|k| k.grants_linked_access())
+            .collect();
+        assert_eq!(
+            giving,
+            [
+                EntityKind::DataSource,
+                EntityKind::CustomModel,
+                EntityKind::CustomTask
+            ]
+        );
+        let receiving: Vec<EntityKind> = EntityKind::ALL
+            .into_iter()
+            .filter(|k| k.receives_linked_grants())
+            .collect();
+        assert_eq!(receiving, [EntityKind::Dataset, EntityKind::DataStore]);
     }
 
     #[test]
