@@ -606,7 +606,6 @@ impl Client {
             let mut query = vec![("type", catalog_type.to_string())];
             if let Some(o) = owner {
                 query.push(("ownerUserId", o.id.clone()));
-                out.owner_filtered = true;
             }
             self.push_limit(&mut query);
             self.collect(
@@ -651,7 +650,6 @@ impl Client {
                         let url = self.url(&path, &query);
                         // Use cases name their owners: the list keeps the departing user's.
                         let owners_of = owner.filter(|_| kind == EntityKind::UseCase);
-                        out.owner_filtered = owners_of.is_some();
                         self.collect(kind, url, false, owners_of, &mut out).await?;
                     }
                     PagingKind::Always { max_limit } => {
@@ -785,22 +783,7 @@ impl Client {
             let decode = |field: &str, reason: &str| {
                 ApiError::decode("GET", &reply.path, field, reason).with_attempts(reply.attempts)
             };
-            let (items, next) = match &v {
-                Value::Array(items) => (items.as_slice(), Some(None)),
-                Value::Object(map) => match map.get("data") {
-                    Some(Value::Array(items)) => (
-                        items.as_slice(),
-                        match map.get("next") {
-                            None => None,
-                            Some(Value::Null) => Some(None),
-                            Some(Value::String(s)) => Some(Some(s.as_str())),
-                            Some(_) => return Err(decode("next", "expected a URL or null")),
-                        },
-                    ),
-                    _ => return Err(decode("data", "expected an array")),
-                },
-                _ => return Err(decode("data", "expected an object or an array")),
-            };
+            let (items, next) = page_of(&v).map_err(|(field, reason)| decode(field, reason))?;
             let mut new = 0;
             for item in items {
                 if out.take(kind, item, false, related, &mut seen) {
@@ -1076,22 +1059,9 @@ impl Client {
             let decode = |field: &str, reason: &str| {
                 ApiError::decode("GET", &reply.path, field, reason).with_attempts(reply.attempts)
             };
-            let (items, next) = match &v {
-                Value::Array(items) => (items.as_slice(), None),
-                Value::Object(map) => {
-                    let items = match map.get("data") {
-                        Some(Value::Array(items)) => items.as_slice(),
-                        _ => return Err(decode("data", "expected an array")),
-                    };
-                    let next = match map.get("next") {
-                        None | Some(Value::Null) => None,
-                        Some(Value::String(s)) => Some(s.as_str()),
-                        Some(_) => return Err(decode("next", "expected a URL or null")),
-                    };
-                    (items, next)
-                }
-                _ => return Err(decode("data", "expected an object or an array")),
-            };
+            let (items, next) = page_of(&v).map_err(|(field, reason)| decode(field, reason))?;
+            // A bare array is one page; a null `next` ends the list as a missing one does.
+            let next = next.flatten();
             for item in items {
                 match visit(item) {
                     Ok(ControlFlow::Continue(())) => {}
@@ -1411,6 +1381,31 @@ fn bad_id(method: &str, e: BadIdError) -> ApiError {
 fn seg(method: &str, collection: &str, id: &str) -> Result<String, ApiError> {
     super::paths::seg(id)
         .map_err(|reason| ApiError::new(method, collection, ApiErrorKind::Invalid { reason }))
+}
+
+/// A list page's items and its `next` ([`page_of`]).
+type Page<'a> = (&'a [Value], Option<Option<&'a str>>);
+
+/// A list page's items and its `next`: `None` when the envelope has no `next` at all,
+/// `Some(None)` when it is null (a bare array, one page, counts as that), `Some(Some(url))`
+/// otherwise. `Err((field, reason))` for a shape no list has.
+fn page_of(v: &Value) -> Result<Page<'_>, (&'static str, &'static str)> {
+    match v {
+        Value::Array(items) => Ok((items.as_slice(), Some(None))),
+        Value::Object(map) => {
+            let Some(Value::Array(items)) = map.get("data") else {
+                return Err(("data", "expected an array"));
+            };
+            let next = match map.get("next") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(Value::String(s)) => Some(Some(s.as_str())),
+                Some(_) => return Err(("next", "expected a URL or null")),
+            };
+            Ok((items.as_slice(), next))
+        }
+        _ => Err(("data", "expected an object or an array")),
+    }
 }
 
 /// Whether a response header speaks of rate limits.

@@ -102,10 +102,6 @@ pub struct Listing {
     pub entities: Vec<EntityRef>,
     /// Items without an id, each described (`item 3: no datasetId`); never silently lost.
     pub unreadable: Vec<String>,
-    /// Whether the list was filtered by owner (the server's `catalogItems/?ownerUserId=`,
-    /// or use cases' `owners`), so that it holds only what one user owns, not everything
-    /// the caller can see.
-    pub owner_filtered: bool,
     /// Told of each new entity as its page arrives ([`Client::list_each`]).
     ///
     /// [`Client::list_each`]: super::Client::list_each
